@@ -1,0 +1,37 @@
+"""The one small interface every embedding network implements.
+
+Matchers, the gallery and the CLI only ever see a `Backbone`: a name, an input size, an embedding
+size, how to turn a detected face into the network's input (`align`) and `embed(chips)`.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from facerec.types import Face
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class Backbone(ABC):
+    name: str = ""
+    input_size: int = 224
+    embedding_size: int = 0
+
+    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """RGB uint8 chip of input_size x input_size for one face of an RGB uint8 image."""
+        from facerec.align import align_face
+
+        return align_face(image, face.landmarks_array(), size=self.input_size)
+
+    @abstractmethod
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        """(n, s, s, 3) RGB uint8 chips -> (n, embedding_size) float32, L2-normalised rows."""
+
+    def describe(self) -> dict:
+        return {"name": self.name, "input_size": self.input_size, "embedding_size": self.embedding_size}

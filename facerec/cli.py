@@ -1,0 +1,98 @@
+"""`facerec` command line: shared options, logging, error → exit-code mapping; subcommands live in facerec.commands."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from facerec import errors
+from facerec.commands import COMMAND_MODULES
+
+EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; identify: nobody known) or failure ·
+2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
+
+environment: FACEREC_GALLERY (gallery file), FACEREC_HOME (models and weights cache),
+FACEREC_WEIGHTS_DIR (folder of pre-downloaded VGGFace .h5 files)"""
+
+
+def default_gallery_path() -> Path:
+    if os.environ.get("FACEREC_GALLERY"):
+        return Path(os.environ["FACEREC_GALLERY"])
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("facerec", appauthor=False)) / "gallery.sqlite"
+
+
+def common_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("--backbone", default=os.environ.get("FACEREC_BACKBONE", "dlib"),
+                   help="embedding network: dlib, vgg16, resnet50, senet50 (default: %(default)s)")
+    g.add_argument("--weights", type=Path, default=None, metavar="PATH",
+                   help="weights .h5 file for a VGGFace backbone (for machines that cannot download)")
+    g.add_argument("--gallery", type=Path, default=None, metavar="PATH",
+                   help="gallery SQLite file (default: FACEREC_GALLERY or %s)" % "<user data dir>/facerec/gallery.sqlite")
+    g.add_argument("--json", action="store_true", help="machine-readable JSON output on stdout")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facerec",
+        description="Face recognition: detect (MTCNN), align, embed (VGGFace/VGGFace2 or dlib), enroll people, "
+        "identify faces in photos, albums and live video.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from facerec import __version__
+
+    parser.add_argument("--version", action="version", version=f"facerec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = [common_parser()]
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"facerec.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"facerec.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub, common)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # TensorFlow's C++ logging is noise for users unless they asked for debug output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose >= 2 else "3")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return errors.EXIT_USAGE
+    setup_logging(args.verbose, args.quiet)
+    if args.gallery is None:
+        args.gallery = default_gallery_path()
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+    except errors.FacerecError as e:
+        if args.json:
+            print(json.dumps({"error": str(e), "type": type(e).__name__}))
+        print(f"facerec: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

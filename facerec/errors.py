@@ -1,0 +1,40 @@
+"""Errors with messages meant for people, and the exit codes the CLI maps them to."""
+from __future__ import annotations
+
+# Exit codes every command shares (documented in `facerec --help`).
+EXIT_OK = 0
+EXIT_NEGATIVE = 1  # the command worked and the answer is "no": verify says different, identify found nobody known
+EXIT_USAGE = 2  # bad arguments (argparse uses 2 too)
+EXIT_BAD_INPUT = 3  # an image could not be read, or had no face where one was needed
+EXIT_MISSING_MODEL = 4  # weights, a trained head or an optional extra are not installed
+EXIT_INTERRUPTED = 130
+
+
+class FacerecError(Exception):
+    """Base class: str(error) is a complete message for the user."""
+
+    exit_code = 1
+
+
+class ImageError(FacerecError):
+    """An input could not be decoded as an image (corrupt, truncated, empty, not an image, too large)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class NoFaceError(FacerecError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class WeightsError(FacerecError):
+    """Weights are missing, cannot be downloaded, or do not match the network."""
+
+    exit_code = EXIT_MISSING_MODEL
+
+
+class MissingExtraError(FacerecError):
+    exit_code = EXIT_MISSING_MODEL
+
+
+class GalleryError(FacerecError):
+    pass

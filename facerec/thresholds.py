@@ -1,0 +1,25 @@
+"""Decision thresholds, as data, in one place.
+
+All backbones produce L2-normalised vectors and every threshold here is a *cosine distance*
+(1 - cosine similarity; 0 = identical, 2 = opposite). Two faces are the same person when their
+distance is <= the threshold; an identified face is `unknown` when its best match is farther.
+
+- dlib: dlib's documented Euclidean tolerance 0.6 on unit vectors, converted: d_cos = d_euc**2 / 2 = 0.18.
+- vgg16 / resnet50 / senet50: values of the kind deepface and keras-vggface users report for
+  cosine distance; they depend on your photos. `facerec calibrate` measures one on your gallery for
+  a target false-accept rate; pass it with --threshold.
+"""
+from __future__ import annotations
+
+VERIFY_COSINE_DISTANCE: dict[str, float] = {
+    "dlib": 0.18,
+    "vgg16": 0.40,
+    "resnet50": 0.45,
+    "senet50": 0.45,
+}
+DEFAULT_COSINE_DISTANCE = 0.40
+
+
+def threshold_for(backbone: str) -> float:
+    """Cosine-distance threshold for `backbone` (same person when distance <= threshold)."""
+    return VERIFY_COSINE_DISTANCE.get(backbone, DEFAULT_COSINE_DISTANCE)
