@@ -1,0 +1,46 @@
+"""Backbone registry: every embedding network behind one small interface (see base.Backbone).
+
+    get_backbone("resnet50")            # VGGFace2 ResNet-50, weights from cache / download
+    get_backbone("vgg16", weights=p)    # an explicit .h5 file
+    get_backbone("resnet50", weights="random")  # untrained, for tests and benchmarks
+    get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from facerec.backbones.base import Backbone, l2_normalise
+
+VGGFACE_NAMES = ("vgg16", "resnet50", "senet50")
+BACKBONE_NAMES = ("dlib",) + VGGFACE_NAMES
+
+_cache: dict[tuple[str, str], Backbone] = {}
+_lock = threading.Lock()
+
+
+def get_backbone(name: str, weights: str | Path | None = None) -> Backbone:
+    """The backbone called `name`, built once per (name, weights) and reused."""
+    name = name.lower()
+    if name not in BACKBONE_NAMES:
+        from facerec.errors import FacerecError
+
+        raise FacerecError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONE_NAMES)}")
+    key = (name, str(weights) if weights is not None else "")
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build_backbone(name, weights)
+        return _cache[key]
+
+
+def build_backbone(name: str, weights: str | Path | None) -> Backbone:
+    if name == "dlib":
+        from facerec.backbones.dlib_backbone import DlibBackbone
+
+        return DlibBackbone()
+    from facerec.backbones.vggface import VGGFaceBackbone
+
+    return VGGFaceBackbone(name, weights=weights)
+
+
+__all__ = ["Backbone", "BACKBONE_NAMES", "VGGFACE_NAMES", "get_backbone", "l2_normalise"]
