@@ -1,0 +1,38 @@
+"""Verification: one face against another, by cosine distance against the backbone's threshold."""
+from __future__ import annotations
+
+import numpy as np
+
+from facerec.errors import NoFaceError
+from facerec.imageio import ImageSource, load_image
+from facerec.pipeline import FacePipeline, largest_face
+from facerec.thresholds import threshold_for
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """1 - cosine similarity of two unit vectors."""
+    return float(1.0 - np.dot(a, b))
+
+
+def embed_largest_face(src: ImageSource, pipeline: FacePipeline) -> tuple[np.ndarray, dict]:
+    image = load_image(src)
+    faces = pipeline.detect(image)
+    face = largest_face(faces)
+    if face is None:
+        raise NoFaceError(f"{src if not isinstance(src, np.ndarray) else '<array>'}: no face found")
+    return pipeline.embed(image, [face])[0], {"faces": len(faces), "box": list(face.box)}
+
+
+def verify(a: ImageSource, b: ImageSource, pipeline: FacePipeline, threshold: float | None = None) -> dict:
+    vec_a, info_a = embed_largest_face(a, pipeline)
+    vec_b, info_b = embed_largest_face(b, pipeline)
+    threshold = threshold_for(pipeline.backbone.name) if threshold is None else float(threshold)
+    distance = cosine_distance(vec_a, vec_b)
+    return {
+        "same": distance <= threshold,
+        "distance": round(distance, 6),
+        "threshold": threshold,
+        "backbone": pipeline.backbone.name,
+        "a": {"path": str(a) if not isinstance(a, np.ndarray) else None, **info_a},
+        "b": {"path": str(b) if not isinstance(b, np.ndarray) else None, **info_b},
+    }
