@@ -1,0 +1,615 @@
+"""Batch photo tagging: find and name every face in an album, remember it, and write it out.
+
+`tag_album` walks ALBUM_DIR, and for each photo:
+
+1. reads the file once, hashes it (sha256) and looks it up in the gallery's `media` table:
+   - same sha256, backbone and gallery version as last time -> **skipped** (nothing decoded);
+   - same sha256 and backbone, but people were enrolled / forgotten / named since -> **re-identified**
+     from the stored embeddings (no detection, no embedding);
+   - otherwise (new or changed file, other backbone, `force`) -> **analysed**;
+2. analysed photos are decoded, detected (MTCNN) and aligned in a thread pool, and embedded in
+   batches in the main thread while the pool works on the next photos. At most a few photos are in
+   flight, so memory stays flat however big the album is;
+3. every face is identified with the matcher (fitted from the gallery) and the photo is recorded in
+   the gallery (media + detections: box, landmarks, embedding, predicted name and score), which is
+   what `facerec clusters` groups and `facerec name` enrolls from.
+
+Outputs cover the whole album on every run, skipped photos included (their faces are read back
+from the gallery), so a CSV/JSONL is always complete rather than a diff:
+
+- CSV and JSONL: one row per face: path (relative to the album), face_index, x, y, w, h, name,
+  score, confidence. Photos without faces have no row; they are in the summary.
+- `annotate_dir`: a copy of each photo with boxes and names, mirroring the album's folders
+  (written for analysed and re-identified photos, and for skipped ones whose copy is missing).
+- XMP sidecars (facerec.xmp): merged on every run; unchanged content is not rewritten.
+
+Bad photos (unreadable, corrupt, truncated, too large, no face) never stop the run: they are counted
+in the summary with the reason. Originals are only ever opened for reading.
+
+Walking: extensions are matched case-insensitively (facerec.imageio.IMAGE_EXTENSIONS); hidden files
+and folders (".name") and the output folders are skipped (also in later runs: an --annotate
+folder holds a ".facerec-output" marker file); symlinks are followed, but each real
+folder is entered once (tracked by (st_dev, st_ino)), so a link loop cannot hang the walk.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facerec.errors import FacerecError, ImageError
+from facerec.imageio import IMAGE_EXTENSIONS, load_image
+from facerec.types import UNKNOWN, Face, Identity
+
+log = logging.getLogger(__name__)
+
+# Written into --annotate folders so that a later walk never tags facerec's own annotated copies.
+OUTPUT_MARKER = ".facerec-output"
+OUTPUT_FIELDS = ("path", "face_index", "x", "y", "w", "h", "name", "score", "confidence")
+# Media statuses stored in the gallery.
+OK, NO_FACE, UNREADABLE = "ok", "no_face", "unreadable"
+# What happened to a photo in this run.
+ANALYSED, REIDENTIFIED, SKIPPED, FAILED = "analysed", "reidentified", "skipped", "failed"
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class FaceTag:
+    face_index: int
+    face: Face
+    name: str
+    score: float | None
+
+    def row(self, rel_path: str) -> dict[str, Any]:
+        x, y, w, h = (int(v) for v in self.face.box)
+        return {"path": rel_path, "face_index": self.face_index, "x": x, "y": y, "w": w, "h": h, "name": self.name,
+                "score": None if self.score is None else round(float(self.score), 4),
+                "confidence": round(float(self.face.confidence), 4)}
+
+
+@dataclass
+class PhotoResult:
+    path: Path
+    rel_path: str
+    outcome: str  # ANALYSED, REIDENTIFIED, SKIPPED or FAILED
+    status: str  # OK, NO_FACE or UNREADABLE (the gallery's media status)
+    note: str = ""
+    width: int | None = None
+    height: int | None = None
+    faces: list[FaceTag] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.rel_path, "outcome": self.outcome, "status": self.status, "note": self.note,
+                "width": self.width, "height": self.height, "faces": [f.row(self.rel_path) for f in self.faces]}
+
+
+@dataclass
+class TagSummary:
+    album: str
+    photos: int = 0  # image files found
+    analysed: int = 0  # decoded + detected this run
+    reidentified: int = 0  # names refreshed from stored embeddings
+    skipped: int = 0  # unchanged since the last run
+    failed: int = 0  # tried this run and could not be read / decoded
+    unreadable: int = 0  # could not be read: this run, or an unchanged file that failed before
+    no_face: int = 0  # readable, but no face found
+    faces: int = 0
+    named: int = 0
+    unknown: int = 0
+    detection_calls: int = 0
+    seconds: float = 0.0
+    problems: list[dict[str, str]] = field(default_factory=list)  # {"path", "kind", "reason"}
+    people: dict[str, int] = field(default_factory=dict)  # name -> faces
+    outputs: dict[str, Any] = field(default_factory=dict)
+    results: list[PhotoResult] = field(default_factory=list)
+
+    @property
+    def photos_per_second(self) -> float:
+        return self.photos / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def readable(self) -> int:
+        return self.photos - self.unreadable
+
+    def to_dict(self, with_photos: bool = True) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "results"}
+        d["seconds"] = round(self.seconds, 3)
+        d["photos_per_second"] = round(self.photos_per_second, 3)
+        if with_photos:
+            d["results"] = [r.to_dict() for r in self.results]
+        return d
+
+
+@dataclass
+class Prepared:
+    """What a worker thread hands the main thread for one photo."""
+
+    path: Path
+    key: str  # the gallery's media key: the absolute path
+    mode: str  # ANALYSED, REIDENTIFIED, SKIPPED or FAILED
+    sha256: str | None = None
+    mtime: float | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    faces: list[Face] = field(default_factory=list)
+    chips: np.ndarray | None = None
+    image: np.ndarray | None = None  # kept only when annotating
+    error: str = ""
+
+
+@dataclass
+class TagOptions:
+    force: bool = False
+    annotate_dir: Path | None = None
+    xmp: bool = False
+    xmp_naming: str = "darktable"
+    xmp_unknown: bool = False
+    batch_size: int = 32  # faces per backbone call
+    max_pending_photos: int = 8  # photos waiting for a batch (bounds memory when annotating)
+
+
+# --------------------------------------------------------------------------- walking
+
+
+def walk_album(root: str | Path, exclude: Iterable[str | Path] = ()) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files under `root` (sorted, depth first) and the folders that could not be listed, with why."""
+    root = Path(root)
+    excluded = {dir_key(Path(p)) for p in exclude if Path(p).is_dir()}
+    photos: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    visited: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            key = dir_key(folder)
+        except OSError as e:
+            problems.append((folder, f"cannot open folder: {e.strerror or e}"))
+            continue
+        if key in visited:
+            log.info("skipping %s: folder already visited (symlink loop or alias)", folder)
+            continue
+        visited.add(key)
+        if key in excluded:
+            continue
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            problems.append((folder, f"cannot list folder: {e.strerror or e}"))
+            continue
+        if folder != root and any(e.name == OUTPUT_MARKER for e in entries):
+            log.info("skipping %s: facerec output folder", folder)
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    subfolders.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=True) and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    photos.append(Path(entry.path))
+            except OSError as e:  # broken link, permission
+                problems.append((Path(entry.path), f"cannot stat: {e.strerror or e}"))
+        stack.extend(reversed(subfolders))  # pop() then visits them in name order
+    return photos, problems
+
+
+def dir_key(path: Path) -> tuple[int, int]:
+    st = os.stat(path)  # follows symlinks: a link and its target share a key
+    return st.st_dev, st.st_ino
+
+
+def media_key(path: Path) -> str:
+    """The gallery's key for a photo: absolute and normalised, symlinks not resolved (the path the user sees)."""
+    return os.path.abspath(path)
+
+
+def relative_name(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+
+
+# --------------------------------------------------------------------------- per-photo work (worker threads)
+
+
+def displayed_size(path: Path | bytes) -> tuple[int, int]:
+    """(width, height) of the image as displayed (EXIF orientation applied), from the header only."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as im:
+        width, height = im.size
+        orientation = im.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def decide(record: Any, sha256: str, backbone: str, version: int, force: bool) -> str:
+    """ANALYSED, REIDENTIFIED or SKIPPED for a photo whose gallery record is `record` (or None)."""
+    if force or record is None or record.sha256 != sha256 or record.backbone != backbone:
+        return ANALYSED
+    if record.status != OK:
+        return SKIPPED  # same bytes: still no face / still unreadable; identities do not matter
+    return SKIPPED if record.gallery_version == version else REIDENTIFIED
+
+
+def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
+                  annotated_exists: Callable[[Path], bool]) -> Prepared:
+    """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread."""
+    key = media_key(path)
+    try:
+        st = path.stat()
+        data = path.read_bytes()
+    except OSError as e:
+        return Prepared(path, key, FAILED, error=f"cannot read file: {e.strerror or e}")
+    sha = hashlib.sha256(data).hexdigest()
+    prepared = Prepared(path, key, decide(record, sha, pipeline.backbone.name, version, options.force),
+                        sha256=sha, mtime=st.st_mtime, size=st.st_size)
+    if prepared.mode != ANALYSED:
+        needs_image = options.annotate_dir is not None and record.status == OK and (
+            prepared.mode == REIDENTIFIED or not annotated_exists(path))
+        if not needs_image:
+            if options.xmp and record.status == OK:
+                try:
+                    prepared.width, prepared.height = displayed_size(data)
+                except Exception as e:  # noqa: BLE001 - the size only matters for the sidecar
+                    log.warning("%s: cannot read the image size for its sidecar (%s)", path, e)
+            return prepared
+    try:
+        image = load_image(data)
+    except ImageError as e:
+        prepared.mode, prepared.error = FAILED, str(e).replace("<bytes>: ", "")
+        return prepared
+    prepared.height, prepared.width = image.shape[:2]
+    if options.annotate_dir is not None:
+        prepared.image = image
+    if prepared.mode == ANALYSED:
+        prepared.faces = pipeline.detect(image)
+        prepared.chips = pipeline.align(image, prepared.faces)
+    return prepared
+
+
+# --------------------------------------------------------------------------- the album run
+
+
+class _AlbumTagger:
+    """One `tag_album` run: the main-thread side (embedding, identification, gallery, outputs)."""
+
+    def __init__(self, root: Path, gallery: Any, pipeline: Any, matcher: Any, options: TagOptions):
+        self.root, self.gallery, self.pipeline, self.matcher, self.options = root, gallery, pipeline, matcher, options
+        self.backbone = pipeline.backbone.name
+        self.version = gallery.version()
+        self.summary = TagSummary(album=str(root))
+        self.pending: list[Prepared] = []
+
+    # ---- identification
+
+    def identify(self, X: np.ndarray) -> list[Identity]:
+        if len(X) == 0:
+            return []
+        if self.matcher is None:
+            return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
+        return self.matcher.predict_identities(X)
+
+    # ---- per photo
+
+    def accept(self, prepared: Prepared) -> None:
+        if prepared.mode == ANALYSED and prepared.faces:
+            self.pending.append(prepared)
+            if (sum(len(p.faces) for p in self.pending) >= self.options.batch_size
+                    or len(self.pending) >= self.options.max_pending_photos):
+                self.flush()
+        elif prepared.mode == ANALYSED:
+            self.summary.detection_calls += 1
+            self.record(prepared, [], np.zeros((0, 0), np.float32), [])
+        elif prepared.mode == REIDENTIFIED:
+            self.reidentify(prepared)
+        elif prepared.mode == SKIPPED:
+            self.finish(prepared, SKIPPED, *self.stored(prepared))
+        else:
+            self.fail(prepared)
+
+    def flush(self) -> None:
+        """Embed the faces of all pending photos in one backbone call, then identify and record them."""
+        if not self.pending:
+            return
+        chips = np.concatenate([p.chips for p in self.pending])
+        X = self.pipeline.embed_chips(chips)
+        start = 0
+        for p in self.pending:
+            n = len(p.faces)
+            vectors = X[start:start + n]
+            start += n
+            self.summary.detection_calls += 1
+            self.record(p, p.faces, vectors, self.identify(vectors))
+        self.pending = []
+
+    def record(self, p: Prepared, faces: Sequence[Face], X: np.ndarray, identities: Sequence[Identity]) -> None:
+        status = OK if faces else NO_FACE
+        note = "" if faces else "no face found"
+        detections = [
+            {"face_index": i, "face": f, "embedding": v, "predicted_name": ident.name, "score": float(ident.score)}
+            for i, (f, v, ident) in enumerate(zip(faces, X, identities))
+        ]
+        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, status, note,
+                                  detections)
+        tags = [FaceTag(i, f, ident.name, float(ident.score)) for i, (f, ident) in enumerate(zip(faces, identities))]
+        self.finish(p, ANALYSED, status, note, tags)
+
+    def reidentify(self, p: Prepared) -> None:
+        stored = self.gallery.detections(p.key)
+        stored = [d for d in stored if d.backbone == self.backbone]
+        X = np.stack([d.embedding for d in stored]) if stored else np.zeros((0, 0), np.float32)
+        identities = self.identify(X)
+        detections = [
+            {"face_index": d.face_index, "face": d.face, "embedding": d.embedding,
+             "predicted_name": ident.name, "score": float(ident.score)}
+            for d, ident in zip(stored, identities)
+        ]
+        record = self.gallery.media_record(p.key)
+        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, OK,
+                                  record.note if record else "", detections)
+        tags = [FaceTag(d.face_index, d.face, d.assigned_person or ident.name, float(ident.score))
+                for d, ident in zip(stored, identities)]
+        self.finish(p, REIDENTIFIED, OK, "", tags)
+
+    def stored(self, p: Prepared) -> tuple[str, str, list[FaceTag]]:
+        """Status, note and faces of a skipped photo, as the gallery has them."""
+        record = self.gallery.media_record(p.key)
+        if record is None or record.status != OK:
+            return (record.status, record.note, []) if record else (NO_FACE, "", [])
+        tags = [FaceTag(d.face_index, d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score)
+                for d in self.gallery.detections(p.key) if d.backbone == self.backbone]
+        return OK, record.note, tags
+
+    def fail(self, p: Prepared) -> None:
+        if p.sha256 is not None:  # remember it, so an unchanged bad file is not decoded again next run
+            self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, UNREADABLE,
+                                      p.error, [])
+        self.finish(p, FAILED, UNREADABLE, p.error, [])
+
+    def finish(self, p: Prepared, outcome: str, status: str, note: str, tags: list[FaceTag]) -> None:
+        result = PhotoResult(p.path, relative_name(p.path, self.root), outcome, status, note, p.width, p.height, tags)
+        self.summary.results.append(result)
+        self.count(result)
+        if status == OK:
+            self.write_photo_outputs(result, p)
+        p.image = p.chips = None  # free memory early
+
+    def count(self, r: PhotoResult) -> None:
+        s = self.summary
+        setattr(s, r.outcome, getattr(s, r.outcome) + 1)
+        if r.status == UNREADABLE:
+            s.unreadable += 1
+            s.problems.append({"path": r.rel_path, "kind": UNREADABLE, "reason": r.note})
+        elif r.status == NO_FACE:
+            s.no_face += 1
+            s.problems.append({"path": r.rel_path, "kind": NO_FACE, "reason": r.note or "no face found"})
+        for tag in r.faces:
+            s.faces += 1
+            if tag.name == UNKNOWN:
+                s.unknown += 1
+            else:
+                s.named += 1
+                s.people[tag.name] = s.people.get(tag.name, 0) + 1
+
+    # ---- outputs per photo
+
+    def annotated_path(self, path: Path) -> Path:
+        from facerec.annotate import WRITE_EXTENSIONS
+
+        target = self.options.annotate_dir / relative_name(path, self.root)
+        return target if target.suffix.lower() in WRITE_EXTENSIONS else target.with_suffix(".jpg")
+
+    def write_photo_outputs(self, r: PhotoResult, p: Prepared) -> None:
+        if self.options.annotate_dir is not None and p.image is not None:
+            from facerec.annotate import draw_faces, face_label, save_image
+
+            labels = [face_label(t.name, t.score) for t in r.faces]
+            save_image(self.annotated_path(p.path), draw_faces(p.image, [t.face for t in r.faces], labels))
+        if self.options.xmp and r.width and r.height:
+            self.write_xmp(r)
+
+    def write_xmp(self, r: PhotoResult) -> None:
+        from facerec.xmp import FaceRegion, XmpError, write_sidecars
+
+        regions = [FaceRegion(tuple(t.face.box), None if t.name == UNKNOWN else t.name, t.score) for t in r.faces]
+        try:
+            # r.width/height are those of the EXIF-rotated image, the frame MWG regions are relative to.
+            written = write_sidecars(r.path, regions, r.width, r.height, naming=self.options.xmp_naming,
+                                     include_unknown=self.options.xmp_unknown)
+            self.summary.outputs["xmp_files"] = self.summary.outputs.get("xmp_files", 0) + len(written)
+        except (XmpError, OSError) as e:
+            log.warning("%s", e)
+            self.summary.problems.append({"path": r.rel_path, "kind": "xmp", "reason": str(e)})
+
+
+def tag_album(
+    album_dir: str | Path,
+    gallery: Any,
+    pipeline: Any,
+    *,
+    matcher: Any = None,
+    workers: int | None = None,
+    force: bool = False,
+    csv_path: str | Path | None = None,
+    jsonl_path: str | Path | None = None,
+    annotate_dir: str | Path | None = None,
+    xmp: bool = False,
+    xmp_naming: str = "darktable",
+    xmp_unknown: bool = False,
+    progress: bool = False,
+    batch_size: int = 32,
+) -> TagSummary:
+    """Tag every photo under `album_dir` (see the module docstring); returns the run's summary.
+
+    gallery: an open facerec.gallery.Gallery (used from this thread only).
+    pipeline: a facerec.pipeline.FacePipeline (detector + backbone).
+    matcher: anything with predict_identities(X) -> list[Identity]; None = every face is unknown
+             (`matcher_for_album` builds the usual one from the gallery).
+    """
+    root = Path(album_dir)
+    if not root.is_dir():
+        raise FacerecError(f"{root}: not a folder")
+    options = TagOptions(force=force, annotate_dir=Path(annotate_dir) if annotate_dir else None, xmp=xmp,
+                         xmp_naming=xmp_naming, xmp_unknown=xmp_unknown, batch_size=max(1, batch_size))
+    if options.annotate_dir is not None:
+        options.annotate_dir.mkdir(parents=True, exist_ok=True)
+        (options.annotate_dir / OUTPUT_MARKER).write_text("annotated copies written by `facerec tag`\n")
+    if xmp:
+        from facerec.xmp import sidecar_paths
+
+        sidecar_paths(root / "x.jpg", xmp_naming)  # validates the naming before any work
+    started = time.perf_counter()
+    photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [])
+    tagger = _AlbumTagger(root, gallery, pipeline, matcher, options)
+    tagger.summary.photos = len(photos)
+    for path, reason in walk_problems:
+        tagger.summary.problems.append({"path": relative_name(path, root), "kind": "walk", "reason": reason})
+    records = {media_key(p): gallery.media_record(media_key(p)) for p in photos}  # SQLite stays in this thread
+
+    def annotated_exists(path: Path) -> bool:
+        return tagger.annotated_path(path).exists()
+
+    def work(path: Path) -> Prepared:
+        return prepare_photo(path, records[media_key(path)], pipeline, tagger.version, options, annotated_exists)
+
+    bar = progress_bar(len(photos), progress)
+    try:
+        for prepared in run_in_pool(work, photos, workers or default_workers()):
+            tagger.accept(prepared)
+            bar.update(1)
+            bar.set_postfix(faces=tagger.summary.faces + sum(len(p.faces) for p in tagger.pending),
+                            skipped=tagger.summary.skipped, refresh=False)
+        tagger.flush()
+    finally:
+        bar.close()
+    summary = tagger.summary
+    summary.results.sort(key=lambda r: r.rel_path)
+    summary.problems.sort(key=lambda d: d["path"])
+    if csv_path:
+        write_csv(csv_path, summary.results)
+        summary.outputs["csv"] = str(csv_path)
+    if jsonl_path:
+        write_jsonl(jsonl_path, summary.results)
+        summary.outputs["jsonl"] = str(jsonl_path)
+    if options.annotate_dir is not None:
+        summary.outputs["annotated"] = str(options.annotate_dir)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def run_in_pool(work: Callable[[Path], Prepared], items: Sequence[Path], workers: int) -> Iterator[Prepared]:
+    """work(item) for every item in a thread pool, results in input order, at most ~2 x workers in flight."""
+    in_flight: deque[Future] = deque()
+    limit = max(2, 2 * workers)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="facerec-tag") as pool:
+        try:
+            for item in items:
+                in_flight.append(pool.submit(work, item))
+                if len(in_flight) >= limit:
+                    yield in_flight.popleft().result()
+            while in_flight:
+                yield in_flight.popleft().result()
+        finally:
+            for f in in_flight:  # on error or Ctrl-C: do not start what was queued
+                f.cancel()
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="photo", desc="tagging", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def matcher_for_album(gallery: Any, backbone: str, threshold: float | None = None) -> Any:
+    """The nearest-neighbour matcher over everyone enrolled for `backbone`, or None when nobody is.
+
+    With nobody enrolled `tag` still runs: every face is recorded as unknown, ready for `facerec clusters`.
+    """
+    from facerec.match import NearestNeighbourMatcher
+
+    X, names, _ = gallery.embeddings(backbone)
+    if len(X) == 0:
+        log.warning("nobody is enrolled for backbone %s: every face will be 'unknown'", backbone)
+        return None
+    return NearestNeighbourMatcher(threshold=threshold, backbone=backbone).fit(X, names)
+
+
+def configure_threads(workers: int) -> None:
+    """TensorFlow thread pools for a run with `workers` decode/detect threads.
+
+    MTCNN calls are serialised by the detector's lock, so one call at a time may use every core
+    (intra-op); inter-op parallelism buys nothing for MTCNN's small graphs and only oversubscribes
+    the CPU the decode threads and dlib also need. Set through TensorFlow's environment variables so
+    that a run with nothing to detect never pays for importing TensorFlow; explicit user settings win.
+    """
+    intra, inter = str(os.cpu_count() or 1), str(min(2, max(1, workers)))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", intra)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", inter)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:  # already imported (tests, notebooks): the variables may be read already
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["TF_NUM_INTRAOP_THREADS"]))
+            tf.config.threading.set_inter_op_parallelism_threads(int(os.environ["TF_NUM_INTEROP_THREADS"]))
+        except (RuntimeError, ValueError):  # TensorFlow already initialised: keep its settings
+            log.debug("TensorFlow already initialised; thread settings unchanged")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def face_rows(results: Iterable[PhotoResult]) -> Iterator[dict[str, Any]]:
+    for r in results:
+        for tag in r.faces:
+            yield tag.row(r.rel_path)
+
+
+def write_csv(path: str | Path, results: Iterable[PhotoResult]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=OUTPUT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in face_rows(results):
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    atomic_write_text(Path(path), buffer.getvalue())
+
+
+def write_jsonl(path: str | Path, results: Iterable[PhotoResult]) -> None:
+    lines = [json.dumps(row, ensure_ascii=False) for row in face_rows(results)]
+    atomic_write_text(Path(path), "".join(line + "\n" for line in lines))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
