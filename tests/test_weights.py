@@ -295,6 +295,8 @@ def test_weights_status_lists_every_file(monkeypatch, tmp_path):
     rows = weights.weights_status()
     assert len(rows) == 6 and not any(r["present"] for r in rows)
     assert {r["file"] for r in rows} == weights.PUBLISHED_FILENAMES
+    assert {(r["variant"], r["file"]) for r in rows if r["backbone"] == "senet50"} == {
+        ("top", "rcmalli_vggface_tf_senet50.h5"), ("notop", "rcmalli_vggface_tf_notop_senet50.h5")}
     used = {(r["backbone"], r["include_top"]) for r in rows if r["used_for_embedding"]}
     assert used == {("vgg16", True), ("resnet50", False), ("senet50", False)}
     monkeypatch.setenv("FACEREC_WEIGHTS_DIR", str(tmp_path))

@@ -195,6 +195,7 @@ def weights_status() -> list[dict[str, Any]]:
             rows.append({
                 "backbone": name,
                 "include_top": include_top,
+                "variant": "top" if include_top else "notop",
                 "used_for_embedding": EMBEDDING_INCLUDES_TOP[name] == include_top,
                 "file": filename,
                 "url": weights_url(name, include_top),
