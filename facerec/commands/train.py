@@ -1,0 +1,94 @@
+"""facerec train — transfer learning: a classifier head on the enrolled people's embeddings."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facerec import errors
+from facerec.commands._util import print_json, progress_enabled
+
+DESCRIPTION = """Train a small neural network ("head": Dense(256, relu) -> Dropout -> softmax over the
+enrolled people) on the embeddings of everyone in the gallery, the keras-vggface transfer-learning
+recipe. The backbone stays frozen: the head learns from the embeddings stored by `facerec enroll`.
+Then `facerec identify --matcher head` uses it; faces far from everyone enrolled are still `unknown`.
+
+  --augment               also learn from flipped, rotated (+-10 degrees) and darker/brighter
+                          (+-20 %) copies of each face; their embeddings are cached under
+                          <models>/cache/bottlenecks, so only the first run pays for them
+  --fine-tune-blocks N    then unfreeze the last N blocks of the backbone and train them with the
+                          head at learning rate 1e-5 (vgg16, resnet50, senet50 only: dlib's network
+                          is not a Keras model). Slow on a CPU; the fine-tuned base is saved next to
+                          the head and used to embed faces for the head.
+
+The head is saved to <models>/heads/<backbone>/head.keras with head.json (people, thresholds,
+metrics); <models> is FACEREC_HOME, else the source checkout's models/ folder, else ./models.
+
+examples:
+  facerec train
+  facerec train --augment --epochs 100
+  facerec train --backbone resnet50 --weights rcmalli_vggface_tf_notop_resnet50.h5 --fine-tune-blocks 1
+
+exit code: 0 trained, 1 fewer than 2 people enrolled, 4 fine-tuning needs weights that are missing."""
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("train", parents=common, help="train a classifier head on the enrolled people",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--augment", action="store_true", help="add flipped / rotated / brightness-changed copies")
+    p.add_argument("--fine-tune-blocks", type=int, default=0, metavar="N",
+                   help="then fine-tune the last N blocks of a Keras backbone (default: 0, frozen)")
+    p.add_argument("--epochs", type=int, default=200, help="most epochs for the head (early stopping; default: 200)")
+    p.add_argument("--fine-tune-epochs", type=int, default=10, metavar="N", help="most fine-tuning epochs (default: 10)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[256], metavar="UNITS",
+                   help="hidden layer sizes (default: 256)")
+    p.add_argument("--dropout", type=float, default=0.5, help="dropout after each hidden layer (default: 0.5)")
+    p.add_argument("--min-probability", type=float, default=0.5, metavar="P",
+                   help="unknown when the top class probability is below P (default: 0.5)")
+    p.add_argument("--max-distance", type=float, default=None, metavar="D",
+                   help="unknown when the face is farther than D (cosine distance) from the predicted person's "
+                        "centroid (default: the backbone's verify threshold)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", type=Path, default=None, metavar="PATH",
+                   help="where to save (a .keras file or a folder; default: <models>/heads/<backbone>/)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from facerec.gallery import Gallery
+    from facerec.train import train_from_gallery
+
+    if args.fine_tune_blocks < 0 or args.epochs < 1:
+        raise errors.FacerecError("--epochs must be >= 1 and --fine-tune-blocks >= 0")
+    with Gallery(args.gallery, create=False) as gallery:
+        head = train_from_gallery(
+            gallery, args.backbone, augment=args.augment, fine_tune_blocks=args.fine_tune_blocks,
+            epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, weights=args.weights,
+            progress=progress_enabled(args), hidden=args.hidden, dropout=args.dropout,
+            min_probability=args.min_probability, max_distance=args.max_distance, seed=args.seed,
+        )
+    path = head.save(args.out)
+    summary = {"path": str(path), **{k: v for k, v in head.to_json().items() if k != "centroids"}}
+    if args.json:
+        print_json(summary)
+    else:
+        print_summary(summary)
+    return errors.EXIT_OK
+
+
+def print_summary(summary: dict) -> None:
+    m = summary["metrics"]
+    people = summary["samples_per_class"]
+    print(f"trained a head for {len(people)} people on {m['n_samples']} samples from {m['n_photos']} photos "
+          f"(backbone {summary['backbone']}, augmentations: {', '.join(summary['augmentations'])})")
+    line = f"epochs {m['epochs_run']} (best {m['best_epoch']})  train accuracy {m['accuracy']:.3f}  loss {m['loss']:.4f}"
+    if m.get("n_validation"):
+        line += f"  validation accuracy {m['val_accuracy']:.3f} on {m['n_validation']} samples"
+    else:
+        line += "  (no validation split: fewer than 5 photos for some person)"
+    print(line)
+    if "fine_tune" in m:
+        ft = m["fine_tune"]
+        print(f"fine-tuned the last {summary['fine_tuned_blocks']} block(s): {len(ft['unfrozen_layers'])} layers, "
+              f"epochs {ft['epochs_run']}, accuracy {ft['accuracy']:.3f}")
+    print(f"unknown when probability < {summary['min_probability']:.2f} or centroid distance > {summary['max_distance']:.3f}")
+    print(f"saved to {summary['path']}")

@@ -1,0 +1,326 @@
+"""Transfer-learning heads on real dlib embeddings of real photos (tests/data/people, tests/data/holdout),
+the bottleneck cache, save/load, and fine-tuning the last block of a (random-weight) resnet50."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerec.errors import FacerecError, MissingExtraError
+from facerec.types import UNKNOWN
+
+DATA = Path(__file__).resolve().parent / "data"
+PEOPLE = DATA / "people"
+HOLDOUT = DATA / "holdout"
+# holdout/<Person>_<photo>.jpg are other photos of the enrolled people; deepface_id13 is enrolled nowhere.
+STRANGER = "deepface_id13"
+
+
+def holdout_person(path: Path) -> str:
+    return path.stem.rsplit("_", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def faces(dlib_pipeline):
+    """{path: (person, face, embedding)} for the enrolled photos and the held-out ones: computed once."""
+    from facerec.imageio import load_image
+    from facerec.pipeline import largest_face
+
+    found = {}
+    photos = [(p.parent.name, p) for p in sorted(PEOPLE.glob("*/*.jpg"))]
+    photos += [(holdout_person(p), p) for p in sorted(HOLDOUT.glob("*.jpg"))]
+    for person, path in photos:
+        image = load_image(path)
+        face = largest_face(dlib_pipeline.detect(image))
+        assert face is not None, path
+        found[path] = (person, face, dlib_pipeline.embed(image, [face])[0])
+    return found
+
+
+def split(faces, folder: Path):
+    rows = [(person, vector) for path, (person, _, vector) in faces.items() if path.is_relative_to(folder)]
+    return np.stack([v for _, v in rows]), [p for p, _ in rows]
+
+
+@pytest.fixture(scope="module")
+def enrolled(faces):
+    return split(faces, PEOPLE)
+
+
+@pytest.fixture(scope="module")
+def holdout(faces):
+    return split(faces, HOLDOUT)
+
+
+@pytest.fixture(scope="module")
+def open_set_threshold(enrolled):
+    """The gate the head uses for 'too far from everyone', measured on the enrolled photos the way
+    `facerec calibrate` does (no impostor pair of enrolled people may pass)."""
+    from facerec.evaluate import calibrate_embeddings
+
+    return calibrate_embeddings(*enrolled, target_far=1e-3)["threshold"]
+
+
+@pytest.fixture(scope="module")
+def trained_head(enrolled, open_set_threshold):
+    from facerec.train import FaceHead
+
+    X, names = enrolled
+    return FaceHead(backbone="dlib", max_distance=open_set_threshold, seed=0).fit(X, names)
+
+
+def make_gallery(path: Path, faces, folder: Path = PEOPLE):
+    from facerec.gallery import Gallery, file_sha256
+
+    gallery = Gallery(path)
+    for photo, (person, face, vector) in faces.items():
+        if photo.is_relative_to(folder):
+            stat = photo.stat()
+            gallery.record_photo(person, photo, file_sha256(photo), stat.st_mtime, stat.st_size, "ok",
+                                 backbone="dlib", face=face, embedding=vector)
+    return gallery
+
+
+# ------------------------------------------------------------------------------------------- head
+
+
+def test_head_names_held_out_photos_and_rejects_a_stranger(trained_head, holdout):
+    X, truth = holdout
+    predicted = list(trained_head.predict(X))
+    expected = [UNKNOWN if t == STRANGER else t for t in truth]
+    assert predicted == expected
+    identities = trained_head.predict_identities(X)
+    stranger = identities[truth.index(STRANGER)]
+    assert stranger.name == UNKNOWN and stranger.extra["nearest"] in trained_head.classes_
+    assert stranger.distance > trained_head.max_distance_
+    known = [i for i, t in zip(identities, truth) if t != STRANGER]
+    assert all(i.score >= 0.5 and i.distance < trained_head.max_distance_ for i in known)
+
+
+def test_without_the_distance_gate_the_stranger_gets_a_name(enrolled, holdout):
+    """The softmax alone always names someone: the open-set gate is what makes the stranger unknown."""
+    from facerec.train import FaceHead
+
+    X, truth = holdout
+    head = FaceHead(backbone="dlib", max_distance=2.0, min_probability=0.0).fit(*enrolled)
+    assert head.predict(X)[truth.index(STRANGER)] != UNKNOWN
+
+
+def test_probabilities_are_a_distribution_over_the_enrolled_people(trained_head, holdout):
+    proba = trained_head.predict_proba(holdout[0])
+    assert proba.shape == (len(holdout[1]), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert trained_head.classes_ == sorted({"Angelina_Jolie", "deepface_id03", "deepface_id05"})
+
+
+def test_save_and_load_give_identical_predictions(trained_head, holdout, tmp_path):
+    from facerec.train import load_head
+
+    path = trained_head.save(tmp_path / "heads" / "head.keras")
+    meta = (tmp_path / "heads" / "head.json").read_text()
+    assert '"backbone": "dlib"' in meta and '"centroids"' in meta
+    loaded = load_head("dlib", tmp_path / "heads")  # the folder or the .keras file both work
+    assert path.name == "head.keras"
+    X = holdout[0]
+    np.testing.assert_array_equal(loaded.predict_proba(X), trained_head.predict_proba(X))
+    assert list(loaded.predict(X)) == list(trained_head.predict(X))
+    assert [i.distance for i in loaded.predict_identities(X)] == [i.distance for i in trained_head.predict_identities(X)]
+
+
+def test_default_location_is_under_facerec_home(trained_head, tmp_path, monkeypatch):
+    from facerec.train import default_head_path, load_head
+
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path))
+    saved = trained_head.save()
+    assert saved == tmp_path / "heads" / "dlib" / "head.keras" == default_head_path("dlib")
+    assert load_head("dlib").classes_ == trained_head.classes_
+    with pytest.raises(FacerecError, match="trained for backbone dlib"):
+        load_head("resnet50", saved)
+
+
+def test_missing_head_says_to_train_first(tmp_path):
+    from facerec.train import load_head
+
+    with pytest.raises(MissingExtraError, match="facerec train"):
+        load_head("dlib", tmp_path / "nowhere")
+
+
+def test_one_person_is_not_enough(enrolled):
+    from facerec.train import FaceHead
+
+    X, names = enrolled
+    with pytest.raises(FacerecError, match="at least 2"):
+        FaceHead().fit(X[:3], names[:3])
+
+
+def test_wrong_embedding_size_is_a_clear_error(trained_head):
+    with pytest.raises(FacerecError, match="128-d"):
+        trained_head.predict_proba(np.ones((1, 2048), dtype=np.float32))
+
+
+def test_validation_split_keeps_augmented_copies_of_a_photo_together():
+    from facerec.train import validation_split
+
+    labels = np.repeat([0, 1], 30)  # 2 people x 5 photos x 6 variants
+    groups = np.repeat(np.arange(10), 6)
+    mask = validation_split(labels, groups, fraction=0.2, seed=0)
+    assert mask is not None and mask.sum() == 12  # one photo of each person, with all its variants
+    for g in np.unique(groups):
+        assert len(set(mask[groups == g])) == 1
+    assert validation_split(labels, groups, 0.2, 0, min_photos=6) is None  # too few photos: no split
+
+
+# ------------------------------------------------------------------------------- from the gallery
+
+
+class CountingBackbone:
+    """The real dlib backbone, counting how many chips it is asked to embed."""
+
+    def __init__(self, backbone):
+        self.inner = backbone
+        self.name = backbone.name
+        self.chips_embedded = 0
+
+    def align(self, image, face):
+        return self.inner.align(image, face)
+
+    def embed(self, chips):
+        self.chips_embedded += len(chips)
+        return self.inner.embed(chips)
+
+
+def test_gallery_training_uses_stored_embeddings_without_loading_the_backbone(faces, holdout, tmp_path, monkeypatch):
+    import facerec.backbones
+    from facerec.train import train_from_gallery
+
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the backbone must not be loaded: stored embeddings are the bottleneck features")
+
+    monkeypatch.setattr(facerec.backbones, "get_backbone", no_backbone)
+    with make_gallery(tmp_path / "g.sqlite", faces) as gallery:
+        head = train_from_gallery(gallery, "dlib", max_distance=0.1)
+    assert head.metrics_["n_samples"] == 9 and head.augmentations_ == ["orig"]
+    X, truth = holdout
+    assert [n for n, t in zip(head.predict(X), truth) if t != STRANGER] == [t for t in truth if t != STRANGER]
+
+
+def test_augmented_bottlenecks_are_cached_and_reused(faces, holdout, dlib_pipeline, tmp_path):
+    from facerec.train import AUGMENTATIONS, BottleneckCache, train_from_gallery
+
+    counting = CountingBackbone(dlib_pipeline.backbone)
+    with make_gallery(tmp_path / "g.sqlite", faces) as gallery:
+        first_cache = BottleneckCache(tmp_path / "cache")
+        head = train_from_gallery(gallery, counting, augment=True, cache=first_cache, max_distance=0.1)
+        assert counting.chips_embedded == 9 * len(AUGMENTATIONS)  # originals come from the gallery
+        assert first_cache.misses == 9 * len(AUGMENTATIONS) and first_cache.hits == 0
+        assert len(list((tmp_path / "cache" / "dlib").rglob("*.npy"))) == 9 * len(AUGMENTATIONS)
+
+        second_cache = BottleneckCache(tmp_path / "cache")
+        again = train_from_gallery(gallery, counting, augment=True, cache=second_cache, max_distance=0.1)
+    assert counting.chips_embedded == 9 * len(AUGMENTATIONS)  # nothing embedded the second time
+    assert second_cache.hits == 9 * len(AUGMENTATIONS) and second_cache.misses == 0
+    assert head.metrics_["n_samples"] == again.metrics_["n_samples"] == 9 * (1 + len(AUGMENTATIONS))
+    X, truth = holdout
+    assert list(again.predict(X)) == [UNKNOWN if t == STRANGER else t for t in truth]
+
+
+def test_cache_files_load_without_pickle(faces, tmp_path):
+    from facerec.train import BottleneckCache
+
+    cache = BottleneckCache(tmp_path)
+    _, face, vector = next(iter(faces.values()))
+    cache.put("dlib", "ab" * 32, face, "flip", vector)
+    (stored,) = list(tmp_path.rglob("*.npy"))
+    np.testing.assert_array_equal(np.load(stored, allow_pickle=False), vector)
+    np.testing.assert_array_equal(cache.get("dlib", "ab" * 32, face, "flip"), vector)
+    assert cache.get("dlib", "ab" * 32, face, "rot+10") is None
+
+
+def test_augmentations_change_the_chip_but_keep_its_shape():
+    from facerec.train import AUGMENTATIONS, augmented_chips, resolve_variants
+
+    chip = np.random.default_rng(0).integers(0, 200, size=(150, 150, 3), dtype=np.uint8)
+    variants = resolve_variants(True)
+    out = augmented_chips(chip, variants)
+    assert out.shape == (len(variants), 150, 150, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0], chip)
+    for i in range(1, len(variants)):
+        assert not np.array_equal(out[i], chip), variants[i]
+    np.testing.assert_array_equal(AUGMENTATIONS["flip"](AUGMENTATIONS["flip"](chip)), chip)
+    with pytest.raises(FacerecError, match="unknown augmentation"):
+        resolve_variants(["sepia"])
+
+
+def test_fine_tuning_dlib_is_refused_with_a_reason(faces, tmp_path):
+    from facerec.train import train_from_gallery
+
+    with make_gallery(tmp_path / "g.sqlite", faces) as gallery:
+        with pytest.raises(FacerecError, match="not a Keras model"):
+            train_from_gallery(gallery, "dlib", fine_tune_blocks=1)
+
+
+def test_train_command_saves_a_head_that_identify_can_load(faces, tmp_path, capsys, monkeypatch):
+    from facerec.cli import main
+    from facerec.match import matcher_from_gallery
+
+    gallery_path = tmp_path / "g.sqlite"
+    make_gallery(gallery_path, faces).close()
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
+    assert main(["train", "--gallery", str(gallery_path), "--epochs", "50", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"classes"' in out and (tmp_path / "home" / "heads" / "dlib" / "head.json").is_file()
+    head = matcher_from_gallery(None, "head", "dlib")
+    assert head.classes_ == ["Angelina_Jolie", "deepface_id03", "deepface_id05"]
+
+
+def test_train_command_with_an_empty_gallery_fails_cleanly(tmp_path, capsys):
+    from facerec.cli import main
+    from facerec.gallery import Gallery
+
+    Gallery(tmp_path / "empty.sqlite").close()
+    assert main(["train", "--gallery", str(tmp_path / "empty.sqlite")]) == 1
+    assert "at least 2 people" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------- fine-tuning
+
+
+def test_fine_tuning_the_last_resnet50_block_changes_only_that_block(faces, tmp_path):
+    """Smoke test on 4 real face chips and a random-weight resnet50 (no weights can be downloaded here)."""
+    from facerec.align import align_face
+    from facerec.backbones.vggface import bottleneck_model, last_block_layers, preprocess_input
+    from facerec.imageio import load_image
+    from facerec.train import FaceHead, fine_tune, load_head
+
+    chosen = [p for p in faces if p.is_relative_to(PEOPLE) and faces[p][0] in ("Angelina_Jolie", "deepface_id05")][:2]
+    chosen += [p for p in faces if p.is_relative_to(PEOPLE) and faces[p][0] == "deepface_id05"][:2]
+    chips = np.stack([align_face(load_image(p), faces[p][1].landmarks_array(), size=224) for p in chosen])
+    names = [faces[p][0] for p in chosen]
+    assert sorted(set(names)) == ["Angelina_Jolie", "deepface_id05"]
+
+    base = bottleneck_model("resnet50", "random")
+    bottlenecks = base.predict(preprocess_input(chips, "resnet50"), verbose=0)
+    head = FaceHead(backbone="resnet50", epochs=1, seed=0).fit(bottlenecks, names)
+
+    unfrozen = set(last_block_layers("resnet50", 1))
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in base.layers if layer.get_weights()}
+    metrics = fine_tune(head, chips, names, n_blocks=1, base_model=base, epochs=1, batch_size=4)
+    assert metrics["epochs_run"] == 1 and set(metrics["unfrozen_layers"]) == unfrozen
+    for layer in base.layers:
+        if layer.name not in before:
+            continue
+        after = layer.get_weights()
+        if layer.name in unfrozen and "bn" not in layer.name:
+            assert not np.array_equal(after[0], before[layer.name][0]), f"{layer.name} should have been trained"
+        elif layer.name not in unfrozen:
+            for a, b in zip(after, before[layer.name]):
+                np.testing.assert_array_equal(a, b, err_msg=f"{layer.name} should be frozen")
+    assert any(name.startswith("conv5_3") for name in unfrozen)
+
+    saved = head.save(tmp_path / "ft" / "head.keras")
+    assert (tmp_path / "ft" / "base.weights.h5").is_file()
+    loaded = load_head("resnet50", saved)
+    assert loaded.fine_tuned and loaded.fine_tuned_blocks == 1
+    np.testing.assert_allclose(loaded.embed_chips(chips), head.embed_chips(chips), atol=1e-5)
+    assert list(loaded.predict(loaded.embed_chips(chips))) == list(head.predict(head.embed_chips(chips)))
