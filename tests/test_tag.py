@@ -1,0 +1,339 @@
+"""`facerec tag` on a real album: names, unknowns, outputs, XMP sidecars, bad files, re-runs, naming a group.
+
+The album (built in a temporary folder from tests/data) holds Obama and Biden together with a child,
+another photo of Obama, two photos of Rose Leslie, one of Kit Harington stored rotated (EXIF
+orientation 6), a photo without a face, a text file named .jpg, a truncated JPEG, a hidden folder
+and a symlink loop. Obama and Biden are enrolled from *other* photos of them.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerec.cli import main
+from facerec.imageio import load_image
+from facerec.tag import OUTPUT_MARKER, matcher_for_album, tag_album, walk_album
+from facerec.types import UNKNOWN
+
+DATA = Path(__file__).resolve().parent / "data"
+CORE, ALBUM_DATA = DATA / "core", DATA / "album"
+# Measured on these photos with the dlib backbone: the same person is at cosine distance <= 0.04,
+# different people at >= 0.14 (unit-length dlib vectors), so 0.10 separates them with margin.
+THRESHOLD = 0.10
+
+EXPECTED_NAMES = {
+    "obama_and_biden.jpg": ["Joe_Biden", "Barack_Obama", UNKNOWN],  # left to right; the child is unknown
+    "2019/Obama.JPG": ["Barack_Obama"],
+    "2019/rose_1.jpg": [UNKNOWN],
+    "2020/rose_2.jpeg": [UNKNOWN],
+    "2020/rotated.jpg": [UNKNOWN],
+}
+BAD = {"not_a_photo.jpg", "truncated.jpg"}
+NO_FACE = {"2020/noface.jpg"}
+PHOTOS = set(EXPECTED_NAMES) | BAD | NO_FACE
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_rotated_copy(src: Path, dst: Path) -> None:
+    """Store `src` turned 90° with EXIF orientation 6, as phones do: it displays exactly like `src`."""
+    with Image.open(src) as im:
+        stored = im.convert("RGB").transpose(Image.Transpose.ROTATE_90)
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        stored.save(dst, quality=95, exif=exif)
+
+
+def build_album(root: Path) -> Path:
+    album = root / "album"
+    for sub in ("2019", "2020", ".hidden"):
+        (album / sub).mkdir(parents=True)
+    shutil.copy(ALBUM_DATA / "obama_and_biden.jpg", album / "obama_and_biden.jpg")
+    shutil.copy(ALBUM_DATA / "obama.jpg", album / "2019" / "Obama.JPG")  # extensions are case-insensitive
+    shutil.copy(CORE / "rose_1.jpg", album / "2019" / "rose_1.jpg")
+    shutil.copy(CORE / "rose_2.jpg", album / "2020" / "rose_2.jpeg")
+    shutil.copy(CORE / "noface_017.jpg", album / "2020" / "noface.jpg")
+    make_rotated_copy(CORE / "kit_2.jpg", album / "2020" / "rotated.jpg")
+    shutil.copy(CORE / "rose_1.jpg", album / ".hidden" / "secret.jpg")  # hidden folders are not walked
+    (album / "not_a_photo.jpg").write_text("this is not a JPEG\n")
+    data = (ALBUM_DATA / "obama.jpg").read_bytes()
+    (album / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (album / "notes.txt").write_text("not an image extension\n")
+    os.symlink("..", album / "2020" / "loop")  # album/2020/loop -> album: a loop
+    for path in album.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o444)  # originals read-only: any attempt to write them fails loudly
+    return album
+
+
+def build_people(root: Path) -> Path:
+    people = root / "people"
+    for name, photo in (("Barack_Obama", "obama_2.jpg"), ("Joe_Biden", "biden_2.jpg")):
+        (people / name).mkdir(parents=True)
+        shutil.copy(CORE / photo, people / name / photo)
+    return people
+
+
+class CountingPipeline:
+    """The real pipeline, counting detector calls (so a test can prove a re-run does no work)."""
+
+    def __init__(self, pipeline):
+        self._pipeline = pipeline
+        self.backbone = pipeline.backbone
+        self.detections = 0
+
+    def detect(self, image):
+        self.detections += 1
+        return self._pipeline.detect(image)
+
+    def align(self, image, faces):
+        return self._pipeline.align(image, faces)
+
+    def embed_chips(self, chips):
+        return self._pipeline.embed_chips(chips)
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory, dlib_pipeline):
+    from facerec.enroll import enroll_folder
+    from facerec.gallery import Gallery
+
+    root = tmp_path_factory.mktemp("tag")
+    album, people = build_album(root), build_people(root)
+    before = {p: sha256(p) for p in album.rglob("*") if p.is_file() and not p.is_symlink()}
+    gallery_path = root / "gallery.sqlite"
+    out = root / "out"
+    pipeline = CountingPipeline(dlib_pipeline)
+    with Gallery(gallery_path) as gallery:
+        enroll_folder(people, gallery, dlib_pipeline, progress=False)
+        matcher = matcher_for_album(gallery, "dlib", THRESHOLD)
+        summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=2, csv_path=out / "faces.csv",
+                            jsonl_path=out / "faces.jsonl", annotate_dir=out / "annotated", xmp=True)
+    return {"root": root, "album": album, "gallery": gallery_path, "out": out, "summary": summary,
+            "before": before, "pipeline": pipeline, "first_detections": pipeline.detections}
+
+
+def names_by_photo(summary) -> dict[str, list[str]]:
+    return {r.rel_path: [f.name for f in r.faces] for r in summary.results if r.status == "ok"}
+
+
+def test_names_known_people_and_marks_strangers_unknown(tagged):
+    s = tagged["summary"]
+    assert names_by_photo(s) == EXPECTED_NAMES
+    assert {r.rel_path for r in s.results} == PHOTOS  # hidden folder, .txt and the loop's second visit left out
+    assert (s.photos, s.analysed, s.skipped, s.unreadable, s.no_face) == (8, 6, 0, 2, 1)
+    assert (s.faces, s.named, s.unknown) == (7, 3, 4)
+    assert s.people == {"Barack_Obama": 2, "Joe_Biden": 1}
+    assert tagged["first_detections"] == 6  # every readable photo detected once
+
+
+def test_bad_photos_are_reported_and_do_not_stop_the_run(tagged):
+    problems = {p["path"]: p for p in tagged["summary"].problems}
+    assert problems["not_a_photo.jpg"]["kind"] == "unreadable" and "not an image" in problems["not_a_photo.jpg"]["reason"]
+    assert problems["truncated.jpg"]["kind"] == "unreadable" and "truncated" in problems["truncated.jpg"]["reason"]
+    assert problems["2020/noface.jpg"]["kind"] == "no_face"
+    assert set(problems) == BAD | NO_FACE
+
+
+def test_csv_and_jsonl_have_one_row_per_face(tagged):
+    with open(tagged["out"] / "faces.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["path", "face_index", "x", "y", "w", "h", "name", "score", "confidence"]
+    got: dict[str, list[str]] = {}
+    for row in rows:
+        got.setdefault(row["path"], []).append(row["name"])
+    assert got == EXPECTED_NAMES
+    jsonl = [json.loads(line) for line in (tagged["out"] / "faces.jsonl").read_text().splitlines()]
+    assert len(jsonl) == len(rows) == 7
+    for row, obj in zip(rows, jsonl):
+        assert (row["path"], int(row["x"]), int(row["w"]), row["name"]) == (obj["path"], obj["x"], obj["w"], obj["name"])
+        assert obj["w"] > 40 and obj["h"] > 40 and 0 < obj["score"] <= 1
+    # boxes are those of the photo as displayed: they fit inside it
+    for obj in jsonl:
+        h, w = load_image(tagged["album"] / obj["path"]).shape[:2]
+        assert 0 <= obj["x"] and obj["x"] + obj["w"] <= w and 0 <= obj["y"] and obj["y"] + obj["h"] <= h
+
+
+def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
+    from facerec.xmp import read_face_regions, read_people_tags
+
+    results = {r.rel_path: r for r in tagged["summary"].results}
+    sidecars = sorted(p.relative_to(tagged["album"]).as_posix() for p in tagged["album"].rglob("*.xmp"))
+    assert sidecars == sorted(f"{p}.xmp" for p in EXPECTED_NAMES)
+    for rel, names in EXPECTED_NAMES.items():
+        sidecar = tagged["album"] / f"{rel}.xmp"
+        root = ET.parse(sidecar).getroot()
+        assert root.tag == "{adobe:ns:meta/}xmpmeta"
+        assert root.find("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF") is not None
+        info = read_face_regions(sidecar)
+        h, w = load_image(tagged["album"] / rel).shape[:2]
+        named = [f for f in results[rel].faces if f.name != UNKNOWN]
+        if not named:
+            assert info["regions"] == []
+            continue
+        assert (info["width"], info["height"]) == (w, h)
+        assert [r["name"] for r in info["regions"]] == [f.name for f in named]
+        for region, face in zip(info["regions"], named):
+            x, y, bw, bh = face.face.box
+            assert region["type"] == "Face" and region["unit"] == "normalized"
+            assert region["x"] == pytest.approx((x + bw / 2) / w, abs=1e-3)
+            assert region["y"] == pytest.approx((y + bh / 2) / h, abs=1e-3)
+            assert region["w"] == pytest.approx(bw / w, abs=1e-3)
+            assert region["h"] == pytest.approx(bh / h, abs=1e-3)
+        assert read_people_tags(sidecar)["digiKam:TagsList"] == [f"People/{n}" for n in names if n != UNKNOWN]
+
+
+def test_rotated_photo_is_measured_as_displayed(tagged):
+    result = next(r for r in tagged["summary"].results if r.rel_path == "2020/rotated.jpg")
+    with Image.open(CORE / "kit_2.jpg") as im:
+        assert (result.width, result.height) == im.size  # not the stored (turned) size
+    with Image.open(tagged["album"] / "2020" / "rotated.jpg") as im:
+        assert im.size == (result.height, result.width)
+
+
+def test_annotated_copies_mirror_the_album(tagged):
+    annotated = tagged["out"] / "annotated"
+    copies = sorted(p.relative_to(annotated).as_posix() for p in annotated.rglob("*") if p.is_file())
+    assert copies == sorted([*EXPECTED_NAMES, OUTPUT_MARKER])  # photos with faces only
+    original = load_image(tagged["album"] / "obama_and_biden.jpg")
+    copy = load_image(annotated / "obama_and_biden.jpg")
+    assert copy.shape == original.shape
+    face = next(r for r in tagged["summary"].results if r.rel_path == "obama_and_biden.jpg").faces[0].face
+    x, y, w, h = face.box
+    inside = (slice(y + 10, y + h - 10), slice(x + 10, x + w - 10))
+    assert np.abs(copy[inside].astype(int) - original[inside].astype(int)).mean() < 8  # the face is left visible
+    edge = copy[y, x:x + w].astype(int) - original[y, x:x + w].astype(int)
+    assert np.abs(edge).mean() > 30  # its box was drawn
+
+
+def test_originals_are_never_modified(tagged):
+    for path, digest in tagged["before"].items():
+        assert sha256(path) == digest, path
+
+
+def test_second_run_does_no_work_and_gives_the_same_output(tagged):
+    from facerec.gallery import Gallery
+
+    pipeline = tagged["pipeline"]
+    start = pipeline.detections
+    out = tagged["root"] / "out2"
+    stamps = {p: p.stat().st_mtime_ns for p in tagged["album"].rglob("*.xmp")}
+    with Gallery(tagged["gallery"]) as gallery:
+        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, "dlib", THRESHOLD),
+                            workers=2, csv_path=out / "faces.csv", xmp=True)
+    assert pipeline.detections == start
+    assert (summary.skipped, summary.analysed, summary.reidentified, summary.detection_calls) == (8, 0, 0, 0)
+    assert names_by_photo(summary) == EXPECTED_NAMES
+    assert (out / "faces.csv").read_text() == (tagged["out"] / "faces.csv").read_text()
+    assert {p: p.stat().st_mtime_ns for p in tagged["album"].rglob("*.xmp")} == stamps  # unchanged, not rewritten
+
+
+def test_cli_rerun_reports_json_and_never_detects(tagged, monkeypatch, capsys):
+    from facerec.detect import Detector
+
+    def no_detection(self, images):
+        raise AssertionError("an unchanged album must not be detected again")
+
+    monkeypatch.setattr(Detector, "detect_batch", no_detection)
+    code = main(["tag", str(tagged["album"]), "--gallery", str(tagged["gallery"]), "--json", "-q"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["photos"], report["skipped"], report["unreadable"]) == (8, 8, 2)
+    assert {r["path"]: [f["name"] for f in r["faces"]] for r in report["results"] if r["status"] == "ok"} == EXPECTED_NAMES
+
+
+def test_a_symlink_loop_and_output_folders_are_walked_once(tmp_path):
+    album = tmp_path / "a"
+    (album / "x" / "y").mkdir(parents=True)
+    for rel in ("one.JPG", "x/two.jpeg", "x/y/three.PNG", "x/skip.gif", ".dot.jpg"):
+        (album / rel).write_bytes(b"")
+    os.symlink("../..", album / "x" / "y" / "up")  # loop back to the album
+    os.symlink(album / "x", album / "z_alias")  # the same folder under a second name: walked once
+    (album / "out").mkdir()
+    (album / "out" / OUTPUT_MARKER).write_text("")
+    (album / "out" / "copy.jpg").write_bytes(b"")
+    photos, problems = walk_album(album)
+    assert [p.relative_to(album).as_posix() for p in photos] == ["one.JPG", "x/two.jpeg", "x/y/three.PNG"]
+    assert problems == []
+
+
+def test_nothing_readable_exits_1(tmp_path, capsys):
+    album = tmp_path / "junk"
+    album.mkdir()
+    (album / "a.jpg").write_text("no")
+    gallery = tmp_path / "g.sqlite"
+    assert main(["tag", str(album), "--gallery", str(gallery), "-q"]) == 1
+    assert main(["tag", str(tmp_path / "missing"), "--gallery", str(gallery), "-q"]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["tag", str(empty), "--gallery", str(gallery), "-q"]) == 1
+
+
+def test_distributed_entry_point_matches_the_album_run(tagged):
+    from facerec.distributed import tag_photo
+    from facerec.gallery import Gallery
+
+    assert pickle.loads(pickle.dumps(tag_photo)) is tag_photo  # shipped by reference to workers
+    path = tagged["album"] / "obama_and_biden.jpg"
+    result = tag_photo(str(path), "dlib")
+    assert pickle.loads(pickle.dumps(result)) == result and json.loads(json.dumps(result)) == result
+    assert result["status"] == "ok" and result["sha256"] == sha256(path)
+    with Gallery(tagged["gallery"]) as gallery:
+        stored = gallery.detections(os.path.abspath(path))
+    assert [f["face"]["box"] for f in result["faces"]] == [list(d.face.box) for d in stored]
+    for f, d in zip(result["faces"], stored):
+        assert np.allclose(f["embedding"], d.embedding, atol=1e-5)
+    bad = tag_photo(str(tagged["album"] / "truncated.jpg"), "dlib")
+    assert bad["status"] == "unreadable" and bad["faces"] == [] and "truncated" in bad["note"]
+
+
+def test_distributed_with_ray(tagged):
+    ray = pytest.importorskip("ray")
+    from facerec.distributed import tag_with_ray
+
+    paths = [str(tagged["album"] / "2019" / "Obama.JPG"), str(tagged["album"] / "not_a_photo.jpg")]
+    try:
+        results = tag_with_ray(paths, "dlib", num_cpus=1)
+    finally:
+        ray.shutdown()
+    assert [r["status"] for r in results] == ["ok", "unreadable"]
+    assert len(results[0]["faces"]) == 1
+
+
+# Keep last: naming a group changes the gallery the tests above read.
+def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tagged, capsys):
+    from facerec.cluster import list_clusters, recompute_clusters
+    from facerec.gallery import Gallery
+    from facerec.xmp import read_people_tags
+
+    with Gallery(tagged["gallery"]) as gallery:
+        assert recompute_clusters(gallery, "dlib", eps=THRESHOLD) == 1
+        (group,) = list_clusters(gallery, "dlib")
+    assert (group.cluster_id, group.faces, group.photos) == (1, 2, 2)
+    assert sorted(Path(p).name for p in group.examples) == ["rose_1.jpg", "rose_2.jpeg"]
+
+    assert main(["name", "1", "Rose_Leslie", "--gallery", str(tagged["gallery"])]) == 0
+    assert "enrolled 2 faces" in capsys.readouterr().out
+
+    pipeline = tagged["pipeline"]
+    start = pipeline.detections
+    with Gallery(tagged["gallery"]) as gallery:
+        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, "dlib", THRESHOLD),
+                            workers=2, xmp=True)
+    assert pipeline.detections == start  # names refreshed from stored embeddings
+    assert summary.reidentified == 5 and summary.skipped == 3  # 5 photos with faces; bad + no-face unchanged
+    expected = {**EXPECTED_NAMES, "2019/rose_1.jpg": ["Rose_Leslie"], "2020/rose_2.jpeg": ["Rose_Leslie"]}
+    assert names_by_photo(summary) == expected
+    assert read_people_tags(tagged["album"] / "2020" / "rose_2.jpeg.xmp")["dc:subject"] == ["Rose_Leslie"]
