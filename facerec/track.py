@@ -25,15 +25,20 @@ Rules (all times are seconds of stream time, so they hold when frames are droppe
   `appeared`. To make that possible, `left` for a known name waits until the merge window has passed
   (so it comes max_missing_s + merge_window_s after the last sighting, or at `finish`). Unknown faces
   are never merged: nothing says two unknown tracks are the same person.
-- Splitting: a settled track that receives a confident vote for a different known name is a different
-  person in the same place (someone sat down where another person was): the old appearance gets
-  `left`, and a new track starts from this detection.
+- Splitting: boxes can overlap across a scene cut or when someone takes another's seat, so a track is
+  split (the old one ends as if it had gone, a new one starts from this detection) when an
+  identification shows a different person: a confident vote for another known name, or an embedding
+  farther than `same_person_distance` from the track's previous embedding. A box that jumps
+  (IoU with its previous box < jump_iou) is embedded again at once, so cuts are caught at the next
+  detection pass rather than at the next periodic re-check.
 """
 from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
+
+import numpy as np
 
 from facerec.types import UNKNOWN, Face
 
@@ -54,6 +59,8 @@ class TrackerConfig:
     initial_embed_interval_s: float = 0.2
     recheck_interval_s: float = 2.0  # after that, re-identify settled tracks this often
     merge_window_s: float = 3.0
+    same_person_distance: float | None = None  # cosine distance between a track's embeddings; None: no check
+    jump_iou: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class Track:
     appeared: bool = False
     announced_name: str | None = None  # the name the last appeared/renamed event gave
     previous_seen_ts: float | None = None  # last sighting before the current one (for splits)
+    jumped: bool = False  # the box moved abruptly at the last sighting: identify again
+    reference: np.ndarray | None = None  # the latest embedding, to notice a different person in the same box
 
     @property
     def decision(self) -> tuple[str, float] | None:
@@ -158,6 +167,13 @@ def decide_name(votes: Iterable[Vote], incumbent: str | None = None) -> tuple[st
         return UNKNOWN, _mean(scores[UNKNOWN])
     best = max(known, key=lambda n: (len(known[n]), n == incumbent, _mean(known[n])))
     return best, _mean(known[best])
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, dtype=np.float32).ravel()
+    b = np.asarray(b, dtype=np.float32).ravel()
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return 1.0 - float(a @ b) / denominator if denominator > 0 else 1.0
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -241,21 +257,25 @@ class Tracker:
         """Embed a new track a few times early on, then re-check now and then; only when seen on this frame."""
         if track.last_ts != ts or track.face is None:
             return False
-        if track.last_embed_ts is None:
+        if track.last_embed_ts is None or track.jumped:
             return True
         since = ts - track.last_embed_ts
         if track.embeds < self.config.initial_embeds:
             return since >= self.config.initial_embed_interval_s
         return since >= self.config.recheck_interval_s
 
-    def vote(self, track: Track, name: str, score: float, *, confident: bool = False) -> Track:
+    def vote(self, track: Track, name: str, score: float, *, confident: bool = False,
+             embedding: np.ndarray | None = None) -> Track:
         """Record one identification of `track` on the current frame; returns the track that holds it now
-        (a new one when the vote split the track, the older one when it merged)."""
+        (a new one when the vote split the track, the older one when it merged).
+        `embedding` (unit length) lets the tracker notice a different person in the same box."""
+        if self._is_someone_else(track, name, confident, embedding):
+            track = self._split(track)
         track.embeds += 1
         track.last_embed_ts = self._ts
-        if track.appeared and confident and name != UNKNOWN and name != track.name:
-            track = self._split(track)
-            track.embeds, track.last_embed_ts = 1, self._ts
+        track.jumped = False
+        if embedding is not None:
+            track.reference = np.asarray(embedding, dtype=np.float32)
         track.votes.append(Vote(name, float(score), confident))
         while len(track.votes) > self.config.vote_window:
             track.votes.popleft()
@@ -268,6 +288,14 @@ class Tracker:
         return track
 
     # ---- internals ----------------------------------------------------------------------------
+    def _is_someone_else(self, track: Track, name: str, confident: bool, embedding: np.ndarray | None) -> bool:
+        if track.appeared and confident and name != UNKNOWN and name != track.name:
+            return True
+        limit = self.config.same_person_distance
+        if limit is None or embedding is None or track.reference is None:
+            return False
+        return cosine_distance(track.reference, embedding) > limit
+
     def _is_settled(self, track: Track) -> bool:
         if len(track.votes) >= self.config.settle_votes:
             return True
@@ -276,7 +304,9 @@ class Tracker:
 
     def _see(self, track: Track, face: Face, frame: int, ts: float) -> None:
         track.previous_seen_ts = track.last_ts
-        track.box, track.face = tuple(int(v) for v in face.box), face
+        box = tuple(int(v) for v in face.box)
+        track.jumped = track.jumped or iou(track.box, box) < self.config.jump_iou
+        track.box, track.face = box, face
         track.last_frame, track.last_ts = frame, ts
         track.hits += 1
         track.missed = 0
@@ -346,13 +376,12 @@ class Tracker:
         return max(candidates, key=lambda t: t.last_ts, default=None)
 
     def _split(self, track: Track) -> Track:
-        """A different person where `track` was: end the old appearance, start a new track on this detection."""
-        del self.tracks[track.track_id]
-        last_ts = track.previous_seen_ts if track.previous_seen_ts is not None else track.last_ts
-        self._emit(LEFT, track, last_ts)
-        new = self._start_track(track.face, track.last_frame, track.last_ts)
-        new.first_frame, new.first_ts = track.last_frame, track.last_ts
-        return new
+        """A different person where `track` was: the old track ends as if it had gone (so a known name can
+        still merge back), and a new track starts on this detection."""
+        if track.previous_seen_ts is not None:
+            track.last_ts = track.previous_seen_ts  # the old person was last seen before this detection
+        self._end(track)
+        return self._start_track(track.face, self._frame, self._ts)
 
     def _emit(self, kind: str, track: Track, last_ts: float, previous_name: str | None = None) -> None:
         name = track.announced_name if kind == LEFT and track.announced_name else (track.name or UNKNOWN)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import pytest
 
 from facerec.track import (APPEARED, LEFT, RENAMED, Tracker, TrackerConfig, TrackEvent, Vote, decide_name,
@@ -206,9 +207,36 @@ def test_a_different_person_in_the_same_place_splits_the_track():
     tracker = Tracker(config)
     same_place = [[face(100, 100)] for _ in range(40)]
     events = play(tracker, same_place, lambda f: ("ann", 0.9, True) if tracker._ts < 2.0 else ("bob", 0.9, True))
-    assert kinds(events) == [(APPEARED, "ann"), (LEFT, "ann"), (APPEARED, "bob")]
-    assert events[1].last_ts < events[2].first_ts
-    assert events[2].track_id != events[0].track_id
+    # ann's `left` waits out the merge window, like any known person's
+    assert kinds(events) == [(APPEARED, "ann"), (APPEARED, "bob"), (LEFT, "ann")]
+    assert events[2].last_ts < events[1].first_ts
+    assert 2.0 <= events[1].first_ts <= 2.0 + config.recheck_interval_s + 0.1  # noticed at the next re-check
+    assert events[1].track_id != events[0].track_id
+
+
+def test_an_embedding_far_from_the_track_s_last_one_splits_it_even_when_unknown():
+    config = TrackerConfig(recheck_interval_s=1.0, max_missing_s=0.5, same_person_distance=0.3)
+    tracker = Tracker(config)
+    a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    events = []
+    for index in range(40):  # one box; a scene cut at 2.0 s puts another (unknown) face in it
+        ts = index / FPS
+        for track in tracker.update([face(100, 100)], index, ts):
+            if tracker.needs_embedding(track, ts):
+                tracker.vote(track, UNKNOWN, 0.3, embedding=a if ts < 2.0 else b)
+        events += tracker.pop_events()
+    assert [e.kind for e in events] == [APPEARED, LEFT, APPEARED]
+    assert events[0].track_id != events[2].track_id
+
+
+def test_a_box_that_jumps_is_identified_again_at_once():
+    tracker = Tracker(TrackerConfig(initial_embeds=1, recheck_interval_s=10.0, iou_threshold=0.2))
+    track = tracker.update([face(100, 100)], 0, 0.0)[0]
+    tracker.vote(track, "ann", 0.9)
+    track = tracker.update([face(105, 100)], 1, 0.1)[0]
+    assert not tracker.needs_embedding(track, 0.1)
+    track = tracker.update([face(130, 100)], 2, 0.2)[0]  # same track (IoU ~0.4) but a big jump
+    assert track.hits == 3 and tracker.needs_embedding(track, 0.2)
 
 
 def test_majority_change_after_appearing_is_reported_as_renamed():
