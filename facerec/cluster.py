@@ -65,7 +65,7 @@ def cluster_embeddings(X: np.ndarray, eps: float, min_samples: int = 2, method: 
         from sklearn.cluster import HDBSCAN
 
         # On unit vectors Euclidean distance orders pairs exactly as cosine distance does.
-        raw = HDBSCAN(min_cluster_size=max(2, min_samples), min_samples=min_samples).fit_predict(X)
+        raw = HDBSCAN(min_cluster_size=max(2, min_samples), min_samples=min_samples, copy=True).fit_predict(X)
     else:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
     return renumber_by_size(raw)
