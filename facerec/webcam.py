@@ -170,6 +170,8 @@ class VideoSource:
         self.latest_only = self.spec.live if latest_only is None else latest_only
         self.pace = pace  # play a file at its native speed, skipping frames when behind
         self.lost: str | None = None  # why a live source ended, when it did
+        self.reconnecting = False
+        self.reconnections = 0
         self._stop = threading.Event()
         self._grabber: _LatestFrameGrabber | None = None
 
@@ -233,23 +235,28 @@ class VideoSource:
         if self.spec.kind != "stream" or self.finite:
             self.lost = f"{self.spec.describe()} stopped delivering frames (disconnected?)"
             return False
-        delay = RECONNECT_FIRST_DELAY_S
-        for attempt in range(1, RECONNECT_ATTEMPTS + 1):
-            log.warning("%s dropped; reconnecting in %.1f s (attempt %d of %d)", self.spec.describe(), delay,
-                        attempt, RECONNECT_ATTEMPTS)
-            if self._stop.wait(delay):
-                return False
-            try:
-                new_cap = _open_capture(self.spec)
-            except SourceError:
-                delay *= 2
-                continue
-            self.cap.release()
-            self.cap = new_cap
-            log.warning("%s reconnected", self.spec.describe())
-            return True
-        self.lost = f"{self.spec.describe()} was lost and {RECONNECT_ATTEMPTS} reconnection attempts failed"
-        return False
+        self.reconnecting = True
+        try:
+            delay = RECONNECT_FIRST_DELAY_S
+            for attempt in range(1, RECONNECT_ATTEMPTS + 1):
+                log.warning("%s dropped; reconnecting in %.1f s (attempt %d of %d)", self.spec.describe(), delay,
+                            attempt, RECONNECT_ATTEMPTS)
+                if self._stop.wait(delay):
+                    return False
+                try:
+                    new_cap = _open_capture(self.spec)
+                except SourceError:
+                    delay *= 2
+                    continue
+                self.cap.release()
+                self.cap = new_cap
+                self.reconnections += 1
+                log.warning("%s reconnected", self.spec.describe())
+                return True
+            self.lost = f"{self.spec.describe()} was lost and {RECONNECT_ATTEMPTS} reconnection attempts failed"
+            return False
+        finally:
+            self.reconnecting = False
 
 
 def open_video(source: str | int | Path, realtime: bool | None = None) -> VideoSource:
@@ -308,7 +315,7 @@ class _LatestFrameGrabber:
                 waited = 0.0
                 while not self._has_new(last_index) and not self._done:
                     self._cond.wait(timeout=0.25)  # short waits keep Ctrl-C responsive
-                    waited += 0.25
+                    waited = 0.0 if self.source.reconnecting else waited + 0.25  # reconnection has its own limit
                     if waited >= STALL_SECONDS and not self._has_new(last_index):
                         self.source.lost = f"{self.source.spec.describe()} delivered no frame for {STALL_SECONDS:.0f} s"
                         self.source.stop()

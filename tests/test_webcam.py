@@ -318,3 +318,66 @@ def test_facerec_error_for_a_record_folder_that_does_not_exist(tmp_path):
 
     with pytest.raises(FacerecError, match="does not exist"):
         VideoRecorder(tmp_path / "missing" / "out.mp4", 25.0)
+
+
+# ---- live sources that fail mid-run (a stand-in capture: there is no camera here) -----------------------
+
+
+class FlakyCapture:
+    """Delivers `frames` frames, then fails every read, like an unplugged camera or a dropped stream."""
+
+    def __init__(self, frames: int):
+        self.left = frames
+        self.released = False
+
+    def read(self):
+        import time
+
+        if self.left > 0:
+            self.left -= 1
+            time.sleep(0.01)
+            frame = np.zeros((120, 160, 3), np.uint8)
+            frame[30:90, 40:100] = 255
+            return True, frame
+        return False, None
+
+    def release(self) -> None:
+        self.released = True
+
+
+def live_source(square_clip: Path, kind: str, target, capture: FlakyCapture) -> VideoSource:
+    from facerec.webcam import SourceSpec
+
+    video = VideoSource(str(square_clip))
+    video.cap.release()
+    video.cap, video.spec, video.finite, video.latest_only = capture, SourceSpec(kind, target), False, True
+    return video
+
+
+def test_a_camera_that_disappears_ends_the_run_with_a_clear_message(square_clip):
+    capture, events = FlakyCapture(40), []  # 0.4 s: long enough for the face to settle (2 votes 0.2 s apart)
+    video = live_source(square_clip, "camera", 0, capture)
+    stats = run_loop(video, BoxPipeline(), None, detect_every=1, on_event=lambda e, r: events.append(e.kind))
+    assert stats.ended == "source lost" and stats.lost == "camera 0 stopped delivering frames (disconnected?)"
+    assert 1 <= stats.frames <= 40 and capture.released
+    assert events == [APPEARED, LEFT]  # the appearance in progress is closed
+
+
+def test_a_dropped_stream_is_reconnected_with_backoff_then_given_up(square_clip, monkeypatch):
+    import facerec.webcam as webcam
+
+    reopened = [FlakyCapture(6)]
+
+    def reopen(spec):
+        if reopened:
+            return reopened.pop()
+        raise SourceError("stream could not be opened")
+
+    video = live_source(square_clip, "stream", "rtsp://user:pw@cam/live", FlakyCapture(6))
+    monkeypatch.setattr(webcam, "_open_capture", reopen)
+    monkeypatch.setattr(webcam, "RECONNECT_FIRST_DELAY_S", 0.01)
+    stats = run_loop(video, BoxPipeline(), None)
+    assert video.reconnections == 1
+    assert stats.ended == "source lost"
+    assert stats.lost == f"stream rtsp://user:***@cam/live was lost and {webcam.RECONNECT_ATTEMPTS} reconnection attempts failed"
+    assert stats.last_index >= 6  # frames from after the reconnection were processed
