@@ -103,10 +103,12 @@ def fold_ids_for(n_pairs: int, same: np.ndarray, n_folds: int = 10, seed: int = 
     same = np.asarray(same, dtype=bool)
     rng = np.random.default_rng(seed)
     folds = np.empty(n_pairs, dtype=np.int64)
+    offset = 0  # the second label continues the round robin, so fold sizes differ by at most one
     for label in (True, False):
         idx = np.flatnonzero(same == label)
         rng.shuffle(idx)
-        folds[idx] = np.arange(len(idx)) % n_folds
+        folds[idx] = (offset + np.arange(len(idx))) % n_folds
+        offset = (offset + len(idx)) % n_folds
     return folds
 
 

@@ -286,6 +286,7 @@ def test_train_command_with_an_empty_gallery_fails_cleanly(tmp_path, capsys):
 # ----------------------------------------------------------------------------------- fine-tuning
 
 
+@pytest.mark.slow
 def test_fine_tuning_the_last_resnet50_block_changes_only_that_block(faces, tmp_path):
     """Smoke test on 4 real face chips and a random-weight resnet50 (no weights can be downloaded here)."""
     from facerec.align import align_face
