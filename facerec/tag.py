@@ -282,8 +282,12 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     if options.annotate_dir is not None:
         prepared.image = image
     if prepared.mode == ANALYSED:
-        prepared.faces = pipeline.detect(image)
-        prepared.chips = pipeline.align(image, prepared.faces)
+        try:
+            prepared.faces = pipeline.detect(image)
+            prepared.chips = pipeline.align(image, prepared.faces)
+        except Exception as e:  # noqa: BLE001 - one odd photo must not end an album run
+            log.warning("%s: detection failed", path, exc_info=True)
+            prepared.mode, prepared.error, prepared.faces, prepared.image = FAILED, f"detection failed: {e}", [], None
     return prepared
 
 

@@ -150,6 +150,9 @@ def write_sidecars(
 ) -> list[Path]:
     """Write or merge the sidecar(s) of `photo`; returns their paths (written, or already up to date).
 
+    No sidecar is created for a photo with nothing to write (no region, no name); an existing one is
+    still merged, so tags facerec wrote earlier are taken back.
+
     `width` and `height` are those of the EXIF-rotated image (what `facerec.imageio.load_image`
     returns, and what the boxes refer to): MWG regions are relative to the image as displayed.
     """
@@ -157,6 +160,8 @@ def write_sidecars(
     written = []
     for path in sidecar_paths(photo, naming):
         existing = path.read_bytes() if path.exists() else None
+        if existing is None and not regions:
+            continue  # nothing to say and nothing to take back: do not litter the album with empty sidecars
         packet = merge_xmp(existing, regions, width, height, label=str(path))
         if packet != existing:  # unchanged sidecars keep their mtime: photo managers need not re-read them
             atomic_write(path, packet)

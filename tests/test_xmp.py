@@ -225,3 +225,13 @@ def test_regions_written_as_elements_by_other_tools_are_read():
     items = root.findall(f".//{MWG}RegionList/{RDF}Bag/{RDF}li")
     assert len(items) == 2  # Jane (kept, in her original spelling) + facerec's region
     assert items[0].find(f"{MWG}Name").text == "Jane"
+
+
+def test_no_sidecar_is_created_for_a_photo_with_nobody_named(tmp_path):
+    photo = tmp_path / "crowd.jpg"
+    assert write_sidecars(photo, [REGIONS[2]], WIDTH, HEIGHT) == []
+    assert list(tmp_path.iterdir()) == []
+    # ...but an existing one is still merged, taking back what facerec wrote before
+    (sidecar,) = write_sidecars(photo, REGIONS[:1], WIDTH, HEIGHT)
+    write_sidecars(photo, [REGIONS[2]], WIDTH, HEIGHT)
+    assert read_face_regions(sidecar)["regions"] == [] and read_people_tags(sidecar) == {}
