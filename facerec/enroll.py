@@ -1,0 +1,244 @@
+"""Enrollment: read PEOPLE_DIR/<Name>/<photos> into the gallery, one face embedding per photo.
+
+The folder is the source of truth and re-running is cheap:
+
+- a photo already enrolled with the same content (same size and mtime, or same sha256) and an
+  embedding for this backbone is skipped ('unchanged'); a renamed or copied photo of the same
+  person reuses the stored embedding;
+- a photo whose content changed is detected and embedded again ('updated');
+- a photo enrolled earlier from this folder that is gone is removed ('removed'), and a person left
+  with no photo at all is removed too;
+- a photo with several faces gives its largest face ('multiple_faces'); no face ('no_face'),
+  a face smaller than `min_face_size` pixels ('too_small') and unreadable files ('unreadable') are
+  recorded and reported, and the run goes on.
+
+Every photo is committed on its own, so an interrupted run keeps what it finished; the next run
+picks up the rest. Files in sub-folders of a person's folder count as that person's photos;
+hidden files and folders (".name") and non-image files are ignored.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from facerec.errors import FacerecError, ImageError
+from facerec.gallery import Gallery, PersonSummary, PhotoRecord, file_sha256
+from facerec.imageio import is_image_path, load_image
+from facerec.types import Face
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_FACE_SIZE = 40  # pixels, shorter side of the detected box: smaller faces embed poorly
+
+# Report statuses: the gallery's photo statuses plus what happened on this run.
+FAILED_STATUSES = ("no_face", "too_small", "unreadable")
+
+
+class EnrollPipeline(Protocol):
+    """What enrollment needs from facerec.pipeline.FacePipeline."""
+
+    backbone: Any  # has .name
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...
+
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray: ...
+
+
+@dataclass
+class EnrollRow:
+    person: str
+    path: str
+    status: str  # ok, updated, unchanged, removed, multiple_faces, no_face, too_small, unreadable
+    note: str = ""
+    faces: int | None = None  # faces found in the photo (None: not looked at on this run)
+
+
+@dataclass
+class EnrollReport:
+    people_dir: str
+    backbone: str
+    rows: list[EnrollRow] = field(default_factory=list)
+    removed_people: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(r.status for r in self.rows))
+
+    @property
+    def embedded(self) -> int:
+        """Photos embedded on this run."""
+        return sum(r.status in ("ok", "updated", "multiple_faces") for r in self.rows)
+
+    @property
+    def usable(self) -> int:
+        """Photos that give the gallery a face now (embedded on this run or earlier)."""
+        return sum(r.status in ("ok", "updated", "multiple_faces", "unchanged") for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "people_dir": self.people_dir,
+            "backbone": self.backbone,
+            "counts": self.counts(),
+            "removed_people": self.removed_people,
+            "photos": [asdict(r) for r in self.rows],
+        }
+
+
+# --------------------------------------------------------------------------- folder scanning
+
+
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def scan_people_dir(people_dir: Path) -> list[tuple[str, Path]]:
+    """(person name, photo path) for every image under PEOPLE_DIR/<Name>/, sorted."""
+    if not people_dir.is_dir():
+        raise FacerecError(f"{people_dir}: not a folder (expected PEOPLE_DIR/<Name>/<photos>)")
+    found = []
+    for person_dir in sorted(p for p in people_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(person_dir.rglob("*")):
+            if path.is_file() and is_image_path(path) and _visible(path, person_dir):
+                found.append((person_dir.name, path))  # not resolved: a symlinked photo belongs to this folder
+    loose = [p.name for p in people_dir.iterdir() if p.is_file() and is_image_path(p)]
+    if loose:
+        log.warning("%s: %d image(s) directly in the folder ignored; put them in a folder named after the person",
+                    people_dir, len(loose))
+    return found
+
+
+# --------------------------------------------------------------------------- one photo
+
+
+@dataclass
+class _Context:
+    gallery: Gallery
+    pipeline: EnrollPipeline
+    backbone: str
+    min_face_size: int
+
+
+def _enroll_photo(ctx: _Context, person: str, path: Path) -> EnrollRow:
+    try:
+        st = path.stat()
+    except OSError as e:
+        return _record_failure(ctx, person, path, None, None, None, "unreadable", f"cannot read file ({e.strerror})")
+    existing = ctx.gallery.photo(path)
+    if _same_file(existing, person, st) and ctx.gallery.has_embedding(existing.id, ctx.backbone):  # type: ignore[union-attr]
+        return EnrollRow(person, str(path), "unchanged", faces=None)
+    try:
+        sha = file_sha256(path)
+    except OSError as e:
+        return _record_failure(ctx, person, path, None, st.st_mtime, st.st_size, "unreadable",
+                               f"cannot read file ({e.strerror})")
+    if existing and existing.sha256 == sha and existing.person == person and ctx.gallery.has_embedding(existing.id, ctx.backbone):
+        ctx.gallery.touch_photo(existing.id, st.st_mtime, st.st_size)  # e.g. copied with a new mtime
+        return EnrollRow(person, str(path), "unchanged")
+    copy = ctx.gallery.find_enrolled_copy(person, sha, ctx.backbone)
+    if copy is not None and copy.path != str(path):
+        return _reuse_copy(ctx, person, path, sha, st, copy)
+    return _detect_and_embed(ctx, person, path, sha, st, existing)
+
+
+def _same_file(existing: PhotoRecord | None, person: str, st: os.stat_result) -> bool:
+    return (existing is not None and existing.person == person and existing.size == st.st_size
+            and existing.mtime == st.st_mtime)
+
+
+def _reuse_copy(ctx: _Context, person: str, path: Path, sha: str, st: os.stat_result, copy: PhotoRecord) -> EnrollRow:
+    stored = ctx.gallery.face(copy.id, ctx.backbone)
+    assert stored is not None  # find_enrolled_copy only returns photos with an embedding
+    face, embedding, _ = stored
+    ctx.gallery.record_photo(person, path, sha, st.st_mtime, st.st_size, copy.status, f"same content as {copy.path}",
+                             ctx.backbone, face, embedding)
+    return EnrollRow(person, str(path), "unchanged", f"same content as {copy.path}")
+
+
+def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.stat_result,
+                      existing: PhotoRecord | None) -> EnrollRow:
+    changed = existing is not None and existing.sha256 != sha
+    try:
+        image = load_image(path)
+    except ImageError as e:
+        return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "unreadable", str(e))
+    reused = _face_chosen_by_other_backbone(ctx, existing, sha)
+    if reused is not None:
+        face, status, note, n_faces = reused, existing.status, existing.note, None  # type: ignore[union-attr]
+    else:
+        faces = ctx.pipeline.detect(image)
+        n_faces = len(faces)
+        if not faces:
+            return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "no_face", "no face found", faces=0)
+        face = max(faces, key=lambda f: f.area)
+        if min(face.box[2], face.box[3]) < ctx.min_face_size:
+            return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "too_small",
+                                   f"face is {face.box[2]}x{face.box[3]} px, below the {ctx.min_face_size} px minimum",
+                                   faces=n_faces)
+        status, note = ("multiple_faces", f"{n_faces} faces, took the largest") if n_faces > 1 else ("ok", "")
+    embedding = ctx.pipeline.embed(image, [face])[0]
+    ctx.gallery.record_photo(person, path, sha, st.st_mtime, st.st_size, status, note, ctx.backbone, face, embedding)
+    if changed and status == "ok":
+        return EnrollRow(person, str(path), "updated", "file changed, embedded again", faces=n_faces)
+    return EnrollRow(person, str(path), status, ("file changed; " + note) if changed else note, faces=n_faces)
+
+
+def _face_chosen_by_other_backbone(ctx: _Context, existing: PhotoRecord | None, sha: str) -> Face | None:
+    """The face another backbone already chose for this very content: detection does not depend on the
+    backbone, so this saves a detection and keeps every backbone's sample on the same face."""
+    if existing is None or existing.sha256 != sha or existing.status not in ("ok", "multiple_faces"):
+        return None
+    stored = ctx.gallery.face(existing.id)
+    return None if stored is None else stored[0]
+
+
+def _record_failure(ctx: _Context, person: str, path: Path, sha: str | None, mtime: float | None, size: int | None,
+                    status: str, note: str, faces: int | None = None) -> EnrollRow:
+    # Recorded too (not just reported) so `facerec people` shows problem photos; no embedding.
+    ctx.gallery.record_photo(person, path, sha or "", mtime, size, status, note, ctx.backbone)
+    return EnrollRow(person, str(path), status, note, faces=faces)
+
+
+# --------------------------------------------------------------------------- the folder
+
+
+def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipeline, progress: bool = True,
+                  min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> EnrollReport:
+    """Bring the gallery in line with PEOPLE_DIR/<Name>/*; never stops on a bad photo."""
+    people_dir = Path(people_dir).expanduser().resolve()
+    backbone = pipeline.backbone.name
+    photos = scan_people_dir(people_dir)
+    report = EnrollReport(str(people_dir), backbone)
+    ctx = _Context(gallery, pipeline, backbone, min_face_size)
+    from tqdm import tqdm
+
+    bar = tqdm(photos, desc="enroll", unit="photo", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    for person, path in bar:
+        bar.set_postfix_str(person, refresh=False)
+        report.rows.append(_enroll_photo(ctx, person, path))
+    report.rows.extend(_remove_missing(gallery, people_dir, {str(p) for _, p in photos}))
+    report.removed_people = gallery.prune_empty_people()
+    return report
+
+
+def _remove_missing(gallery: Gallery, people_dir: Path, present: set[str]) -> list[EnrollRow]:
+    rows = []
+    for photo in gallery.photos(source="folder"):
+        if photo.path not in present and Path(photo.path).is_relative_to(people_dir):
+            gallery.remove_photo(photo.path)
+            rows.append(EnrollRow(photo.person, photo.path, "removed", "no longer in the folder"))
+    return rows
+
+
+def forget(gallery: Gallery, name: str) -> bool:
+    """Remove a person and all their photos and embeddings; False if nobody has that name."""
+    return gallery.forget(name)
+
+
+def list_people(gallery: Gallery, backbone: str | None = None) -> list[PersonSummary]:
+    return gallery.people(backbone)
