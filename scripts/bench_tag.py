@@ -143,12 +143,20 @@ def print_table(rows: list[dict]) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)))
 
 
+def load() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):  # not on Windows
+        return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     photos = album_photos(args.album, args.limit)
     if not photos:
         print(f"no photos under {args.album}", file=sys.stderr)
         return 1
+    load_before = load()
     rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold))]
     fr = None if args.skip_face_recognition else import_face_recognition()
     if fr is not None:
@@ -159,8 +167,12 @@ def main(argv=None) -> int:
         ratio = round(rows[0]["photos_per_s"] / rows[1]["photos_per_s"], 3)
         print(f"\nfacerec / face_recognition speed (photos/s): {ratio:.2f}x")
     report = {"album": str(args.album), "people": str(args.people), "results": rows, "speed_ratio": ratio,
+              "threshold": args.threshold,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                          "numpy": np.__version__}}
+                          "numpy": np.__version__, "load_average_before": load_before, "load_average_after": load()}}
+    if load_before and load_before[0] > (os.cpu_count() or 1):
+        print(f"note: the machine was busy (load {load_before[0]:.1f} on {os.cpu_count()} CPUs); timings are noisy",
+              file=sys.stderr)
     args.json_out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {args.json_out}")
     return 0
