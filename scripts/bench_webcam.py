@@ -27,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("FACEREC_OFFLINE", "1")  # never download 100+ MB of weights just to time them
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -64,7 +64,8 @@ def register(sub, common) -> None:
     p.add_argument("--detect-width", type=int, default=DEFAULT_DETECT_WIDTH, metavar="W",
                    help="detect on a copy W pixels wide, 0 for full size (default: %(default)s)")
     p.add_argument("--min-face-size", type=int, default=20, metavar="PX",
-                   help="smallest face, in pixels of the detection copy (default: %(default)s)")
+                   help="smallest face, in pixels of the detection copy (default: %(default)s; "
+                        "40 detects about twice as fast)")
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N processed frames")
     p.add_argument("--threshold", type=float, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone)")
