@@ -555,28 +555,54 @@ def evaluate_folder(root: Path, pipeline=None, k: int = 3, matcher: str = "nn", 
                     seed: int = 0, threshold: float | None = None, backbone: str | None = None,
                     embed_one: Callable[[Path], np.ndarray | None] | None = None,
                     progress: bool = False) -> dict[str, Any]:
-    """Labelled-folder evaluation: identification (k enrolled per person) plus verification over all pairs."""
-    if matcher not in MATCHERS:
-        raise FacerecError(f"unknown matcher {matcher!r}; choose one of {', '.join(MATCHERS)}")
+    """Labelled-folder evaluation (<root>/<Name>/*): identification with k enrolled photos per person,
+    plus verification over all pairs of photos."""
+    report = evaluate_people(labelled_folder(root), pipeline, k, [matcher], unknown_fraction, seed, threshold,
+                             backbone, embed_one, progress)
+    report["folder"] = str(root)
+    return report
+
+
+def embed_people(photos: dict[str, list[Path]], pipeline=None,
+                 embed_one: Callable[[Path], np.ndarray | None] | None = None,
+                 progress: bool = False) -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
+    """Embed the largest face of every photo: (embeddings by path, failures by path with the reason)."""
     if embed_one is None:
         embed_one = lambda path: largest_face_embedding(pipeline, path)  # noqa: E731
+    return embed_paths([p for ps in photos.values() for p in ps], embed_one, progress)
+
+
+def evaluate_people(photos: dict[str, list[Path]], pipeline=None, k: int = 3, matchers: Sequence[str] = ("nn",),
+                    unknown_fraction: float = 0.0, seed: int = 0, threshold: float | None = None,
+                    backbone: str | None = None, embed_one: Callable[[Path], np.ndarray | None] | None = None,
+                    progress: bool = False,
+                    embedded: tuple[dict[Path, np.ndarray], dict[Path, str]] | None = None) -> dict[str, Any]:
+    """Evaluation of {person: photos}. With one matcher its identification metrics are at the top level of the
+    report; with several they are under report["matchers"][name]. `embedded` skips the embedding step."""
+    for matcher in matchers:
+        if matcher not in MATCHERS:
+            raise FacerecError(f"unknown matcher {matcher!r}; choose one of {', '.join(MATCHERS)}")
     backbone = backbone or pipeline.backbone.name
-    photos = labelled_folder(root)
-    embeddings, failures = embed_paths([p for ps in photos.values() for p in ps], embed_one, progress)
+    embeddings, failures = embedded or embed_people(photos, pipeline, embed_one, progress)
     # Photos without a face can be neither enrolled nor probed: drop them before splitting so k counts usable photos.
     usable = {name: [p for p in ps if p in embeddings] for name, ps in photos.items()}
     usable = {name: ps for name, ps in usable.items() if ps}
-    split = split_people(usable, k, unknown_fraction, seed, min_enrolled=1 if matcher == "nn" else 2)
+    needs_two = any(m != "nn" for m in matchers)
+    split = split_people(usable, k, unknown_fraction, seed, min_enrolled=2 if needs_two else 1)
     report: dict[str, Any] = {
-        "folder": str(root), "backbone": backbone, "matcher": matcher, "k": k, "seed": seed,
-        "unknown_fraction": unknown_fraction,
+        "backbone": backbone, "k": k, "seed": seed, "unknown_fraction": unknown_fraction,
         "n_people": len(photos), "n_enrolled_people": len(split.enrolled), "n_impostor_people": len(split.impostors),
         "impostor_people": sorted(split.impostors),
         "n_photos": sum(len(ps) for ps in photos.values()),
         "n_failed_photos": len(failures),
         "failed_photos": {str(p): reason for p, reason in sorted(failures.items())},
     }
-    report.update(evaluate_identification(embeddings, split, matcher, backbone, threshold, seed))
+    results = {m: evaluate_identification(embeddings, split, m, backbone, threshold, seed) for m in matchers}
+    if len(matchers) == 1:
+        report["matcher"] = matchers[0]
+        report.update(results[matchers[0]])
+    else:
+        report["matchers"] = results
     labels = [name for name, ps in usable.items() for _ in ps]
     vectors = np.stack([embeddings[p] for ps in usable.values() for p in ps])
     distances, same = all_pairs(vectors, labels)
