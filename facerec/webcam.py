@@ -48,11 +48,11 @@ STALL_SECONDS = 10.0  # a live source that delivers nothing for this long counts
 RECONNECT_ATTEMPTS = 5
 RECONNECT_FIRST_DELAY_S = 0.5  # then 1, 2, 4, 8 s
 CONFIDENT_FRACTION = 0.5  # a vote is confident when its distance is <= this fraction of the threshold
-# Consecutive embeddings of one track (same person, same light, seconds apart) sit far closer together than
-# the gallery threshold allows (dlib: ~0.01-0.05 vs 0.18), while two people cut into the same box can be as
-# close as 0.13 with dlib. Splitting above 0.6 x threshold catches those cuts; a wrong split of a known person
-# is harmless (it merges back into the same appearance).
-SAME_TRACK_FRACTION = 0.6
+# A track is split when its new embedding is farther from its previous one than the matcher's own "same person"
+# threshold allows (times this factor). Consecutive embeddings of one person in a video sit far closer
+# (dlib: 0.005-0.03 on the Hamilton clip) than two people cut into the same box (dlib: 0.13 for the cut from
+# Lin-Manuel Miranda to Barack Obama there); a wrong split of a known person merges back into one appearance.
+SAME_TRACK_FRACTION = 1.0
 
 
 class SourceError(FacerecError):
