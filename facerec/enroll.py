@@ -37,9 +37,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MIN_FACE_SIZE = 40  # pixels, shorter side of the detected box: smaller faces embed poorly
 
-# Report statuses: the gallery's photo statuses plus what happened on this run.
-FAILED_STATUSES = ("no_face", "too_small", "unreadable")
-
 
 class EnrollPipeline(Protocol):
     """What enrollment needs from facerec.pipeline.FacePipeline."""

@@ -24,11 +24,12 @@ Tables (schema version in `PRAGMA user_version`, upgraded by `MIGRATIONS`):
 
 Each write method is one transaction, so a killed run loses at most the photo it was working on.
 
-Memory: `embeddings(backbone)` loads the whole matrix, n x d float32 = 4*n*d bytes:
-100k faces x 128 (dlib) = 51 MB; x 512 = 205 MB; x 2048 (resnet50/senet50) = 820 MB; x 4096
-(vgg16 fc7) = 1.6 GB. Up to about a million 128-d faces a brute-force matrix product is fine
-(see `facerec.match.SimilarityIndex`); past that, install the `faiss` extra: the same matrix goes
-into a FAISS IndexFlatIP (exact) or an IndexIVFFlat (approximate, for millions).
+Memory: `embeddings(backbone)` loads the whole matrix, n x d float32 = 4*n*d bytes: 100k faces
+x 128 (dlib) = 51 MB; x 2048 (resnet50/senet50) = 820 MB; x 4096 (vgg16 fc7) = 1.6 GB. Up to about
+a hundred thousand faces one matrix product answers in milliseconds (`facerec.match.SimilarityIndex`);
+with the optional `faiss` extra installed, galleries of 50k+ faces are searched with a FAISS
+IndexFlatIP over the same matrix (exact), and an IndexIVFFlat (approximate) is the drop-in for
+millions. enrollment/README.md has the table.
 """
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ and never serialised.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,8 +27,6 @@ from facerec.backbones.base import l2_normalise
 from facerec.errors import FacerecError, GalleryError, MissingExtraError
 from facerec.thresholds import threshold_for
 from facerec.types import UNKNOWN, Identity
-
-log = logging.getLogger(__name__)
 
 MATCHER_KINDS = ("nn", "svm", "logreg", "head")
 AGGREGATES = ("max", "mean", "centroid")
