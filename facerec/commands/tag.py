@@ -60,6 +60,8 @@ def register(sub, common) -> None:
     p.add_argument("--force", action="store_true", help="analyse every photo again, even unchanged ones")
     p.add_argument("--min-face-size", type=int, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
     p.add_argument("--all", action="store_true", help="list every photo, not only the ones with problems")
+    p.add_argument("--people", type=Path, metavar="PEOPLE_DIR",
+                   help="first enroll (incrementally) the people in PEOPLE_DIR/<Name>/<photos>, as `facerec enroll` does")
     p.set_defaults(func=run)
 
 
@@ -75,6 +77,8 @@ def run(args) -> int:
     configure_threads(workers)
     pipeline = pipeline_from_args(args)
     with Gallery(args.gallery) as gallery:
+        if args.people:
+            enroll_before_tagging(args, gallery, pipeline)
         matcher = matcher_for_album(gallery, pipeline.backbone.name, args.threshold)
         summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
@@ -91,6 +95,17 @@ def run(args) -> int:
         print("facerec: none of the photos could be read", file=sys.stderr)
         return errors.EXIT_NEGATIVE
     return errors.EXIT_OK
+
+
+def enroll_before_tagging(args, gallery, pipeline) -> None:
+    from facerec.enroll import enroll_folder
+
+    if not args.people.is_dir():
+        raise errors.FacerecError(f"{args.people}: not a folder (expected PEOPLE_DIR/<Name>/<photos>)")
+    report = enroll_folder(args.people, gallery, pipeline, progress=progress_enabled(args))
+    if not args.json and not args.quiet:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts().items()))
+        print(f"enrolled from {args.people}: {counts}", file=sys.stderr)
 
 
 def print_summary(summary, args) -> None:
