@@ -211,13 +211,13 @@ def test_augmented_bottlenecks_are_cached_and_reused(faces, holdout, dlib_pipeli
     counting = CountingBackbone(dlib_pipeline.backbone)
     with make_gallery(tmp_path / "g.sqlite", faces) as gallery:
         first_cache = BottleneckCache(tmp_path / "cache")
-        head = train_from_gallery(gallery, counting, augment=True, cache=first_cache, max_distance=0.1)
+        head = train_from_gallery(gallery, counting, augment=True, cache=first_cache, max_distance=0.1, epochs=60)
         assert counting.chips_embedded == 9 * len(AUGMENTATIONS)  # originals come from the gallery
         assert first_cache.misses == 9 * len(AUGMENTATIONS) and first_cache.hits == 0
         assert len(list((tmp_path / "cache" / "dlib").rglob("*.npy"))) == 9 * len(AUGMENTATIONS)
 
         second_cache = BottleneckCache(tmp_path / "cache")
-        again = train_from_gallery(gallery, counting, augment=True, cache=second_cache, max_distance=0.1)
+        again = train_from_gallery(gallery, counting, augment=True, cache=second_cache, max_distance=0.1, epochs=60)
     assert counting.chips_embedded == 9 * len(AUGMENTATIONS)  # nothing embedded the second time
     assert second_cache.hits == 9 * len(AUGMENTATIONS) and second_cache.misses == 0
     assert head.metrics_["n_samples"] == again.metrics_["n_samples"] == 9 * (1 + len(AUGMENTATIONS))
