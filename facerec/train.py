@@ -326,7 +326,7 @@ class FaceHead:
         self.centroids_ = self._centroids(X, labels)
         self.max_distance_ = self._resolve_max_distance()
         self.min_probability_ = float(self.min_probability)
-        keras.utils.set_random_seed(self.seed)
+        keras.utils.set_random_seed(self.seed)  # reproducible heads (also seeds Python's and numpy's global RNGs)
         self.model_ = self.build_model(X.shape[1], len(self.classes_))
         self.metrics_ = self._train(self.model_, X, labels, groups_arr, self.epochs, self.patience)
         self.metrics_["n_samples"] = int(len(X))
