@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -27,10 +28,13 @@ class FacePipeline:
         detector: Detector | None = None,
         min_face_size: int = 20,
         batch_size: int = 32,
+        embedder: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
+        """`embedder` replaces backbone.embed, e.g. a head fine-tuned together with its base network."""
         self.backbone = get_backbone(backbone, weights) if isinstance(backbone, str) else backbone
         self.detector = detector or Detector(min_face_size=min_face_size)
         self.batch_size = batch_size
+        self.embedder = embedder or self.backbone.embed
 
     def detect(self, image: np.ndarray) -> list[Face]:
         return self.detector.detect(image)
@@ -45,7 +49,7 @@ class FacePipeline:
         """Embed aligned chips in batches of `batch_size` (bounded memory on big albums)."""
         if len(chips) == 0:
             return np.zeros((0, self.backbone.embedding_size), dtype=np.float32)
-        parts = [self.backbone.embed(chips[i : i + self.batch_size]) for i in range(0, len(chips), self.batch_size)]
+        parts = [self.embedder(chips[i : i + self.batch_size]) for i in range(0, len(chips), self.batch_size)]
         return np.concatenate(parts).astype(np.float32)
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:

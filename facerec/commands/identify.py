@@ -61,7 +61,9 @@ def run(args) -> int:
         with Gallery(args.gallery, create=False) as gallery:
             matcher = matcher_from_gallery(gallery, args.matcher, args.backbone, threshold=args.threshold,
                                            **_matcher_options(args))
-    pipeline = pipeline_from_args(args)
+    # A head fine-tuned with its base network expects embeddings from that fine-tuned base.
+    embedder = matcher.embed_chips if getattr(matcher, "fine_tuned", False) else None
+    pipeline = pipeline_from_args(args, embedder=embedder)
     results = [identify_image(path, pipeline, matcher) for path in args.images]
     if args.json:
         print_json({"backbone": args.backbone, "matcher": args.matcher, "threshold": _threshold_of(matcher),
