@@ -6,9 +6,7 @@ plain arguments: an RGB uint8 image, a list of `Face` and one label per face.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facerec.fileio import PUBLIC, atomic_write
 from facerec.errors import ImageError
 from facerec.types import UNKNOWN, Face
 
@@ -115,14 +114,5 @@ def save_image(path: str | Path, image_rgb: np.ndarray, *, quality: int = 90) ->
     ok, encoded = cv2.imencode(path.suffix.lower(), bgr, params)
     if not ok:
         raise ImageError(f"{path}: could not encode the image")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, encoded.tobytes(), mode=PUBLIC)
     return path

@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -51,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from facerec.fileio import atomic_write_text
 from facerec.errors import FacerecError, ImageError
 from facerec.imageio import IMAGE_EXTENSIONS, load_image
 from facerec.types import UNKNOWN, Face, Identity
@@ -603,17 +603,3 @@ def write_csv(path: str | Path, results: Iterable[PhotoResult]) -> None:
 def write_jsonl(path: str | Path, results: Iterable[PhotoResult]) -> None:
     lines = [json.dumps(row, ensure_ascii=False) for row in face_rows(results)]
     atomic_write_text(Path(path), "".join(line + "\n" for line in lines))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

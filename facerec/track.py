@@ -34,7 +34,7 @@ Rules (all times are seconds of stream time, so they hold when frames are droppe
 """
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 

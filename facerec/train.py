@@ -27,6 +27,7 @@ folder, else ./models.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from facerec.errors import FacerecError, MissingExtraError
+from facerec.fileio import PRIVATE, atomic_write, atomic_write_text
 from facerec.types import UNKNOWN, Face, Identity
 
 log = logging.getLogger(__name__)
@@ -158,11 +160,9 @@ class BottleneckCache:
 
     def put(self, backbone: str, sha256: str, face: Face, variant: str, vector: np.ndarray) -> None:
         path = self.path(backbone, sha256, face, variant)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(vector, dtype=np.float32), allow_pickle=False)
+        atomic_write(path, buffer.getvalue(), mode=PRIVATE)  # embeddings are biometric data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -467,9 +467,8 @@ class FaceHead:
                                                  or Path(self.base_weights_path).resolve() != base_path.resolve()):
                 self._base_model.save_weights(base_path)
             self.base_weights_path = base_path
-        tmp = json_path.with_name(json_path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
-        os.replace(tmp, json_path)
+        os.chmod(keras_path, PRIVATE)
+        atomic_write_text(json_path, json.dumps(self.to_json(), indent=1), mode=PRIVATE)  # holds face centroids
         return keras_path
 
     @classmethod

@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import copy
 import io
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 
+from facerec.fileio import atomic_write
 from facerec.errors import FacerecError
 
 X_NS = "adobe:ns:meta/"
@@ -355,23 +354,6 @@ def serialise(root: ET.Element) -> bytes:
     body = ET.tostring(root, encoding="unicode")
     packet = f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{body}\n<?xpacket end="w"?>\n'
     return packet.encode("utf-8")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename over it: readers never see half a file."""
-    mode = (path.stat().st_mode & 0o777) if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def unique(values: Iterable[str | None]) -> list[str]:

@@ -104,7 +104,7 @@ def test_contact_sheets_show_the_faces_of_each_group(gallery_path, tmp_path):
     assert sorted(sheets) == [1, 2]
     assert sorted(p.name for p in (tmp_path / "sheets").iterdir()) == ["cluster_1.png", "cluster_2.png"]
     sheet = load_image(sheets[1])
-    assert np.array_equal(sheet, contact_sheet(detections, f"cluster 1: 2 faces in 2 photos"))  # PNG is lossless
+    assert np.array_equal(sheet, contact_sheet(detections, "cluster 1: 2 faces in 2 photos"))  # PNG is lossless
     # the first tile is the first face, cropped from its photo
     tile = face_crop(load_image(detections[0].media_path), detections[0].face.box, 112)
     bar = max(28, 112 // 4)

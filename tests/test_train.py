@@ -120,6 +120,9 @@ def test_save_and_load_give_identical_predictions(trained_head, holdout, tmp_pat
     path = trained_head.save(tmp_path / "heads" / "head.keras")
     meta = (tmp_path / "heads" / "head.json").read_text()
     assert '"backbone": "dlib"' in meta and '"centroids"' in meta
+    # the head and its json hold per-person face centroids: biometric data, private to the user
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert ((tmp_path / "heads" / "head.json").stat().st_mode & 0o777) == 0o600
     loaded = load_head("dlib", tmp_path / "heads")  # the folder or the .keras file both work
     assert path.name == "head.keras"
     X = holdout[0]
@@ -233,6 +236,7 @@ def test_cache_files_load_without_pickle(faces, tmp_path):
     cache.put("dlib", "ab" * 32, face, "flip", vector)
     (stored,) = list(tmp_path.rglob("*.npy"))
     np.testing.assert_array_equal(np.load(stored, allow_pickle=False), vector)
+    assert (stored.stat().st_mode & 0o777) == 0o600
     np.testing.assert_array_equal(cache.get("dlib", "ab" * 32, face, "flip"), vector)
     assert cache.get("dlib", "ab" * 32, face, "rot+10") is None
 

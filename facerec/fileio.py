@@ -1,0 +1,34 @@
+"""Writing files so that a crash never leaves half of one: temporary file beside it, then rename."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+PRIVATE = 0o600  # biometric data: embeddings, centroids, galleries
+PUBLIC = 0o644  # annotated copies, sidecars, reports
+
+
+def atomic_write(path: str | Path, data: bytes, mode: int | None = None) -> Path:
+    """Write `data` to `path` atomically. `mode` defaults to the existing file's mode, else PUBLIC."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        mode = (path.stat().st_mode & 0o777) if path.exists() else PUBLIC
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, mode: int | None = None) -> Path:
+    return atomic_write(path, text.encode("utf-8"), mode)
