@@ -3,7 +3,7 @@
 (dlib HOG detector + the same dlib ResNet) on the same photos, in one run.
 
     python scripts/bench_tag.py --album ../shared/faces/face_recognition --people PEOPLE_DIR
-    python scripts/bench_tag.py --album ALBUM --people PEOPLE_DIR --workers 4 --json-out bench_tag.json
+    python scripts/bench_tag.py --album ALBUM --people PEOPLE_DIR --workers 4 --out bench-tag.json
 
 PEOPLE_DIR has one folder per person (as for `facerec enroll`). Both tools enroll the same people
 first (not timed), then name every face of every photo under ALBUM (timed): facerec through
@@ -39,7 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=None, help="facerec cosine distance threshold")
     p.add_argument("--limit", type=int, default=None, help="use only the first N photos of the album")
     p.add_argument("--skip-face-recognition", action="store_true", help="time facerec only")
-    p.add_argument("--json-out", type=Path, default=Path("bench_tag.json"), help="where to write the results")
+    p.add_argument("--out", "--json-out", dest="json_out", type=Path, default=Path("bench-tag.json"),
+                   help="where to write the results as JSON (default: %(default)s)")
     return p.parse_args(argv)
 
 
