@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from facerec.cli import main
+from facerec.errors import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
 from facerec.imageio import load_image
 
 
@@ -69,3 +72,25 @@ def test_known_counts_on_shared_group_photos(detector, shared_faces):
     exact = [r for r in results if r[1] == r[2]]
     assert all(found == 0 for _, count, found in results if count == 0)
     assert len(exact) >= len(results) - 2, results
+
+
+def test_cli_detect_json_and_annotate(core_images, tmp_path, capsys):
+    assert main(["detect", "--json", "--annotate", str(tmp_path), str(core_images / "group_3.jpg"),
+                 str(core_images / "noface_017.jpg")]) == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert [len(r["faces"]) for r in out] == [3, 0]
+    assert set(out[0]["faces"][0]["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
+    assert load_image(tmp_path / "group_3.annotated.jpg").shape[:2] == (out[0]["height"], out[0]["width"])
+
+
+def test_cli_detect_bad_file_is_reported_and_the_others_still_listed(core_images, tmp_path, capsys):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    assert main(["detect", str(bad), str(core_images / "kit_1.jpg")]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert "notes.jpg" in captured.err and "not an image" in captured.err
+    assert "kit_1.jpg" in captured.out
+
+
+def test_cli_detect_no_face_exit_code(core_images, capsys):
+    assert main(["detect", str(core_images / "noface_017.jpg")]) == EXIT_NEGATIVE

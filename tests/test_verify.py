@@ -57,21 +57,3 @@ def test_shared_set_pairs_across_several_people(dlib_pipeline, shared_faces):
         if same != (ka[0] == kb[0]):
             errors.append((ka, kb, cosine_distance(va, vb)))
     assert not errors, errors
-
-
-def test_cli_detect_json_and_annotate(core_images, tmp_path, capsys):
-    assert main(["detect", "--json", "--annotate", str(tmp_path), str(core_images / "group_3.jpg"),
-                 str(core_images / "noface_017.jpg")]) == EXIT_OK
-    out = json.loads(capsys.readouterr().out)
-    assert [len(r["faces"]) for r in out] == [3, 0]
-    assert set(out[0]["faces"][0]["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
-    from facerec.imageio import load_image
-
-    assert load_image(tmp_path / "group_3.annotated.jpg").shape[:2] == (out[0]["height"], out[0]["width"])
-
-
-def test_cli_detect_bad_file(tmp_path, capsys):
-    bad = tmp_path / "notes.jpg"
-    bad.write_text("not a photo")
-    assert main(["detect", str(bad)]) == EXIT_BAD_INPUT
-    assert "notes.jpg" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from facerec import errors
@@ -10,6 +11,8 @@ from facerec.commands._util import print_json, print_table
 DESCRIPTION = """Find faces with MTCNN and print one row per face: path, face index, box (x y w h), confidence.
 --json adds the five landmarks; --annotate DIR writes a copy of each image with boxes and landmarks drawn
 (the originals are never modified).
+
+exit code: 0 faces found, 1 no face in any image, 3 an image could not be read (the others are still reported).
 
 examples:
   facerec detect party.jpg
@@ -39,7 +42,7 @@ def run(args) -> int:
             bad += 1
             results.append({"path": str(path), "error": str(e), "faces": []})
             if not args.json:
-                print(f"facerec: {e}", file=__import__("sys").stderr)
+                print(f"facerec: {e}", file=sys.stderr)
             continue
         faces = detector.detect(image)
         results.append({"path": str(path), "width": image.shape[1], "height": image.shape[0],
@@ -51,7 +54,7 @@ def run(args) -> int:
         print_json(results)
     else:
         print_table(["path", "face", "x", "y", "w", "h", "confidence"], rows)
-    if bad == len(args.images):
+    if bad:  # as identify: the readable images are still reported, the exit code says something failed
         return errors.EXIT_BAD_INPUT
     return errors.EXIT_OK if rows else errors.EXIT_NEGATIVE
 
