@@ -15,7 +15,7 @@ from facerec.commands import COMMAND_MODULES
 EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; identify: nobody known) or failure ·
 2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
 
-environment: FACEREC_GALLERY (gallery file), FACEREC_HOME (models and weights cache),
+environment: FACEREC_BACKBONE (default backbone), FACEREC_GALLERY (gallery file), FACEREC_HOME (models and weights cache),
 FACEREC_WEIGHTS_DIR (folder of pre-downloaded VGGFace .h5 files)"""
 
 
@@ -30,8 +30,9 @@ def default_gallery_path() -> Path:
 def common_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
-    g.add_argument("--backbone", default=os.environ.get("FACEREC_BACKBONE", "dlib"),
-                   help="embedding network: dlib, vgg16, resnet50, senet50 (default: %(default)s)")
+    g.add_argument("--backbone", default=None, type=str.lower,
+                   help="embedding network: dlib, vgg16, resnet50, senet50 (default: FACEREC_BACKBONE, else dlib "
+                   "when the dlib extra is installed, else resnet50)")
     g.add_argument("--weights", type=Path, default=None, metavar="PATH",
                    help="weights .h5 file for a VGGFace backbone (for machines that cannot download)")
     g.add_argument("--gallery", type=Path, default=None, metavar="PATH",
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     if args.gallery is None:
         args.gallery = default_gallery_path()
+    if args.backbone is None:
+        from facerec.backbones import default_backbone
+
+        args.backbone = default_backbone()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -19,6 +19,17 @@ _cache: dict[tuple[str, str], Backbone] = {}
 _lock = threading.Lock()
 
 
+def default_backbone() -> str:
+    """FACEREC_BACKBONE, else dlib when its extra is installed (works offline), else VGGFace2 resnet50."""
+    import importlib.util
+    import os
+
+    if os.environ.get("FACEREC_BACKBONE"):
+        return os.environ["FACEREC_BACKBONE"].lower()
+    has_dlib = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
+    return "dlib" if has_dlib else "resnet50"
+
+
 def get_backbone(name: str, weights: str | Path | None = None) -> Backbone:
     """The backbone called `name`, built once per (name, weights) and reused."""
     name = name.lower()
@@ -43,4 +54,4 @@ def build_backbone(name: str, weights: str | Path | None) -> Backbone:
     return VGGFaceBackbone(name, weights=weights)
 
 
-__all__ = ["Backbone", "BACKBONE_NAMES", "VGGFACE_NAMES", "get_backbone", "l2_normalise"]
+__all__ = ["Backbone", "BACKBONE_NAMES", "VGGFACE_NAMES", "default_backbone", "get_backbone", "l2_normalise"]
