@@ -251,6 +251,10 @@ def plot_roc(distances: np.ndarray, same: np.ndarray, path: Path, title: str = "
     ax.set_ylabel("true accept rate")
     ax.set_title(title)
     ax.legend(loc="lower right")
+    return _save_figure(plt, fig, path)
+
+
+def _save_figure(plt, fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -273,11 +277,7 @@ def plot_scores(distances: np.ndarray, same: np.ndarray, threshold: float | None
     ax.set_ylabel("pairs")
     ax.set_title(title)
     ax.legend()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, path)
 
 
 def write_plots(distances: np.ndarray, same: np.ndarray, threshold: float | None, out_dir: Path) -> list[Path]:
