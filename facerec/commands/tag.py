@@ -119,8 +119,9 @@ def print_summary(summary, args) -> None:
         print_table(["problem", "path", "reason"], [[p["kind"], p["path"], p["reason"]] for p in summary.problems])
         print()
     s = summary
-    print(f"{s.album}: {s.photos} photos ({s.analysed} analysed, {s.reidentified} re-identified, {s.skipped} unchanged,"
-          f" {s.unreadable} unreadable, {s.no_face} without faces) in {s.seconds:.1f} s"
+    # what this run did with each photo, then what the photos are (an unreadable photo seen before is also skipped)
+    print(f"{s.album}: {s.photos} photos: {s.analysed} analysed, {s.reidentified} re-identified, {s.skipped} skipped"
+          f" as unchanged; {s.unreadable} unreadable, {s.no_face} without faces; {s.seconds:.1f} s"
           f" ({s.photos_per_second:.2f} photos/s)")
     people = ", ".join(f"{name} ({n})" for name, n in sorted(s.people.items(), key=lambda kv: (-kv[1], kv[0])))
     print(f"{s.faces} faces: {s.named} named, {s.unknown} unknown" + (f" — {people}" if people else ""))
