@@ -226,3 +226,39 @@ def test_media_detections_clusters_and_naming(gallery):
     assert [d.assigned_person for d in gallery.detections("/album/x.jpg")] == [None, "Carol", "Carol"]
     gallery.remove_media("/album/x.jpg")
     assert gallery.embeddings("dlib")[1].count("Carol") == 2
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_faces_load_and_match_correctly(tmp_path):
+    """100k enrolled 128-d faces (1,000 people): the matrix is 51 MB and nearest-neighbour search stays exact."""
+
+    from facerec.match import NearestNeighbourMatcher
+
+    n, people, dim = 100_000, 1_000, 128
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((people, dim)).astype(np.float32)
+    person_of = np.arange(n) % people
+    vectors = centres[person_of] + 0.3 * rng.standard_normal((n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    path = tmp_path / "big.sqlite"
+    Gallery(path).close()  # the schema, made by the gallery itself
+    box, landmarks = json.dumps([0, 0, 60, 60]), json.dumps([[20, 25], [40, 25], [30, 35], [22, 45], [38, 45]])
+    with sqlite3.connect(path) as db:  # bulk rows in one transaction: 100k single-photo commits would take a minute
+        db.executemany("INSERT INTO people(id, name, created_at) VALUES (?, ?, 0)",
+                       [(i + 1, f"person_{i:04d}") for i in range(people)])
+        db.executemany("INSERT INTO photos(id, person_id, path, sha256, status, added_at) VALUES (?, ?, ?, ?, 'ok', 0)",
+                       [(i + 1, int(person_of[i]) + 1, f"/photos/{i}.jpg", f"{i:064x}") for i in range(n)])
+        db.executemany("INSERT INTO faces(photo_id, backbone, box, landmarks, confidence, embedding, dim) "
+                       "VALUES (?, 'dlib', ?, ?, 0.99, ?, ?)",
+                       [(i + 1, box, landmarks, vectors[i].astype("<f4").tobytes(), dim) for i in range(n)])
+    with Gallery(path) as gallery:
+        X, names, face_ids = gallery.embeddings("dlib")
+    assert X.shape == (n, dim) and X.nbytes == n * dim * 4 == 51_200_000
+    assert len(set(face_ids)) == n
+    matcher = NearestNeighbourMatcher(threshold=0.5).fit(X, names)
+    probes = rng.choice(n, 200, replace=False)
+    noisy = vectors[probes] + 0.05 * rng.standard_normal((200, dim)).astype(np.float32)
+    predicted = matcher.predict(noisy)
+    assert list(predicted) == [f"person_{person_of[i]:04d}" for i in probes]
+    stranger = rng.standard_normal((5, dim)).astype(np.float32)
+    assert set(matcher.predict(stranger)) == {UNKNOWN}
