@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from facerec.thresholds import threshold_for
+from facerec.vectors import l2_normalise
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def cluster_embeddings(X: np.ndarray, eps: float, min_samples: int = 2, method: 
         return np.zeros(0, dtype=int)
     if len(X) < min_samples:
         return np.full(len(X), NOISE, dtype=int)
-    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    X = l2_normalise(X)
     if method == "dbscan":
         from sklearn.cluster import DBSCAN
 

@@ -29,7 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from facerec.errors import FacerecError, ImageError
-from facerec.gallery import Gallery, PersonSummary, PhotoRecord, file_sha256
+from facerec.fileio import file_sha256
+from facerec.gallery import Gallery, PersonSummary, PhotoRecord
 from facerec.imageio import is_image_path, load_image
 from facerec.types import Face
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from facerec.vectors import cosine_distance_matrix, l2_normalise
 from facerec.errors import FacerecError, GalleryError, ImageError, NoFaceError
 from facerec.types import UNKNOWN
 
@@ -42,21 +43,7 @@ MATCHERS = ("nn", "svm", "logreg", "head")
 
 def cosine_distance_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine distance between two (n, d) arrays (rows are normalised here, to be safe)."""
-    a = _unit_rows(a)
-    b = _unit_rows(b)
-    return np.clip(1.0 - np.sum(a * b, axis=1), 0.0, 2.0)
-
-
-def cosine_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, m) cosine distances between the rows of a and b."""
-    return np.clip(1.0 - _unit_rows(a) @ _unit_rows(b).T, 0.0, 2.0)
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[None, :]
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return np.clip(1.0 - np.sum(l2_normalise(a, np.float64) * l2_normalise(b, np.float64), axis=1), 0.0, 2.0)
 
 
 def _split_scores(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,12 +1,22 @@
 """Writing files so that a crash never leaves half of one: temporary file beside it, then rename."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 PRIVATE = 0o600  # biometric data: embeddings, centroids, galleries
 PUBLIC = 0o644  # annotated copies, sidecars, reports
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (weights files are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_write(path: str | Path, data: bytes, mode: int | None = None) -> Path:

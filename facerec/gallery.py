@@ -33,7 +33,6 @@ millions. enrollment/README.md has the table.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -217,14 +216,6 @@ def _face_from_columns(box: str, landmarks: str, confidence: float) -> Face:
 
 def _as_face(value: Face | Mapping[str, Any]) -> Face:
     return value if isinstance(value, Face) else Face.from_dict(dict(value))
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- files

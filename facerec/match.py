@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from facerec.backbones.base import l2_normalise
+from facerec.vectors import l2_normalise
 from facerec.errors import FacerecError, GalleryError, MissingExtraError
 from facerec.thresholds import threshold_for
 from facerec.types import UNKNOWN, Identity

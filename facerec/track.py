@@ -41,6 +41,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from facerec.types import UNKNOWN, Face
+from facerec.vectors import cosine_distance
 
 Box = tuple[int, int, int, int]  # x, y, width, height
 
@@ -167,13 +168,6 @@ def decide_name(votes: Iterable[Vote], incumbent: str | None = None) -> tuple[st
         return UNKNOWN, _mean(scores[UNKNOWN])
     best = max(known, key=lambda n: (len(known[n]), n == incumbent, _mean(known[n])))
     return best, _mean(known[best])
-
-
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float32).ravel()
-    b = np.asarray(b, dtype=np.float32).ravel()
-    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return 1.0 - float(a @ b) / denominator if denominator > 0 else 1.0
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -40,6 +40,7 @@ import numpy as np
 from facerec.errors import FacerecError, MissingExtraError
 from facerec.fileio import PRIVATE, atomic_write, atomic_write_text
 from facerec.types import UNKNOWN, Face, Identity
+from facerec.vectors import l2_normalise
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +180,6 @@ def _keras():
     return keras
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    X = np.atleast_2d(np.asarray(X, dtype=np.float32))
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-
-
 def validation_split(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int,
                      min_photos: int = MIN_PHOTOS_PER_PERSON_FOR_VALIDATION) -> np.ndarray | None:
     """Boolean mask of validation rows, whole groups (photos) at a time, stratified by person;
@@ -312,7 +308,7 @@ class FaceHead:
         """Train on embeddings X (n, d) with person names y. `groups` (e.g. photo ids) keeps the augmented
         copies of one photo on the same side of the validation split; default: every row is its own photo."""
         keras = _keras()
-        X = _unit(X)
+        X = l2_normalise(X)
         y = np.asarray([str(v) for v in y])
         if len(X) != len(y) or len(X) == 0:
             raise FacerecError("training needs one name per embedding, and at least one embedding")
@@ -336,7 +332,7 @@ class FaceHead:
         return self
 
     def _centroids(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return _unit(np.stack([X[labels == c].mean(axis=0) for c in range(len(self.classes_))]))
+        return l2_normalise(np.stack([X[labels == c].mean(axis=0) for c in range(len(self.classes_))]))
 
     def _resolve_max_distance(self) -> float:
         if self.max_distance is not None:
@@ -382,7 +378,7 @@ class FaceHead:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(n, n_people) softmax probabilities in classes_ order (no 'unknown' column)."""
         self._check_fitted()
-        X = _unit(X)
+        X = l2_normalise(X)
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         if X.shape[1] != self.n_features_in_:
@@ -391,7 +387,7 @@ class FaceHead:
         return np.asarray(self.model_.predict_on_batch(X), dtype=np.float32)
 
     def predict_identities(self, X: np.ndarray) -> list[Identity]:
-        X = _unit(X)
+        X = l2_normalise(X)
         if len(X) == 0:
             return []
         proba = self.predict_proba(X)
@@ -435,7 +431,7 @@ class FaceHead:
         chips = np.asarray(chips)
         if len(chips) == 0:
             return np.zeros((0, self.n_features_in_), dtype=np.float32)
-        return _unit(self.base_model().predict_on_batch(preprocess_input(chips, self.backbone)))
+        return l2_normalise(self.base_model().predict_on_batch(preprocess_input(chips, self.backbone)))
 
     # ---- persistence
 
@@ -550,7 +546,7 @@ def gallery_training_photos(gallery, backbone: str) -> list[TrainingPhoto]:
 
 def _photo_chip(photo: TrainingPhoto, backbone) -> np.ndarray | None:
     """The aligned chip of a training photo, or None when the file is gone or has changed since enrollment."""
-    from facerec.gallery import file_sha256
+    from facerec.fileio import file_sha256
     from facerec.imageio import load_image
 
     try:
@@ -650,7 +646,7 @@ def fine_tune(head: FaceHead, chips: np.ndarray, names: Sequence[str], n_blocks:
                               learning_rate=learning_rate)
     finally:
         head.batch_size = saved_batch
-    embeddings = _unit(base_model.predict(x, batch_size=batch_size, verbose=0))
+    embeddings = l2_normalise(base_model.predict(x, batch_size=batch_size, verbose=0))
     head.centroids_ = head._centroids(embeddings, labels)
     head.fine_tuned_blocks = n_blocks
     head._base_model = base_model

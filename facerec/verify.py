@@ -7,11 +7,7 @@ from facerec.errors import NoFaceError
 from facerec.imageio import ImageSource, load_image
 from facerec.pipeline import FacePipeline, largest_face
 from facerec.thresholds import threshold_for
-
-
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """1 - cosine similarity of two unit vectors."""
-    return float(1.0 - np.dot(a, b))
+from facerec.vectors import cosine_distance
 
 
 def embed_largest_face(src: ImageSource, pipeline: FacePipeline) -> tuple[np.ndarray, dict]:

@@ -336,7 +336,8 @@ def test_plots_from_synthetic_scores_open_with_pil(tmp_path):
 
 
 def build_gallery(path: Path, embedded, people: list[str]):
-    from facerec.gallery import Gallery, file_sha256
+    from facerec.fileio import file_sha256
+    from facerec.gallery import Gallery
 
     gallery = Gallery(path)
     for name in people:

@@ -71,7 +71,8 @@ def trained_head(enrolled, open_set_threshold):
 
 
 def make_gallery(path: Path, faces, folder: Path = PEOPLE):
-    from facerec.gallery import Gallery, file_sha256
+    from facerec.fileio import file_sha256
+    from facerec.gallery import Gallery
 
     gallery = Gallery(path)
     for photo, (person, face, vector) in faces.items():

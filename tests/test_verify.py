@@ -46,7 +46,8 @@ def test_shared_set_pairs_across_several_people(dlib_pipeline, shared_faces):
     """Every pair among 2 photos each of 5 people: same-person pairs say same, cross-person pairs say different."""
     people = ["Barack_Obama", "Joe_Biden", "Kit_Harington", "Rose_Leslie", "Alex_Lacamoire"]
     photos = {p: sorted((shared_faces / "face_recognition" / p).iterdir())[:2] for p in people}
-    from facerec.verify import embed_largest_face, cosine_distance
+    from facerec.vectors import cosine_distance
+    from facerec.verify import embed_largest_face
     from facerec.thresholds import threshold_for
 
     vectors = {(p, i): embed_largest_face(path, dlib_pipeline)[0] for p in people for i, path in enumerate(photos[p])}

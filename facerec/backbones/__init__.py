@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from facerec.backbones.base import Backbone, l2_normalise
+from facerec.backbones.base import Backbone
+from facerec.vectors import l2_normalise
 
 VGGFACE_NAMES = ("vgg16", "resnet50", "senet50")
 BACKBONE_NAMES = ("dlib",) + VGGFACE_NAMES

@@ -12,12 +12,6 @@ import numpy as np
 from facerec.types import Face
 
 
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
 class Backbone(ABC):
     name: str = ""
     input_size: int = 224

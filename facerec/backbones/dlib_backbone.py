@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerec.backbones.base import Backbone, l2_normalise
+from facerec.backbones.base import Backbone
+from facerec.vectors import l2_normalise
 from facerec.errors import MissingExtraError
 from facerec.types import Face
 

@@ -17,7 +17,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from facerec.backbones.base import Backbone, l2_normalise
+from facerec.backbones.base import Backbone
+from facerec.vectors import l2_normalise
 from facerec.backbones.weights import (
     EMBEDDING_INCLUDES_TOP,
     NETWORKS,

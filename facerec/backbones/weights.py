@@ -10,7 +10,6 @@ This module does not import Keras at import time, so `facerec info` can report w
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from facerec.errors import WeightsError
+from facerec.fileio import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -207,14 +207,6 @@ def weights_status() -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------ sha256
-
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def sha256_registry_path() -> Path:
     return weights_cache_dir() / SHA256_REGISTRY_NAME
