@@ -408,17 +408,14 @@ def evaluate_pairs(root: Path, pairs_path: Path, pipeline=None,
 
 
 def labelled_folder(root: Path) -> dict[str, list[Path]]:
-    """{person: sorted photo paths} for <root>/<Name>/<photo>; folders starting with '_' or '.' are skipped."""
-    from facerec.imageio import is_image_path
+    """{person: sorted photo paths}, read as `facerec enroll` reads PEOPLE_DIR; folders starting with '_'
+    (the shared set's _group, _negatives, ...) are not people and are skipped."""
+    from facerec.enroll import scan_people_dir
 
-    root = Path(root)
-    if not root.is_dir():
-        raise FacerecError(f"{root}: not a folder (expected one sub-folder of photos per person)")
-    people = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
-        photos = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
-        if photos:
-            people[folder.name] = photos
+    people: dict[str, list[Path]] = {}
+    for name, path in scan_people_dir(Path(root)):
+        if not name.startswith("_"):
+            people.setdefault(name, []).append(path)
     if not people:
         raise FacerecError(f"{root}: no person folders with photos (expected <root>/<Name>/*.jpg)")
     return people
