@@ -52,21 +52,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 def shared_people(faces: Path) -> dict[str, list[Path]]:
     """{person: photos} over <faces>/<source>/<Identity>/ and <faces>/<Identity>/, skipping '_' folders.
     A name found under two sources is qualified as '<source>/<name>'."""
+    from facerec.evaluate import labelled_folder
     from facerec.imageio import is_image_path
-
-    def photos_in(folder: Path) -> list[Path]:
-        return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
 
     found: list[tuple[str, str, list[Path]]] = []
     for top in sorted(d for d in faces.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))):
-        direct = photos_in(top)
-        if direct:
+        direct = sorted(p for p in top.iterdir() if p.is_file() and is_image_path(p))
+        if direct:  # <faces>/<Identity>/*.jpg
             found.append(("", top.name, direct))
-            continue
-        for person in sorted(d for d in top.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))):
-            photos = photos_in(person)
-            if photos:
-                found.append((top.name, person.name, photos))
+        elif any(d.is_dir() and not d.name.startswith(("_", ".")) for d in top.iterdir()):
+            found += [(top.name, name, photos) for name, photos in labelled_folder(top).items()]
     counts: dict[str, int] = {}
     for _, name, _ in found:
         counts[name] = counts.get(name, 0) + 1
