@@ -102,6 +102,15 @@ def _check_fit_input(X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return l2_normalise(X), y
 
 
+def _begin_fit(matcher: Any, X: np.ndarray, y: Any) -> np.ndarray:
+    """What every matcher's fit starts with: checked unit rows, classes, labels, the open-set threshold."""
+    X, y = _check_fit_input(X, y)
+    matcher.classes_, matcher.labels_ = np.unique(y, return_inverse=True)
+    matcher.threshold_ = float(matcher.threshold if matcher.threshold is not None else threshold_for(matcher.backbone or ""))
+    matcher.n_features_in_ = X.shape[1]
+    return X
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -134,10 +143,7 @@ class NearestNeighbourMatcher(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: Any) -> "NearestNeighbourMatcher":
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, not {self.aggregate!r}")
-        X, y = _check_fit_input(X, y)
-        self.classes_, self.labels_ = np.unique(y, return_inverse=True)
-        self.threshold_ = float(self.threshold if self.threshold is not None else threshold_for(self.backbone or ""))
-        self.n_features_in_ = X.shape[1]
+        X = _begin_fit(self, X, y)
         if self.aggregate == "centroid":
             centroids = np.stack([X[self.labels_ == c].mean(axis=0) for c in range(len(self.classes_))])
             self.index_ = SimilarityIndex(centroids)
@@ -217,11 +223,8 @@ class ClassifierMatcher(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: Any) -> "ClassifierMatcher":
         if self.kind not in ("svm", "logreg"):
             raise ValueError(f"kind must be 'svm' or 'logreg', not {self.kind!r}")
-        X, y = _check_fit_input(X, y)
-        self.classes_, self.labels_ = np.unique(y, return_inverse=True)
-        self.threshold_ = float(self.threshold if self.threshold is not None else threshold_for(self.backbone or ""))
+        X = _begin_fit(self, X, y)
         self.min_probability_ = float(self.min_probability or 0.0)
-        self.n_features_in_ = X.shape[1]
         self.X_ = X
         self.model_ = self._make_model(np.bincount(self.labels_).min()) if len(self.classes_) > 1 else None
         if self.model_ is not None:
