@@ -32,6 +32,7 @@ from facerec.errors import FacerecError, ImageError
 from facerec.fileio import file_sha256
 from facerec.gallery import Gallery, PersonSummary, PhotoRecord
 from facerec.imageio import is_image_path, load_image
+from facerec.pipeline import largest_face
 from facerec.types import Face
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.s
         n_faces = len(faces)
         if not faces:
             return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "no_face", "no face found", faces=0)
-        face = max(faces, key=lambda f: f.area)
+        face = largest_face(faces)
         if min(face.box[2], face.box[3]) < ctx.min_face_size:
             return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "too_small",
                                    f"face is {face.box[2]}x{face.box[3]} px, below the {ctx.min_face_size} px minimum",

@@ -337,14 +337,13 @@ def lfw_image_path(root: Path, name: str, index: int) -> Path:
 
 def largest_face_embedding(pipeline, source) -> np.ndarray | None:
     """Embedding of the largest face in an image file, or None when no face is found."""
-    from facerec.imageio import load_image
+    from facerec.errors import NoFaceError
+    from facerec.verify import embed_largest_face
 
-    image = load_image(source)
-    faces = pipeline.detect(image)
-    if not faces:
+    try:
+        return np.asarray(embed_largest_face(source, pipeline)[0], dtype=np.float32)
+    except NoFaceError:
         return None
-    face = max(faces, key=lambda f: f.area)
-    return np.asarray(pipeline.embed(image, [face]), dtype=np.float32)[0]
 
 
 def embed_paths(paths: Iterable[Path], embed_one: Callable[[Path], np.ndarray | None],
