@@ -20,17 +20,26 @@ log = logging.getLogger(__name__)
 
 MTCNN_NATIVE_MIN_FACE = 20  # the value mtcnn 1.0.0 is reliable at
 MAX_UPSCALE = 2.0  # looking for faces smaller than 10 px would need a bigger image than is sensible
+# MTCNN's per-stage confidence thresholds (PNet proposals, RNet refinement, ONet output): mtcnn's defaults.
+DEFAULT_STAGE_THRESHOLDS = (0.6, 0.7, 0.8)
 
 
 class Detector:
     """MTCNN detector. `min_face_size` in pixels of the original image; `max_side` bounds the detection resolution."""
 
-    def __init__(self, min_face_size: int = 20, max_side: int = 1280, min_confidence: float = 0.9):
+    def __init__(
+        self,
+        min_face_size: int = 20,
+        max_side: int = 1280,
+        min_confidence: float = 0.9,
+        stage_thresholds: tuple[float, float, float] = DEFAULT_STAGE_THRESHOLDS,
+    ):
         if min_face_size < 1:
             raise ValueError("min_face_size must be >= 1 pixel")
         self.min_face_size = int(min_face_size)
         self.max_side = int(max_side)
         self.min_confidence = float(min_confidence)
+        self.stage_thresholds = tuple(float(t) for t in stage_thresholds)
         self._mtcnn = None
         self._lock = threading.Lock()  # one MTCNN per detector, used from one thread at a time
 
@@ -79,7 +88,11 @@ class Detector:
             return [[] for _ in images]
         with self._lock:
             try:
-                out = self.mtcnn.detect_faces(list(images) if len(images) > 1 else images[0])
+                pnet, rnet, onet = self.stage_thresholds
+                out = self.mtcnn.detect_faces(
+                    list(images) if len(images) > 1 else images[0],
+                    threshold_pnet=pnet, threshold_rnet=rnet, threshold_onet=onet,
+                )
             except (ValueError, IndexError) as e:  # mtcnn raises on some degenerate inputs instead of returning []
                 log.debug("mtcnn found nothing (%s)", e)
                 return [[] for _ in images]
