@@ -49,14 +49,24 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 224, margin
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def crop_box(image: np.ndarray, box: tuple[int, int, int, int], size: int, margin: float = 0.0) -> np.ndarray:
-    """Unaligned square crop around a box, resized: for contact sheets and saved unknown faces."""
-    x, y, w, h = box
-    cx, cy, side = x + w / 2, y + h / 2, max(w, h) * (1 + margin)
+# VGGFace2's test-time crop (Cao et al. 2018; the authors' released models' ReadMe): the MTCNN box extended by
+# a factor 0.3 to take in the whole head, its shorter side resized to 256 and the centre 224x224 cut out.
+LOOSE_EXTENSION = 0.3
+LOOSE_CENTRE_FRACTION = 224 / 256
+
+
+def loose_crop(image: np.ndarray, box: tuple[int, int, int, int], size: int = 224,
+               extension: float = LOOSE_EXTENSION, centre_fraction: float = LOOSE_CENTRE_FRACTION) -> np.ndarray:
+    """The unaligned loose face crop VGGFace/VGGFace2 networks were trained on, resized to size x size."""
+    x, y, w, h = (float(v) for v in box)
+    side = min(w, h) * (1.0 + extension) * centre_fraction  # the centre square of the extended box
+    cx, cy = x + w / 2, y + h / 2
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
+    x1, y1 = x0 + max(1, int(round(side))), y0 + max(1, int(round(side)))
     pad = max(0, -x0, -y0, x1 - image.shape[1], y1 - image.shape[0])
-    if pad:
+    if pad:  # faces at the photo's edge: replicate the border rather than squash the crop
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    return cv2.resize(image[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+    crop = image[y0:y1, x0:x1]
+    interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interpolation)

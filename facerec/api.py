@@ -72,11 +72,13 @@ def identify_faces(image: ImageSource, gallery: str | Path | None = None, backbo
     from facerec.match import matcher_from_gallery
 
     with Gallery(_gallery_path(gallery), create=False) as g:
-        fitted = matcher_from_gallery(g, matcher, backbone, threshold=threshold)
+        fitted = matcher_from_gallery(g, matcher, pipeline(backbone).embedding_id, threshold=threshold)
     found = pipeline(backbone).analyse(image)
     if not found:
         return []
-    identities = fitted.predict_identities(np.stack([f.embedding for f in found]))
+    from facerec.match import one_name_per_photo
+
+    identities = one_name_per_photo(fitted.predict_identities(np.stack([f.embedding for f in found])))
     return [{"name": i.name, "score": float(i.score), "distance": i.distance, "box": list(f.face.box),
              "confidence": f.face.confidence} for f, i in zip(found, identities)]
 
@@ -87,7 +89,7 @@ def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone
     from facerec.tag import matcher_for_album, tag_album as tag
 
     with Gallery(_gallery_path(gallery)) as g:
-        matcher = matcher_for_album(g, backbone, options.pop("threshold", None))
+        matcher = matcher_for_album(g, pipeline(backbone).embedding_id, options.pop("threshold", None))
         return tag(album_dir, g, pipeline(backbone), matcher=matcher, **options)
 
 

@@ -37,6 +37,9 @@ def common_parser() -> argparse.ArgumentParser:
                    help="weights .h5 file for a VGGFace backbone (for machines that cannot download)")
     g.add_argument("--gallery", type=Path, default=None, metavar="PATH",
                    help="gallery SQLite file (default: FACEREC_GALLERY or %s)" % "<user data dir>/facerec/gallery.sqlite")
+    g.add_argument("--no-flip", dest="flip", action="store_false", default=None,
+                   help="embed each face once instead of averaging it with its mirror image (faster, slightly "
+                   "less accurate; the gallery keeps such embeddings apart)")
     g.add_argument("--json", action="store_true", help="machine-readable JSON output on stdout")
     g.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
@@ -87,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from facerec.backbones import default_backbone
 
         args.backbone = default_backbone()
+    from facerec.backbones import embedding_id
+
+    # The gallery key of this run's embeddings (backbone, alignment, flip): every gallery lookup uses it.
+    args.embedding = embedding_id(args.backbone, args.flip)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

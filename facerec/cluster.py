@@ -1,20 +1,25 @@
 """Group the unknown faces `facerec tag` found, so a whole group can be named in one step.
 
-Unknown detections (nobody recognised, nobody named yet) are clustered on their embeddings:
+Unknown detections (nobody recognised, nobody named yet) are clustered on their embeddings. Two faces
+of one photo are never put in one group (a person is in a photo once), and a group needs `min_samples`
+(2) faces; faces in no group are noise (cluster id -1, not listed). Methods:
 
-- DBSCAN (default) with the cosine metric. `eps` is the backbone's verification threshold
-  (facerec.thresholds): two faces closer than the distance at which `verify` says "same person"
-  are neighbours, and a cluster needs `min_samples` (2) such faces. Faces with no neighbour are
-  noise: they keep cluster id -1 and are not listed.
-- HDBSCAN (scikit-learn >= 1.3) finds clusters of varying density without a distance threshold;
-  it may put two look-alikes together more readily, so check its contact sheets.
+- agglomerative (default): average linkage on cosine distances, cut at the backbone's cluster
+  threshold (facerec.thresholds). Groups merge only when their faces are close *on average*, so a
+  single look-alike pair cannot chain two people together.
+- chinese-whispers: dlib's graph clustering over links closer than the threshold.
+- dbscan: single-link density clustering; it chains (one group of many people on real albums).
+- hdbscan: varying density, no threshold.
+
+The default and its threshold were chosen by pairwise precision/recall on labelled faces
+(`scripts/evaluate_clustering.py`; the README's Evaluation section has the figures).
 
 Cluster ids are 1, 2, ... by decreasing size (1 = the person seen most often), stored per detection in
 the gallery (`detections.cluster_id`; -1 = noise, NULL = not clustered yet). `facerec clusters`
 re-clusters automatically when `tag` has added unknown faces since the last clustering.
 
-Memory: DBSCAN with the cosine metric computes neighbourhoods by brute force; up to some 20k
-unknown faces that is a few seconds. Contact sheets read each media file once per sheet.
+Memory: every method works on the full n x n distance matrix (4 n^2 bytes: 1.6 GB at 20k unknown
+faces); agglomerative clustering is O(n^2) time as well. Contact sheets read each media file once per sheet.
 """
 from __future__ import annotations
 
@@ -34,7 +39,9 @@ from facerec.vectors import l2_normalise
 log = logging.getLogger(__name__)
 
 NOISE = -1
-METHODS = ("dbscan", "hdbscan")
+METHODS = ("agglomerative", "chinese-whispers", "dbscan", "hdbscan")
+DEFAULT_METHOD = "agglomerative"
+CANNOT_LINK_DISTANCE = 2.0  # the largest cosine distance: two faces of one photo are never one person
 
 
 @dataclass
@@ -50,26 +57,117 @@ class ClusterInfo:
                 "detections": self.detection_ids}
 
 
-def cluster_embeddings(X: np.ndarray, eps: float, min_samples: int = 2, method: str = "dbscan") -> np.ndarray:
-    """Cluster labels 1..k by decreasing cluster size, NOISE (-1) for faces in no cluster."""
+def cluster_embeddings(X: np.ndarray, eps: float, min_samples: int = 2, method: str = DEFAULT_METHOD,
+                       groups: Sequence[Any] | None = None, seed: int = 0) -> np.ndarray:
+    """Cluster labels 1..k by decreasing cluster size, NOISE (-1) for faces in no cluster.
+
+    eps: the cosine distance under which two faces may be one person. groups: the photo of each face;
+    two faces of one photo never end up in one cluster. Clusters smaller than min_samples are noise."""
     X = np.asarray(X, dtype=np.float32)
     if len(X) == 0:
         return np.zeros(0, dtype=int)
     if len(X) < min_samples:
         return np.full(len(X), NOISE, dtype=int)
     X = l2_normalise(X)
-    if method == "dbscan":
+    if method == "agglomerative":
+        raw = _average_linkage(X, eps)
+    elif method == "chinese-whispers":
+        raw = chinese_whispers(X, eps, groups, seed=seed)
+    elif method == "dbscan":
         from sklearn.cluster import DBSCAN
 
-        raw = DBSCAN(eps=eps, min_samples=min_samples, metric="cosine", algorithm="brute").fit_predict(X)
+        raw = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(_distances(X, groups))
     elif method == "hdbscan":
         from sklearn.cluster import HDBSCAN
 
-        # On unit vectors Euclidean distance orders pairs exactly as cosine distance does.
-        raw = HDBSCAN(min_cluster_size=max(2, min_samples), min_samples=min_samples, copy=True).fit_predict(X)
+        raw = HDBSCAN(min_cluster_size=max(2, min_samples), min_samples=min_samples, metric="precomputed",
+                      copy=True).fit_predict(_distances(X, None).astype(np.float64))
     else:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
+    if groups is not None:
+        raw = split_same_photo(raw, X, groups)
+    raw = _drop_small(raw, min_samples)
     return renumber_by_size(raw)
+
+
+def _distances(X: np.ndarray, groups: Sequence[Any] | None) -> np.ndarray:
+    """Cosine distances, with every pair of faces from one photo pushed to the maximum."""
+    D = np.clip(1.0 - X @ X.T, 0.0, 2.0).astype(np.float32)
+    np.fill_diagonal(D, 0.0)
+    if groups is not None:
+        g = np.asarray(groups)
+        same_photo = g[:, None] == g[None, :]
+        np.fill_diagonal(same_photo, False)
+        D[same_photo] = CANNOT_LINK_DISTANCE
+    return D
+
+
+def _average_linkage(X: np.ndarray, eps: float) -> np.ndarray:
+    """Average-linkage agglomerative clustering cut at eps: two groups merge only when their faces are, on
+    average, closer than eps, so one look-alike pair cannot chain two people together (as single links do)."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(X) < 2:
+        return np.zeros(len(X), dtype=int)
+    model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average", distance_threshold=eps)
+    # No cannot-link distances here: averaged in, they would split one person's group in two around the pair;
+    # split_same_photo resolves such pairs afterwards instead.
+    return model.fit_predict(_distances(X, None))
+
+
+def chinese_whispers(X: np.ndarray, eps: float, groups: Sequence[Any] | None = None, iterations: int = 20,
+                     seed: int = 0) -> np.ndarray:
+    """dlib's graph clustering: faces closer than eps are linked, each face repeatedly takes the label with
+    the most link weight among its neighbours (visited in random order), until labels settle."""
+    D = _distances(X, groups)
+    adjacency = (D < eps) & ~np.eye(len(X), dtype=bool)
+    weights = np.where(adjacency, 1.0 - D, 0.0)
+    labels = np.arange(len(X))
+    rng = np.random.default_rng(seed)
+    neighbours = [np.flatnonzero(row) for row in adjacency]
+    for _ in range(iterations):
+        changed = False
+        for i in rng.permutation(len(X)):
+            if len(neighbours[i]) == 0:
+                continue
+            votes: dict[int, float] = {}
+            for j in neighbours[i]:
+                votes[int(labels[j])] = votes.get(int(labels[j]), 0.0) + float(weights[i, j])
+            best = max(votes, key=lambda c: (votes[c], -c))
+            if best != labels[i]:
+                labels[i], changed = best, True
+        if not changed:
+            break
+    return labels
+
+
+def split_same_photo(raw: np.ndarray, X: np.ndarray, groups: Sequence[Any]) -> np.ndarray:
+    """Where a cluster holds several faces of one photo, keep the one closest to the cluster's centre and
+    make the others noise: a person appears in a photo once."""
+    raw = np.array(raw, copy=True)
+    g = np.asarray(groups)
+    for label in set(int(v) for v in raw if v >= 0):
+        members = np.flatnonzero(raw == label)
+        centre = l2_normalise(X[members].mean(axis=0))[0]
+        by_photo: dict[Any, list[int]] = {}
+        for m in members:
+            by_photo.setdefault(g[m], []).append(int(m))
+        for faces in by_photo.values():
+            if len(faces) > 1:
+                keep = max(faces, key=lambda m: float(X[m] @ centre))
+                for m in faces:
+                    if m != keep:
+                        raw[m] = NOISE
+    return raw
+
+
+def _drop_small(raw: np.ndarray, min_samples: int) -> np.ndarray:
+    raw = np.array(raw, copy=True)
+    labels, counts = np.unique(raw[raw >= 0], return_counts=True)
+    for label, count in zip(labels, counts):
+        if count < min_samples:
+            raw[raw == label] = NOISE
+    return raw
 
 
 def renumber_by_size(raw: np.ndarray) -> np.ndarray:
@@ -81,11 +179,32 @@ def renumber_by_size(raw: np.ndarray) -> np.ndarray:
     return np.array([mapping.get(int(v), NOISE) for v in raw], dtype=int)
 
 
+def pairwise_precision_recall(labels: Sequence[int], truth: Sequence[Any]) -> dict[str, float]:
+    """Pairwise clustering quality: precision = share of same-cluster pairs that are one person, recall =
+    share of same-person pairs put in one cluster (noise faces are in no cluster)."""
+    labels = np.asarray(labels)
+    truth = np.asarray(truth)
+    i, j = np.triu_indices(len(labels), k=1)
+    clustered = (labels[i] == labels[j]) & (labels[i] != NOISE)
+    same = truth[i] == truth[j]
+    together, true_pairs = int(clustered.sum()), int(same.sum())
+    correct = int((clustered & same).sum())
+    return {
+        "precision": correct / together if together else float("nan"),
+        "recall": correct / true_pairs if true_pairs else float("nan"),
+        "clusters": len({int(v) for v in labels if v != NOISE}),
+        "noise": int(np.sum(labels == NOISE)),
+    }
+
+
 def recompute_clusters(gallery: Any, backbone: str, *, eps: float | None = None, min_samples: int = 2,
-                       method: str = "dbscan") -> int:
-    """Cluster every unknown detection for `backbone` and store the ids; returns the number of clusters."""
+                       method: str = DEFAULT_METHOD) -> int:
+    """Cluster every unknown detection for `backbone` (an embedding id) and store the ids; returns the
+    number of clusters."""
     ids, X = gallery.unknown_detections(backbone)
-    labels = cluster_embeddings(X, eps if eps is not None else threshold_for(backbone), min_samples, method)
+    groups = gallery.unknown_detection_media(backbone)
+    eps = eps if eps is not None else threshold_for(backbone, "cluster")
+    labels = cluster_embeddings(X, eps, min_samples, method, groups=groups)
     gallery.set_clusters({int(i): int(c) for i, c in zip(ids, labels)})
     return len({int(c) for c in labels if c != NOISE})
 

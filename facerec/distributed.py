@@ -11,7 +11,7 @@ Ray (optional extra ``pip install 'facerec[distributed]'``)::
     from facerec.distributed import tag_with_ray, record_results
     results = tag_with_ray(paths, "dlib")                 # runs tag_photo as Ray tasks
     with Gallery(db) as g:
-        rows = record_results(results, g, matcher_for_album(g, "dlib"))
+        rows = record_results(results, g, matcher_for_album(g, embedding_id("dlib")))
 
 Spark: the same function in mapPartitions, so each executor process builds its pipeline once::
 
@@ -59,10 +59,11 @@ def tag_photo(path: str, backbone_name: str = "dlib", weights: str | None = None
     or "unreadable"), "note", "faces": [{"face_index", "face": Face.to_dict(), "embedding": [floats]}]}.
     Never raises for a bad photo: the status says what happened.
     """
+    from facerec.backbones import embedding_id
     from facerec.imageio import load_image
 
     result: dict[str, Any] = {"path": str(path), "sha256": None, "size": None, "mtime": None, "width": None,
-                              "height": None, "backbone": backbone_name, "status": "unreadable", "note": "",
+                              "height": None, "backbone": embedding_id(backbone_name), "status": "unreadable", "note": "",
                               "faces": []}
     try:
         st = os.stat(path)
@@ -81,6 +82,7 @@ def tag_photo(path: str, backbone_name: str = "dlib", weights: str | None = None
     pipeline = worker_pipeline(backbone_name, weights, min_face_size)
     faces = pipeline.detect(image)
     vectors = pipeline.embed(image, faces)
+    result["backbone"] = pipeline.embedding_id  # the gallery's key for these embeddings
     result["status"] = "ok" if faces else "no_face"
     result["note"] = "" if faces else "no face found"
     result["faces"] = [{"face_index": i, "face": f.to_dict(), "embedding": [float(x) for x in v]}
@@ -100,7 +102,9 @@ def record_results(results: Iterable[dict], gallery: Any, matcher: Any = None) -
         faces = [Face.from_dict(f["face"]) for f in r["faces"]]
         X = np.asarray([f["embedding"] for f in r["faces"]], dtype=np.float32)
         if len(faces) and matcher is not None:
-            identities = matcher.predict_identities(X)
+            from facerec.match import one_name_per_photo
+
+            identities = one_name_per_photo(matcher.predict_identities(X))
             names, scores = [i.name for i in identities], [float(i.score) for i in identities]
         else:
             names, scores = [UNKNOWN] * len(faces), [0.0] * len(faces)

@@ -44,8 +44,9 @@ class EnrollPipeline(Protocol):
     """What enrollment needs from facerec.pipeline.FacePipeline."""
 
     backbone: Any  # has .name
+    embedding_id: str  # the gallery key of the embeddings it makes
 
-    def detect(self, image: np.ndarray) -> list[Face]: ...
+    def detect_expecting_face(self, image: np.ndarray) -> list[Face]: ...
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray: ...
 
@@ -170,7 +171,7 @@ def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.s
     if reused is not None:
         face, status, note, n_faces = reused, existing.status, existing.note, None  # type: ignore[union-attr]
     else:
-        faces = ctx.pipeline.detect(image)
+        faces = ctx.pipeline.detect_expecting_face(image)
         n_faces = len(faces)
         if not faces:
             return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "no_face", "no face found", faces=0)
@@ -210,7 +211,7 @@ def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipe
                   min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> EnrollReport:
     """Bring the gallery in line with PEOPLE_DIR/<Name>/*; never stops on a bad photo."""
     people_dir = Path(people_dir).expanduser().resolve()
-    backbone = pipeline.backbone.name
+    backbone = pipeline.embedding_id
     photos = scan_people_dir(people_dir)
     report = EnrollReport(str(people_dir), backbone)
     ctx = _Context(gallery, pipeline, backbone, min_face_size)

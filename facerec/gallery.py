@@ -606,6 +606,14 @@ class Gallery:
         X = np.stack([decode_embedding(r["embedding"]) for r in rows])
         return [int(r["id"]) for r in rows], X
 
+    def unknown_detection_media(self, backbone: str) -> list[int]:
+        """The media id of each unknown detection, in unknown_detections' order (two faces of one photo are
+        never one person, so clustering keeps them apart)."""
+        rows = self._db.execute(
+            f"SELECT d.media_id FROM detections d WHERE {self._UNKNOWN_WHERE} ORDER BY d.id", (backbone, UNKNOWN)
+        ).fetchall()
+        return [int(r["media_id"]) for r in rows]
+
     def set_clusters(self, mapping: Mapping[int, int | None]) -> None:
         """Set detection id -> cluster id (None = noise/no cluster) in one transaction."""
         with self._transaction() as db:

@@ -7,7 +7,7 @@ Both matchers have the scikit-learn estimator shape (`fit(X, y)`, `predict(X)`, 
 - `NearestNeighbourMatcher`: cosine similarity to every enrolled sample, aggregated per person
   ('max': best sample, 'mean': average over samples, 'centroid': similarity to the person's mean
   vector). Unknown when the best person's cosine distance is above the threshold
-  (`facerec.thresholds.threshold_for(backbone)` unless given).
+  (`facerec.thresholds.threshold_for(backbone, "identify")` unless given).
 - `ClassifierMatcher`: a linear SVM (calibrated) or logistic regression trained on the embeddings.
   A classifier always names one of the classes it knows, so a face is also unknown when the
   nearest enrolled sample of the predicted person is farther than the distance threshold, or when
@@ -106,7 +106,7 @@ def _begin_fit(matcher: Any, X: np.ndarray, y: Any) -> np.ndarray:
     """What every matcher's fit starts with: checked unit rows, classes, labels, the open-set threshold."""
     X, y = _check_fit_input(X, y)
     matcher.classes_, matcher.labels_ = np.unique(y, return_inverse=True)
-    matcher.threshold_ = float(matcher.threshold if matcher.threshold is not None else threshold_for(matcher.backbone or ""))
+    matcher.threshold_ = float(matcher.threshold if matcher.threshold is not None else threshold_for(matcher.backbone or "", "identify"))
     matcher.n_features_in_ = X.shape[1]
     return X
 
@@ -278,6 +278,35 @@ class ClassifierMatcher(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.array([i.name for i in self.predict_identities(X)], dtype=object)
+
+
+# --------------------------------------------------------------------------- one photo
+
+
+def one_name_per_photo(identities: list[Identity]) -> list[Identity]:
+    """The faces of one photo, each name given at most once: a person is in a photo only once, so when two
+    faces get the same name the closest keeps it and the others become unknown (their nearest name kept)."""
+    best: dict[str, int] = {}
+    for i, ident in enumerate(identities):
+        if ident.name == UNKNOWN:
+            continue
+        j = best.get(ident.name)
+        if j is None or _closer(ident, identities[j]):
+            best[ident.name] = i
+    out = []
+    for i, ident in enumerate(identities):
+        if ident.name == UNKNOWN or best[ident.name] == i:
+            out.append(ident)
+        else:
+            out.append(Identity(UNKNOWN, ident.score, ident.distance,
+                                {**ident.extra, "nearest": ident.name, "reason": "name taken by a closer face"}))
+    return out
+
+
+def _closer(a: Identity, b: Identity) -> bool:
+    if a.distance is not None and b.distance is not None and a.distance != b.distance:
+        return a.distance < b.distance
+    return a.score > b.score
 
 
 # --------------------------------------------------------------------------- construction

@@ -53,6 +53,7 @@ import numpy as np
 from facerec.fileio import atomic_write_text
 from facerec.errors import FacerecError, ImageError
 from facerec.imageio import IMAGE_EXTENSIONS, load_image
+from facerec.match import one_name_per_photo
 from facerec.types import UNKNOWN, Face, Identity
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     except OSError as e:
         return Prepared(path, key, FAILED, error=f"cannot read file: {e.strerror or e}")
     sha = hashlib.sha256(data).hexdigest()
-    prepared = Prepared(path, key, decide(record, sha, pipeline.backbone.name, version, options.force),
+    prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force),
                         sha256=sha, mtime=st.st_mtime, size=st.st_size)
     if prepared.mode != ANALYSED:
         needs_image = options.annotate_dir is not None and record.status == OK and (
@@ -299,7 +300,7 @@ class _AlbumTagger:
 
     def __init__(self, root: Path, gallery: Any, pipeline: Any, matcher: Any, options: TagOptions):
         self.root, self.gallery, self.pipeline, self.matcher, self.options = root, gallery, pipeline, matcher, options
-        self.backbone = pipeline.backbone.name
+        self.backbone = pipeline.embedding_id
         self.version = gallery.version()
         self.summary = TagSummary(album=str(root))
         self.pending: list[Prepared] = []
@@ -311,7 +312,7 @@ class _AlbumTagger:
             return []
         if self.matcher is None:
             return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
-        return self.matcher.predict_identities(X)
+        return one_name_per_photo(self.matcher.predict_identities(X))  # X: the faces of one photo
 
     # ---- per photo
 

@@ -339,7 +339,7 @@ class FaceHead:
             return float(self.max_distance)
         from facerec.thresholds import threshold_for
 
-        return float(threshold_for(self.backbone))
+        return float(threshold_for(self.backbone, "identify"))
 
     def _train(self, model, inputs: np.ndarray, labels: np.ndarray, groups: np.ndarray, epochs: int,
                patience: int, learning_rate: float | None = None) -> dict[str, Any]:
@@ -681,6 +681,13 @@ def _backbone_name(pipeline_or_backbone) -> str:
     return candidate if isinstance(candidate, str) else candidate.name
 
 
+def _embedding_key(pipeline_or_backbone, name: str) -> str:
+    """The gallery key of the stored embeddings to learn from: the pipeline's, else the backbone's default."""
+    from facerec.backbones import embedding_id
+
+    return getattr(pipeline_or_backbone, "embedding_id", None) or embedding_id(name)
+
+
 def _resolve_backbone(pipeline_or_backbone, weights: str | Path | None = None):
     """The Backbone object (built only when photos must be embedded again: augmentation, fine-tuning)."""
     candidate = getattr(pipeline_or_backbone, "backbone", pipeline_or_backbone)
@@ -705,7 +712,7 @@ def train_from_gallery(gallery, pipeline_or_backbone, augment: bool | Sequence[s
     name = _backbone_name(pipeline_or_backbone)
     if fine_tune_blocks:
         check_fine_tunable(name)  # fail before minutes of training, not after
-    photos = gallery_training_photos(gallery, name)
+    photos = gallery_training_photos(gallery, _embedding_key(pipeline_or_backbone, name))
     people = {p.person for p in photos}
     if len(people) < 2:
         raise FacerecError(f"training a head needs at least 2 people enrolled with backbone {name} "

@@ -12,7 +12,7 @@ from facerec.vectors import cosine_distance
 
 def embed_largest_face(src: ImageSource, pipeline: FacePipeline) -> tuple[np.ndarray, dict]:
     image = load_image(src)
-    faces = pipeline.detect(image)
+    faces = pipeline.detect_expecting_face(image)
     face = largest_face(faces)
     if face is None:
         raise NoFaceError(f"{src if not isinstance(src, np.ndarray) else '<array>'}: no face found")
@@ -22,13 +22,14 @@ def embed_largest_face(src: ImageSource, pipeline: FacePipeline) -> tuple[np.nda
 def verify(a: ImageSource, b: ImageSource, pipeline: FacePipeline, threshold: float | None = None) -> dict:
     vec_a, info_a = embed_largest_face(a, pipeline)
     vec_b, info_b = embed_largest_face(b, pipeline)
-    threshold = threshold_for(pipeline.backbone.name) if threshold is None else float(threshold)
+    threshold = threshold_for(pipeline.embedding_id) if threshold is None else float(threshold)
     distance = cosine_distance(vec_a, vec_b)
     return {
         "same": distance <= threshold,
         "distance": round(distance, 6),
         "threshold": threshold,
         "backbone": pipeline.backbone.name,
+        "embedding": pipeline.embedding_id,
         "a": {"path": str(a) if not isinstance(a, np.ndarray) else None, **info_a},
         "b": {"path": str(b) if not isinstance(b, np.ndarray) else None, **info_b},
     }

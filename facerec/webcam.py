@@ -430,7 +430,7 @@ def matcher_threshold(matcher: Matcher | None, backbone: str | None = None) -> f
     if backbone:
         from facerec.thresholds import threshold_for
 
-        return threshold_for(backbone)
+        return threshold_for(backbone, "identify")
     return None
 
 

@@ -43,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--unknown-fraction", type=float, default=0.0,
                    help="hold out this fraction of the people with enough photos as impostors (default: 0)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int, default=0,
+                   help="also repeat the split with N seeds (nn matcher) and report mean and worst open-set figures")
     p.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     p.add_argument("--cache", type=Path, default=None, help="embeddings cache .npz (read if present, else written)")
     p.add_argument("--plot", type=Path, default=None, help="write roc.png and scores.png here")
@@ -90,6 +92,44 @@ def save_cache(path: Path, backbone: str, embedded: tuple[dict[Path, np.ndarray]
              failed_reasons=np.array(list(failures.values()), dtype=str))
 
 
+def clustering_figures(people: dict[str, list[Path]], embeddings: dict[Path, np.ndarray], key: str) -> dict:
+    """Pairwise precision / recall of clustering every photo's face, per method, at the cluster threshold."""
+    from facerec.cluster import METHODS, cluster_embeddings, pairwise_precision_recall
+    from facerec.thresholds import threshold_for
+
+    paths = [p for ps in people.values() for p in ps if p in embeddings]
+    truth = [name for name, ps in people.items() for p in ps if p in embeddings]
+    X = np.stack([embeddings[p] for p in paths])
+    eps = threshold_for(key, "cluster")
+    figures = {m: pairwise_precision_recall(cluster_embeddings(X, eps, method=m), truth) for m in METHODS}
+    print(f"\nclustering all {len(paths)} faces at cosine distance {eps}:")
+    for method, f in figures.items():
+        print(f"  {method:<17} pairwise precision {fmt(f['precision'])}, recall {fmt(f['recall'])}, "
+              f"{f['clusters']} groups, {f['noise']} faces left alone")
+    return {"threshold": eps, **figures}
+
+
+def open_set_draws(people, embedded, args, key: str) -> dict:
+    """The nn matcher over --draws seeds: mean and worst share of strangers named, mean top-1."""
+    from facerec import evaluate as ev
+
+    runs = []
+    for seed in range(args.draws):
+        r = ev.evaluate_people(people, None, k=args.k, matchers=["nn"], unknown_fraction=args.unknown_fraction,
+                               seed=seed, threshold=args.threshold, backbone=key, embedded=embedded)
+        runs.append({"seed": seed, "top1": r["top1_accuracy"], "strangers_named": r["open_set_far"],
+                     "stranger_probes": r["n_impostor_probes"]})
+    named = [r["strangers_named"] for r in runs]
+    top1 = [r["top1"] for r in runs]
+    summary = {"draws": len(runs), "mean_strangers_named": float(np.mean(named)),
+               "worst_strangers_named": float(np.max(named)), "mean_top1": float(np.mean(top1)),
+               "worst_top1": float(np.min(top1)), "runs": runs}
+    print(f"\nnn over {len(runs)} draws (k={args.k}, unknown fraction {args.unknown_fraction}): strangers named "
+          f"{fmt(summary['mean_strangers_named'])} mean, {fmt(summary['worst_strangers_named'])} worst; top-1 "
+          f"{fmt(summary['mean_top1'])} mean, {fmt(summary['worst_top1'])} worst")
+    return summary
+
+
 def fmt(value, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
@@ -106,7 +146,10 @@ def main(argv=None) -> int:
     n_photos = sum(len(p) for p in people.values())
     print(f"{len(people)} people, {n_photos} photos under {args.faces}", file=sys.stderr)
 
-    embedded = load_cache(args.cache, args.backbone) if args.cache else None
+    from facerec.backbones import embedding_id
+
+    key = embedding_id(args.backbone)  # the cache holds embeddings of one recipe only
+    embedded = load_cache(args.cache, key) if args.cache else None
     embed_seconds = None
     pipeline = None
     if embedded is None or any(p not in embedded[0] and p not in embedded[1] for ps in people.values() for p in ps):
@@ -117,10 +160,10 @@ def main(argv=None) -> int:
         embedded = ev.embed_people(people, pipeline, progress=sys.stderr.isatty())
         embed_seconds = time.perf_counter() - start
         if args.cache:
-            save_cache(args.cache, args.backbone, embedded)
+            save_cache(args.cache, key, embedded)
     report = ev.evaluate_people(people, pipeline, k=args.k, matchers=args.matcher,
                                 unknown_fraction=args.unknown_fraction, seed=args.seed, threshold=args.threshold,
-                                backbone=args.backbone, embedded=embedded)
+                                backbone=key, embedded=embedded)
     results = report["matchers"] if "matchers" in report else {args.matcher[0]: report}
     v = report["verification"]
     cv = v.get("cross_validation", {})
@@ -132,7 +175,7 @@ def main(argv=None) -> int:
     for name, r in results.items():
         rows.append([name, report["n_enrolled_people"], r["n_genuine_probes"], fmt(r["top1_accuracy"]),
                      fmt(r["genuine_rejected_rate"]), r["n_impostor_probes"], fmt(r["open_set_far"]),
-                     fmt(r["threshold"] if r["threshold"] is not None else threshold_for(args.backbone), 3),
+                     fmt(r["threshold"] if r["threshold"] is not None else threshold_for(args.backbone, "identify"), 3),
                      fmt(v.get("auc")), fmt(v.get("best_threshold"), 3)])
     print_table(["matcher", "people", "probes", "top-1", "rejected", "impostor probes", "open-set FAR",
                  "threshold", "pair AUC", "best thr"], rows)
@@ -143,11 +186,16 @@ def main(argv=None) -> int:
     for photo, reason in report["failed_photos"].items():
         print(f"  no face: {photo} ({reason})", file=sys.stderr)
 
+    out_extra = {"clustering": clustering_figures(people, embedded[0], key)}
+    if args.draws:
+        out_extra["draws"] = open_set_draws(people, embedded, args, key)
+
     if args.plot:
         ev.write_plots(report["_distances"], report["_same"], v.get("best_threshold"), args.plot)
     out = ev.public_report(report)
     out["faces"] = str(args.faces)
     out["embed_seconds"] = embed_seconds
+    out.update(out_extra)
     out["machine"] = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
     if args.out:
         args.out.write_text(json.dumps(out, indent=1, default=str))

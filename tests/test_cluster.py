@@ -12,7 +12,10 @@ from facerec.cli import main
 from facerec.cluster import NOISE, cluster_embeddings, contact_sheet, face_crop, list_clusters, needs_clustering, \
     recompute_clusters, renumber_by_size, write_contact_sheets
 from facerec.imageio import load_image
+from facerec.backbones import embedding_id
 from facerec.types import UNKNOWN
+
+KEY = embedding_id("dlib")  # the gallery key of the dlib pipeline's default embeddings
 
 CORE = Path(__file__).resolve().parent / "data" / "core"
 EPS = 0.10  # same person <= 0.04, different people >= 0.14 on these photos (dlib, cosine distance)
@@ -38,7 +41,7 @@ def gallery_path(tmp_path, analysed):
     path = tmp_path / "gallery.sqlite"
     with Gallery(path) as gallery:
         for name, found in analysed.items():
-            gallery.record_media(str(CORE / name), "sha-" + name, 0.0, 1, "dlib", gallery.version(), "ok", "",
+            gallery.record_media(str(CORE / name), "sha-" + name, 0.0, 1, KEY, gallery.version(), "ok", "",
                                  [{"face": found.face, "embedding": found.embedding, "predicted_name": UNKNOWN,
                                    "score": 0.5}])
     return path
@@ -52,11 +55,11 @@ def test_dbscan_groups_each_person_and_leaves_loners_out(gallery_path):
     from facerec.gallery import Gallery
 
     with Gallery(gallery_path) as gallery:
-        assert needs_clustering(gallery, "dlib")
-        assert recompute_clusters(gallery, "dlib", eps=EPS) == 2
-        assert not needs_clustering(gallery, "dlib")
-        clusters = list_clusters(gallery, "dlib")
-        noise = gallery.clusters("dlib")[NOISE]
+        assert needs_clustering(gallery, KEY)
+        assert recompute_clusters(gallery, KEY, eps=EPS) == 2
+        assert not needs_clustering(gallery, KEY)
+        clusters = list_clusters(gallery, KEY)
+        noise = gallery.clusters(KEY)[NOISE]
     assert [c.cluster_id for c in clusters] == [1, 2]
     assert sorted(sorted(people_of(c)) for c in clusters) == [["kit"], ["rose"]]
     assert all((c.faces, c.photos) == (2, 2) for c in clusters)
@@ -67,14 +70,14 @@ def test_new_unknown_faces_trigger_clustering_again(gallery_path, analysed):
     from facerec.gallery import Gallery
 
     with Gallery(gallery_path) as gallery:
-        recompute_clusters(gallery, "dlib", eps=EPS)
+        recompute_clusters(gallery, KEY, eps=EPS)
         found = analysed["rose_1.jpg"]
-        gallery.record_media("/elsewhere/rose_again.jpg", "sha-x", 0.0, 1, "dlib", gallery.version(), "ok", "",
+        gallery.record_media("/elsewhere/rose_again.jpg", "sha-x", 0.0, 1, KEY, gallery.version(), "ok", "",
                              [{"face": found.face, "embedding": found.embedding, "predicted_name": UNKNOWN,
                                "score": 0.5}])
-        assert needs_clustering(gallery, "dlib")
-        recompute_clusters(gallery, "dlib", eps=EPS)
-        clusters = list_clusters(gallery, "dlib")
+        assert needs_clustering(gallery, KEY)
+        recompute_clusters(gallery, KEY, eps=EPS)
+        clusters = list_clusters(gallery, KEY)
     assert (clusters[0].faces, people_of(clusters[0], {**PHOTOS, "rose_again.jpg": "rose"})) == (3, {"rose"})
 
 
@@ -98,9 +101,9 @@ def test_contact_sheets_show_the_faces_of_each_group(gallery_path, tmp_path):
     from facerec.gallery import Gallery
 
     with Gallery(gallery_path) as gallery:
-        recompute_clusters(gallery, "dlib", eps=EPS)
-        sheets = write_contact_sheets(gallery, "dlib", tmp_path / "sheets")
-        detections = gallery.clusters("dlib")[1]
+        recompute_clusters(gallery, KEY, eps=EPS)
+        sheets = write_contact_sheets(gallery, KEY, tmp_path / "sheets")
+        detections = gallery.clusters(KEY)[1]
     assert sorted(sheets) == [1, 2]
     assert sorted(p.name for p in (tmp_path / "sheets").iterdir()) == ["cluster_1.png", "cluster_2.png"]
     sheet = load_image(sheets[1])
@@ -125,11 +128,63 @@ def test_clusters_and_name_commands(gallery_path, tmp_path, capsys):
     assert main(["name", str(kit), "Kit Harington", *args]) == 0
     assert "enrolled 2 faces" in capsys.readouterr().out
     with Gallery(gallery_path) as gallery:
-        assert [(p.name, p.faces) for p in gallery.people("dlib")] == [("Kit Harington", 2)]
-        remaining = list_clusters(gallery, "dlib")
+        assert [(p.name, p.faces) for p in gallery.people(KEY)] == [("Kit Harington", 2)]
+        remaining = list_clusters(gallery, KEY)
     assert [people_of(c) for c in remaining] == [{"rose"}]
 
     assert main(["name", str(kit), "Kit Harington", *args]) == 1  # already named: nothing left in that group
     assert main(["name", "0", "Nobody", *args]) == 1
     assert main(["clusters", *args]) == 0  # nothing new: lists the stored groups without recomputing
     assert "(recomputed)" not in capsys.readouterr().out
+
+
+def chain_of_two_people(n: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two tight groups of faces plus a few 'look-alike' faces half-way between them: single-link methods
+    chain both people into one group through the look-alikes, average linkage must not."""
+    rng = np.random.default_rng(seed)
+    a, b = np.zeros(128), np.zeros(128)
+    a[0], b[1] = 1.0, 1.0
+    points, truth = [], []
+    for centre, label in ((a, 0), (b, 1)):
+        for _ in range(n):
+            points.append(centre + rng.normal(0, 0.02, 128))
+            truth.append(label)
+    for t in (0.35, 0.5, 0.65):  # the bridge
+        points.append((1 - t) * a + t * b + rng.normal(0, 0.005, 128))
+        truth.append(2 + int(t * 100))
+    return np.asarray(points, np.float32), np.asarray(truth)
+
+
+def test_average_linkage_does_not_chain_two_people_through_look_alikes():
+    from facerec.cluster import pairwise_precision_recall
+
+    X, truth = chain_of_two_people()
+    eps = 0.25
+    chained = cluster_embeddings(X, eps, method="dbscan")
+    default = cluster_embeddings(X, eps)
+    assert len(set(chained.tolist())) == 1  # DBSCAN: everyone in one group
+    people = truth < 2
+    a_groups, b_groups = set(default[truth == 0].tolist()), set(default[truth == 1].tolist())
+    assert len(a_groups) == 1 and len(b_groups) == 1 and a_groups != b_groups and NOISE not in a_groups | b_groups
+    assert pairwise_precision_recall(default[people], truth[people])["precision"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "chinese-whispers", "dbscan", "hdbscan"])
+def test_two_faces_of_one_photo_are_never_one_group(method):
+    rng = np.random.default_rng(1)
+    centre = np.zeros(64)
+    centre[0] = 1.0
+    X = np.asarray([centre + rng.normal(0, 0.01, 64) for _ in range(6)], np.float32)
+    photos = [1, 1, 2, 3, 4, 5]  # the first two faces are in the same photo (twins, a mirror, a poster)
+    labels = cluster_embeddings(X, 0.2, method=method, groups=photos)
+    assert not (labels[0] == labels[1] != NOISE)
+    if method != "hdbscan":  # (hdbscan splits a uniform blob of six into small groups anyway)
+        assert len({int(v) for v in labels[2:]} - {NOISE}) == 1  # the others are still one group
+
+
+def test_pairwise_precision_recall_counts_pairs():
+    from facerec.cluster import pairwise_precision_recall
+
+    report = pairwise_precision_recall([1, 1, 2, NOISE], ["a", "a", "a", "b"])
+    assert report["precision"] == 1.0 and report["recall"] == pytest.approx(1 / 3)
+    assert report["clusters"] == 2 and report["noise"] == 1

@@ -54,8 +54,8 @@ def test_inputs_need_not_be_unit_length(axes):
 
 def test_default_threshold_comes_from_the_backbone(axes):
     X, y = np.stack([axes[0], axes[1]]), ["A", "B"]
-    assert NearestNeighbourMatcher(backbone="dlib").fit(X, y).threshold_ == threshold_for("dlib")
-    assert NearestNeighbourMatcher(backbone="resnet50").fit(X, y).threshold_ == threshold_for("resnet50")
+    assert NearestNeighbourMatcher(backbone="dlib").fit(X, y).threshold_ == threshold_for("dlib", "identify")
+    assert NearestNeighbourMatcher(backbone="resnet50").fit(X, y).threshold_ == threshold_for("resnet50", "identify")
     assert NearestNeighbourMatcher(threshold=0.05, backbone="dlib").fit(X, y).threshold_ == 0.05
 
 
@@ -161,3 +161,15 @@ def test_matcher_from_gallery(tmp_path, axes):
         for kind in ("nn", "svm", "logreg"):
             m = matcher_from_gallery(g, kind, "dlib")
             assert list(m.predict(np.stack([axes[1], axes[0], axes[9]]))) == ["Bob", "Alice", UNKNOWN], kind
+
+
+def test_one_name_per_photo_keeps_the_closest_face():
+    from facerec.match import one_name_per_photo
+    from facerec.types import Identity
+
+    faces = [Identity("Ann", 0.95, 0.05), Identity("Bob", 0.93, 0.07), Identity("Ann", 0.97, 0.03),
+             Identity(UNKNOWN, 0.5, 0.5)]
+    out = one_name_per_photo(faces)
+    assert [i.name for i in out] == [UNKNOWN, "Bob", "Ann", UNKNOWN]
+    assert out[0].extra["nearest"] == "Ann"
+    assert one_name_per_photo([]) == []

@@ -16,6 +16,19 @@ from facerec.vectors import l2_normalise
 VGGFACE_NAMES = ("vgg16", "resnet50", "senet50")
 BACKBONE_NAMES = ("dlib",) + VGGFACE_NAMES
 
+# How each backbone turns a detected face into its chip; part of every stored embedding's id, so a gallery
+# never compares embeddings made with different alignments (bump it when `align` changes).
+ALIGNMENT_RECIPES: dict[str, str] = {
+    "dlib": "dlibbox2",  # dlib's 5-point predictor in the MTCNN box mapped to dlib's own box convention
+    "vgg16": "loose30",  # the MTCNN box enlarged by 30 %, square, as VGGFace2 was trained on
+    "resnet50": "loose30",
+    "senet50": "loose30",
+}
+# Test-time flip (embedding = normalised mean of the chip's and its mirror image's): on where it was measured
+# to raise accuracy (dlib on LFW View 1 DevTrain, see facerec/thresholds.py); on by default for VGGFace too,
+# as their papers evaluate with it.
+FLIP_DEFAULT: dict[str, bool] = {"dlib": True, "vgg16": True, "resnet50": True, "senet50": True}
+
 _cache: dict[tuple[str, str], Backbone] = {}
 _lock = threading.Lock()
 
@@ -29,6 +42,25 @@ def default_backbone() -> str:
         return os.environ["FACEREC_BACKBONE"].lower()
     has_dlib = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
     return "dlib" if has_dlib else "resnet50"
+
+
+def flip_default(name: str) -> bool:
+    return FLIP_DEFAULT.get(name.lower(), True)
+
+
+def embedding_id(name: str, flip: bool | None = None) -> str:
+    """What a stored embedding was made with, e.g. "dlib:dlibbox2+flip": the gallery's key for embeddings.
+
+    Embeddings with different ids never meet (matching, clustering, calibration, training): an old gallery's
+    embeddings under another id are simply re-made by the next `facerec enroll` / `facerec tag`."""
+    name = name.lower()
+    flip = flip_default(name) if flip is None else flip
+    return f"{name}:{ALIGNMENT_RECIPES.get(name, 'v1')}{'+flip' if flip else ''}"
+
+
+def backbone_of(embedding: str) -> str:
+    """The registry name in an embedding id ("dlib:dlibbox2+flip" -> "dlib"); a plain name is returned as is."""
+    return embedding.split(":", 1)[0]
 
 
 def get_backbone(name: str, weights: str | Path | None = None) -> Backbone:
@@ -55,4 +87,5 @@ def build_backbone(name: str, weights: str | Path | None) -> Backbone:
     return VGGFaceBackbone(name, weights=weights)
 
 
-__all__ = ["Backbone", "BACKBONE_NAMES", "VGGFACE_NAMES", "default_backbone", "get_backbone", "l2_normalise"]
+__all__ = ["Backbone", "BACKBONE_NAMES", "VGGFACE_NAMES", "backbone_of", "default_backbone", "embedding_id",
+           "flip_default", "get_backbone", "l2_normalise"]

@@ -2,8 +2,17 @@
 
 It is the pretrained face network that installs without any download at run time, so facerec
 works on real faces (and our tests prove recognition quality) on machines that cannot fetch the
-VGGFace weights. dlib aligns with its own 5-point shape predictor; we run that predictor inside
-the MTCNN box so detection stays the same for every backbone.
+VGGFace weights.
+
+Alignment: dlib's network was trained on chips cut by dlib's 5-point shape predictor, and that predictor
+was trained on the boxes of dlib's own HOG detector, which sit lower on the face and are squarer than
+MTCNN's. We keep MTCNN for detection (every backbone sees the same faces) and map its box to dlib's
+convention before running the predictor. The mapping is a least-squares fit of dlib HOG boxes on the
+MTCNN boxes of the same faces in LFW View 1 DevTrain (`scripts/fit_dlib_box.py` prints it again):
+
+    centre_x = mtcnn_centre_x + CX[0]*w + CX[1]*h
+    centre_y = mtcnn_centre_y + CY[0]*w + CY[1]*h
+    side     = SIDE[0]*w + SIDE[1]*h                  (w, h: the MTCNN box)
 """
 from __future__ import annotations
 
@@ -13,6 +22,11 @@ from facerec.backbones.base import Backbone
 from facerec.vectors import l2_normalise
 from facerec.errors import MissingExtraError
 from facerec.types import Face
+
+# Fitted on the 3,402 faces of LFW View 1 DevTrain that both detectors found (see the module docstring).
+DLIB_BOX_CX = (-0.0177, -0.0035)
+DLIB_BOX_CY = (0.0310, 0.0226)
+DLIB_BOX_SIDE = (0.6880, 0.3387)
 
 INSTALL_HINT = "the dlib backbone needs the optional extra: pip install 'facerec[dlib]' (or pip install -e '.[dlib]')"
 
@@ -39,9 +53,8 @@ class DlibBackbone(Backbone):
         self._network = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
-        x, y, w, h = face.box
-        rect = self._dlib.rectangle(int(x), int(y), int(x + w), int(y + h))
-        shape = self._shape_predictor(image, rect)
+        left, top, right, bottom = dlib_box_from_mtcnn(face.box)
+        shape = self._shape_predictor(image, self._dlib.rectangle(left, top, right, bottom))
         return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding))
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
@@ -50,3 +63,13 @@ class DlibBackbone(Backbone):
             return np.zeros((0, self.embedding_size), dtype=np.float32)
         vectors = self._network.compute_face_descriptor(chips)
         return l2_normalise(np.asarray([np.asarray(v) for v in vectors], dtype=np.float32))
+
+
+def dlib_box_from_mtcnn(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the square box dlib's HOG detector would give the face MTCNN boxed."""
+    x, y, w, h = (float(v) for v in box)
+    cx = x + w / 2 + DLIB_BOX_CX[0] * w + DLIB_BOX_CX[1] * h
+    cy = y + h / 2 + DLIB_BOX_CY[0] * w + DLIB_BOX_CY[1] * h
+    side = max(1.0, DLIB_BOX_SIDE[0] * w + DLIB_BOX_SIDE[1] * h)
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    return left, top, left + int(round(side)), top + int(round(side))

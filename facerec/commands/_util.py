@@ -34,6 +34,7 @@ def pipeline_from_args(args, **kwargs):
     min_face = getattr(args, "min_face_size", None)
     if min_face is not None:
         kwargs.setdefault("min_face_size", min_face)
+    kwargs.setdefault("flip", getattr(args, "flip", None))
     return FacePipeline(args.backbone, weights=args.weights, **kwargs)
 
 

@@ -31,8 +31,8 @@ def run(args) -> int:
     from facerec.thresholds import threshold_for
 
     with Gallery(args.gallery, create=False) as gallery:
-        result = calibrate(gallery, args.backbone, target_far=args.far)
-    result["default_threshold"] = threshold_for(args.backbone)
+        result = calibrate(gallery, args.embedding, target_far=args.far)
+    result["default_threshold"] = threshold_for(args.embedding, "identify")
     if args.json:
         print_json(result)
         return errors.EXIT_OK

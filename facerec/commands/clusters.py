@@ -11,9 +11,11 @@ DESCRIPTION = """Group the faces `facerec tag` could not name (and nobody named 
 that each group is probably one person, then name a whole group with `facerec name ID NAME`.
 
 Clustering runs automatically when `tag` has found new unknown faces since the last time, or
-with --recompute. DBSCAN (default) joins faces closer than --eps (cosine distance; default: the
-backbone's verification threshold) and needs --min-samples faces for a group; lone faces are
-left out. HDBSCAN needs no distance but may group look-alikes: check the contact sheets.
+with --recompute. The default, average-linkage agglomerative clustering, merges groups whose faces
+are on average closer than --eps (cosine distance; default: the backbone's cluster threshold in
+facerec/thresholds.py), so one look-alike cannot chain two people together; two faces of one photo
+are never in one group, and a group needs --min-samples faces (lone faces are left out).
+chinese-whispers (dlib's method), dbscan (chains on real albums) and hdbscan are there to compare.
 
 Group 1 is the largest. Ids change when clustering is recomputed, so name from the latest list.
 
@@ -26,15 +28,15 @@ exit code: 0 (also when there is nothing to group)."""
 
 
 def register(sub, common) -> None:
-    from facerec.cluster import METHODS
+    from facerec.cluster import DEFAULT_METHOD, METHODS
 
     p = sub.add_parser("clusters", parents=common, help="group unknown faces from `tag`, write contact sheets",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recompute", action="store_true", help="cluster again even if nothing changed")
     p.add_argument("--sheets", type=Path, metavar="DIR", help="write one contact sheet PNG per group here")
-    p.add_argument("--method", choices=METHODS, default="dbscan", help="clustering algorithm (default: dbscan)")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=f"clustering algorithm (default: {DEFAULT_METHOD})")
     p.add_argument("--eps", type=float, metavar="D",
-                   help="dbscan: cosine distance for neighbours (default: the backbone's threshold)")
+                   help="cosine distance under which faces may be one person (default: the backbone's cluster threshold)")
     p.add_argument("--min-samples", type=int, default=2, metavar="N", help="smallest group (default: 2)")
     p.set_defaults(func=run)
 
@@ -45,7 +47,7 @@ def run(args) -> int:
 
     if args.min_samples < 1:
         raise errors.FacerecError("--min-samples must be at least 1")
-    backbone = args.backbone.lower()
+    backbone = args.embedding
     with Gallery(args.gallery, create=False) as gallery:
         recomputed = args.recompute or needs_clustering(gallery, backbone)
         if recomputed:

@@ -59,7 +59,7 @@ def run(args) -> int:
         matcher = matcher_from_gallery(None, "head", args.backbone)
     else:
         with Gallery(args.gallery, create=False) as gallery:
-            matcher = matcher_from_gallery(gallery, args.matcher, args.backbone, threshold=args.threshold,
+            matcher = matcher_from_gallery(gallery, args.matcher, args.embedding, threshold=args.threshold,
                                            **_matcher_options(args))
     # A head fine-tuned with its base network expects embeddings from that fine-tuned base.
     embedder = matcher.embed_chips if getattr(matcher, "fine_tuned", False) else None
@@ -95,7 +95,9 @@ def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
         print(f"facerec: {e}", file=sys.stderr)
         return {"path": str(path), "faces": [], "error": str(e)}
     found = pipeline.analyse_image(image)
-    identities = matcher.predict_identities(np.stack([f.embedding for f in found])) if found else []
+    from facerec.match import one_name_per_photo
+
+    identities = one_name_per_photo(matcher.predict_identities(np.stack([f.embedding for f in found]))) if found else []
     faces = [
         {"index": i, "name": ident.name, "score": round(float(ident.score), 4),
          "distance": None if ident.distance is None else round(float(ident.distance), 4),

@@ -32,7 +32,7 @@ def run(args) -> int:
 
     if args.cluster_id == NOISE or args.cluster_id < 1:
         raise errors.FacerecError("CLUSTER_ID is a group number from `facerec clusters` (1, 2, ...)")
-    backbone = args.backbone.lower()
+    backbone = args.embedding
     with Gallery(args.gallery, create=False) as gallery:
         added = gallery.name_cluster(args.cluster_id, args.name, backbone)
     name = args.name.strip()

@@ -28,7 +28,7 @@ def run(args) -> int:
         people = []
     else:
         with Gallery(args.gallery, create=False) as gallery:
-            people = gallery.people(args.backbone)
+            people = gallery.people(args.embedding)
     if args.json:
         print_json({"gallery": str(args.gallery), "backbone": args.backbone,
                     "people": [{"name": p.name, "photos": p.photos, "faces": p.faces} for p in people]})

@@ -79,13 +79,13 @@ def run(args) -> int:
     with Gallery(args.gallery) as gallery:
         if args.people:
             enroll_before_tagging(args, gallery, pipeline)
-        matcher = matcher_for_album(gallery, pipeline.backbone.name, args.threshold)
+        matcher = matcher_for_album(gallery, pipeline.embedding_id, args.threshold)
         summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
                             xmp_naming=args.xmp_naming, xmp_unknown=args.xmp_unknown,
                             progress=progress_enabled(args))
     if args.json:
-        print_json({**summary.to_dict(), "backbone": pipeline.backbone.name, "gallery": str(args.gallery)})
+        print_json({**summary.to_dict(), "backbone": pipeline.backbone.name, "embedding": pipeline.embedding_id, "gallery": str(args.gallery)})
     else:
         print_summary(summary, args)
     if summary.photos == 0:

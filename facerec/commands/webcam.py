@@ -142,13 +142,13 @@ def load_matcher(args):
                     args.gallery)
         return None, []
     with Gallery(args.gallery, create=False) as gallery:
-        X, names, _ = gallery.embeddings(args.backbone)
+        X, names, _ = gallery.embeddings(args.embedding)
     if len(X) == 0:
         log.warning("nobody is enrolled for backbone %s in %s: every face will be 'unknown' "
                     "(enroll people with `facerec enroll PEOPLE_DIR --backbone %s`)", args.backbone, args.gallery,
                     args.backbone)
         return None, []
-    matcher = make_matcher("nn", backbone=args.backbone, threshold=args.threshold).fit(X, names)
+    matcher = make_matcher("nn", backbone=args.embedding, threshold=args.threshold).fit(X, names)
     return matcher, sorted(set(names))
 
 

@@ -1,0 +1,90 @@
+"""A second look for photos that must hold a face (enrollment, verify, evaluate).
+
+MTCNN misses faces that fill the whole picture (tight crops, ID photos, exported face thumbnails: its
+proposal network never sees the face with context around it), faces that are small in a small image,
+and faces its default stage thresholds reject narrowly. When the first look finds nothing, we try, in
+order, and stop at the first that finds a face:
+
+1. the image padded on every side (a face filling the frame gets context, as in MTCNN's training crops);
+2. the image upscaled 2x (small images only: a face a little above 12 px becomes findable);
+3. the padded image with MTCNN's stage thresholds and the final confidence relaxed.
+
+Boxes and landmarks always come back in the original image's pixels, clipped to it. Album tagging and
+live video do not use this: there "no face" is a normal answer and the extra looks would cost time.
+"""
+from __future__ import annotations
+
+import copy
+
+import cv2
+import numpy as np
+
+from facerec.types import Face
+
+PAD_FRACTION = 0.25  # of the longer side, on each side
+UPSCALE_BELOW = 400  # px, longer side: upscale only images smaller than this
+RELAXED_STAGE_THRESHOLDS = (0.5, 0.6, 0.6)
+RELAXED_MIN_CONFIDENCE = 0.8
+
+
+def detect_with_second_look(detector, image: np.ndarray) -> list[Face]:
+    """detector.detect(image), and when that finds nothing the second-look variants above."""
+    faces = detector.detect(image)
+    if faces:
+        return faces
+    for look in (_padded_look, _upscaled_look, _relaxed_look):
+        faces = look(detector, image)
+        if faces:
+            return faces
+    return []
+
+
+def _padded_look(detector, image: np.ndarray) -> list[Face]:
+    padded, pad = pad_image(image)
+    return [shift_face(f, -pad, -pad, image.shape) for f in detector.detect(padded)]
+
+
+def _upscaled_look(detector, image: np.ndarray) -> list[Face]:
+    h, w = image.shape[:2]
+    if max(h, w) >= UPSCALE_BELOW:
+        return []
+    big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
+    return [scale_face(f, 0.5, image.shape) for f in detector.detect(big)]
+
+
+def _relaxed_look(detector, image: np.ndarray) -> list[Face]:
+    return _padded_look(relaxed_copy(detector), image)
+
+
+def relaxed_copy(detector):
+    """The same detector (sharing its loaded networks) with MTCNN's thresholds relaxed."""
+    relaxed = copy.copy(detector)
+    relaxed.stage_thresholds = RELAXED_STAGE_THRESHOLDS
+    relaxed.min_confidence = min(detector.min_confidence, RELAXED_MIN_CONFIDENCE)
+    return relaxed
+
+
+def pad_image(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The image with a border of its mean colour (no edge streaks that look like structure) and the pad in px."""
+    pad = max(1, int(round(PAD_FRACTION * max(image.shape[:2]))))
+    colour = [int(c) for c in image.reshape(-1, image.shape[2]).mean(axis=0)]
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=colour), pad
+
+
+def shift_face(face: Face, dx: float, dy: float, shape: tuple[int, ...]) -> Face:
+    x, y, w, h = face.box
+    landmarks = tuple((px + dx, py + dy) for px, py in face.landmarks)
+    return Face(clip_box(x + dx, y + dy, w, h, shape), face.confidence, landmarks)
+
+
+def scale_face(face: Face, factor: float, shape: tuple[int, ...]) -> Face:
+    x, y, w, h = (v * factor for v in face.box)
+    landmarks = tuple((px * factor, py * factor) for px, py in face.landmarks)
+    return Face(clip_box(x, y, w, h, shape), face.confidence, landmarks)
+
+
+def clip_box(x: float, y: float, w: float, h: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    height, width = shape[:2]
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))
+    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)

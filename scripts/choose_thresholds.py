@@ -1,0 +1,229 @@
+#!/usr/bin/env python
+"""Choose a backbone's thresholds on LFW View 1 DevTrain and check them on DevTest (facerec/thresholds.py).
+
+    python scripts/choose_thresholds.py --lfw ../shared/lfw-view1 --cache lfw-view1-dlib.npz --out thresholds.json
+
+Every image of pairsDevTrain.txt and pairsDevTest.txt is embedded once with facerec's default pipeline
+(largest face, second look, the backbone's alignment and flip). Then, on DevTrain only:
+
+- verify:   the threshold with the best accuracy on the DevTrain pairs;
+- identify: the threshold at a false-accept rate of --far (default 1e-4) over *every* pair of DevTrain
+            images of two different people (millions of pairs, so a low rate is measured, not guessed);
+- cluster:  the largest threshold at which average-linkage clustering of DevTrain's images has a pairwise
+            precision of at least --cluster-precision (default 0.98).
+
+and the chosen values are checked on DevTest: pair accuracy, FAR / TAR over all DevTest image pairs,
+open-set identification (people with several photos enrolled with one photo each, half of them held out
+as strangers) and clustering precision / recall. The same numbers for the thresholds in
+facerec/thresholds.py today are printed beside them. Prints tables and writes JSON (--out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lfw", type=Path, required=True, help="LFW View 1 folder (images/ and the pairs files)")
+    p.add_argument("--backbone", default="dlib")
+    p.add_argument("--no-flip", action="store_true")
+    p.add_argument("--far", type=float, default=1e-4, help="false-accept rate per comparison for identify")
+    p.add_argument("--cluster-precision", type=float, default=0.98)
+    p.add_argument("--cache", type=Path, default=None, help="embeddings cache .npz (read if present, else written)")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def split_images(lfw: Path, pairs_name: str) -> tuple[list, list[Path]]:
+    from facerec.evaluate import lfw_image_path, parse_pairs
+
+    pairs = parse_pairs(lfw / pairs_name)
+    paths = list(dict.fromkeys(lfw_image_path(lfw / "images", n, i) for p in pairs
+                               for n, i in ((p.name1, p.index1), (p.name2, p.index2))))
+    return pairs, paths
+
+
+def embed_images(paths: list[Path], args) -> tuple[dict[Path, np.ndarray], float]:
+    """Largest-face embeddings with the default pipeline (cached as plain arrays, never pickled)."""
+    from facerec.evaluate import embed_paths, largest_face_embedding
+    from facerec.pipeline import FacePipeline
+
+    if args.cache is not None and args.cache.is_file():
+        with np.load(args.cache, allow_pickle=False) as data:
+            stored = dict(zip(data["paths"].tolist(), data["vectors"]))
+            missing = set(data["missing"].tolist())
+        if all(str(p) in stored or str(p) in missing for p in paths):
+            return {p: stored[str(p)] for p in paths if str(p) in stored}, float("nan")
+    pipeline = FacePipeline(args.backbone, flip=False if args.no_flip else None)
+    start = time.perf_counter()
+    vectors, failures = embed_paths(paths, lambda p: largest_face_embedding(pipeline, p), progress=not args.quiet)
+    seconds = (time.perf_counter() - start) / max(1, len(paths))
+    if args.cache is not None:
+        np.savez(args.cache, paths=np.array([str(p) for p in vectors]), vectors=np.stack(list(vectors.values())),
+                 missing=np.array([str(p) for p in failures] or [""]))
+    return vectors, seconds
+
+
+def person_of(path: Path) -> str:
+    return path.parent.name
+
+
+# ------------------------------------------------------------------------------------------ measures
+
+
+def pair_distances(pairs, vectors: dict[Path, np.ndarray], lfw: Path) -> tuple[np.ndarray, np.ndarray]:
+    from facerec.evaluate import FAILED_PAIR_DISTANCE, lfw_image_path
+
+    distances, same = [], []
+    for p in pairs:
+        a, b = lfw_image_path(lfw / "images", p.name1, p.index1), lfw_image_path(lfw / "images", p.name2, p.index2)
+        distances.append(float(1 - vectors[a] @ vectors[b]) if a in vectors and b in vectors else FAILED_PAIR_DISTANCE)
+        same.append(p.same)
+    return np.asarray(distances), np.asarray(same)
+
+
+def all_image_pairs(vectors: dict[Path, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    from facerec.evaluate import all_pairs
+
+    paths = list(vectors)
+    return all_pairs(np.stack([vectors[p] for p in paths]), [person_of(p) for p in paths])
+
+
+def cluster_quality(vectors: dict[Path, np.ndarray], threshold: float, method: str = "agglomerative") -> dict:
+    from facerec.cluster import cluster_embeddings, pairwise_precision_recall
+
+    paths = list(vectors)
+    labels = cluster_embeddings(np.stack([vectors[p] for p in paths]), threshold, method=method)
+    return pairwise_precision_recall(labels, [person_of(p) for p in paths])
+
+
+def choose_cluster_threshold(vectors: dict[Path, np.ndarray], precision: float, candidates: np.ndarray) -> tuple[float, list]:
+    """The largest candidate whose clustering precision is >= `precision` (precision falls as t grows)."""
+    tried, chosen = [], float(candidates[0])
+    for t in candidates:
+        q = cluster_quality(vectors, float(t))
+        tried.append({"threshold": float(t), **q})
+        if q["precision"] >= precision:
+            chosen = float(t)
+    return chosen, tried
+
+
+def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int) -> dict:
+    """Enroll one photo of half the people with several photos; identify the rest; strangers = everyone else."""
+    from facerec.match import NearestNeighbourMatcher
+    from facerec.types import UNKNOWN
+
+    rng = np.random.default_rng(seed)
+    by_person: dict[str, list[Path]] = {}
+    for p in vectors:
+        by_person.setdefault(person_of(p), []).append(p)
+    several = sorted(n for n, ps in by_person.items() if len(ps) >= 2)
+    enrolled = set(rng.choice(several, size=len(several) // 2, replace=False).tolist())
+    gallery, probes = [], []
+    for name, ps in sorted(by_person.items()):
+        ps = sorted(ps)
+        if name in enrolled:
+            gallery.append((name, ps[0]))
+            probes += [(name, p) for p in ps[1:]]
+        else:
+            probes += [(UNKNOWN, p) for p in ps]
+    matcher = NearestNeighbourMatcher(threshold=threshold).fit(np.stack([vectors[p] for _, p in gallery]),
+                                                                [n for n, _ in gallery])
+    predicted = matcher.predict(np.stack([vectors[p] for _, p in probes]))
+    truth = np.array([n for n, _ in probes], dtype=object)
+    known = truth != UNKNOWN
+    return {
+        "enrolled_people": len(gallery),
+        "genuine_probes": int(known.sum()),
+        "stranger_probes": int((~known).sum()),
+        "named_correctly": float(np.mean(predicted[known] == truth[known])),
+        "strangers_named": float(np.mean(predicted[~known] != UNKNOWN)),
+    }
+
+
+def check(vectors, pairs, lfw, thresholds: dict[str, float], seed: int) -> dict:
+    from facerec.evaluate import accuracy_at
+
+    d, same = pair_distances(pairs, vectors, lfw)
+    D, S = all_image_pairs(vectors)
+    return {
+        "pair_accuracy_at_verify": accuracy_at(d, same, thresholds["verify"]),
+        "far_at_identify": float(np.mean(D[~S] <= thresholds["identify"])),
+        "tar_at_identify": float(np.mean(D[S] <= thresholds["identify"])),
+        "open_set_at_identify": open_set(vectors, thresholds["identify"], seed),
+        "clustering_at_cluster": cluster_quality(vectors, thresholds["cluster"]),
+    }
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from facerec.backbones import embedding_id
+    from facerec.evaluate import best_threshold, threshold_at_far
+    from facerec.thresholds import threshold_for
+
+    train_pairs, train_paths = split_images(args.lfw, "pairsDevTrain.txt")
+    test_pairs, test_paths = split_images(args.lfw, "pairsDevTest.txt")
+    vectors, seconds = embed_images(train_paths + test_paths, args)
+    train = {p: vectors[p] for p in train_paths if p in vectors}
+    test = {p: vectors[p] for p in test_paths if p in vectors}
+    key = embedding_id(args.backbone, False if args.no_flip else None)
+
+    d, same = pair_distances(train_pairs, train, args.lfw)
+    verify, train_accuracy = best_threshold(d, same)
+    D, S = all_image_pairs(train)
+    identify = threshold_at_far(D[~S], args.far, D[S])
+    cluster, tried = choose_cluster_threshold(train, args.cluster_precision, np.round(np.arange(0.04, 0.1201, 0.005), 3))
+    chosen = {"verify": round(verify, 4), "identify": round(identify, 4), "cluster": cluster}
+    current = {purpose: threshold_for(key, purpose) for purpose in ("verify", "identify", "cluster")}
+    report = {
+        "embedding": key, "photos_without_face": len(train_paths) + len(test_paths) - len(vectors),
+        "seconds_per_photo": seconds,
+        "devtrain": {"pair_accuracy_at_verify": train_accuracy, "impostor_image_pairs": int((~S).sum()),
+                     "genuine_image_pairs": int(S.sum()), "far_target": args.far,
+                     "tar_at_identify": float(np.mean(D[S] <= identify)), "cluster_candidates": tried},
+        "chosen": chosen, "current": current,
+        "devtest_chosen": check(test, test_pairs, args.lfw, chosen, args.seed),
+        "devtest_current": check(test, test_pairs, args.lfw, current, args.seed),
+    }
+    print(f"\n{key}: thresholds chosen on DevTrain ({len(train)} photos; {report['devtrain']['impostor_image_pairs']:,} "
+          f"different-person and {report['devtrain']['genuine_image_pairs']:,} same-person image pairs)")
+    print(f"  verify   {chosen['verify']:.4f}  DevTrain pair accuracy {train_accuracy:.4f}")
+    print(f"  identify {chosen['identify']:.4f}  FAR {args.far:g}, TAR {report['devtrain']['tar_at_identify']:.4f}")
+    print(f"  cluster  {chosen['cluster']:.4f}  pairwise precision >= {args.cluster_precision}")
+    print("\nDevTest check        | chosen thresholds | facerec/thresholds.py now")
+    for label, fn in (
+        ("pair accuracy", lambda r: r["pair_accuracy_at_verify"]),
+        ("FAR per comparison", lambda r: r["far_at_identify"]),
+        ("TAR per comparison", lambda r: r["tar_at_identify"]),
+        ("open set: named right", lambda r: r["open_set_at_identify"]["named_correctly"]),
+        ("open set: strangers named", lambda r: r["open_set_at_identify"]["strangers_named"]),
+        ("clusters: precision", lambda r: r["clustering_at_cluster"]["precision"]),
+        ("clusters: recall", lambda r: r["clustering_at_cluster"]["recall"]),
+    ):
+        print(f"{label:<21} | {fn(report['devtest_chosen']):<17.5f} | {fn(report['devtest_current']):.5f}")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2))
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
