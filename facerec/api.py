@@ -105,5 +105,8 @@ def list_people(gallery: str | Path | None = None, backbone: str | None = None):
     from facerec.enroll import list_people as people
     from facerec.gallery import Gallery
 
+    from facerec.backbones import embedding_id
+
+    key = backbone if backbone is None or ":" in backbone else embedding_id(backbone)
     with Gallery(_gallery_path(gallery), create=False) as g:
-        return people(g, backbone)
+        return people(g, key)

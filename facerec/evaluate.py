@@ -565,7 +565,7 @@ def evaluate_people(photos: dict[str, list[Path]], pipeline=None, k: int = 3, ma
     for matcher in matchers:
         if matcher not in MATCHERS:
             raise FacerecError(f"unknown matcher {matcher!r}; choose one of {', '.join(MATCHERS)}")
-    backbone = backbone or pipeline.backbone.name
+    backbone = backbone or getattr(pipeline, "embedding_id", None) or pipeline.backbone.name
     embeddings, failures = embedded or embed_people(photos, pipeline, embed_one, progress)
     # Photos without a face can be neither enrolled nor probed: drop them before splitting so k counts usable photos.
     usable = {name: [p for p in ps if p in embeddings] for name, ps in photos.items()}

@@ -701,9 +701,10 @@ def _resolve_backbone(pipeline_or_backbone, weights: str | Path | None = None):
 def train_from_gallery(gallery, pipeline_or_backbone, augment: bool | Sequence[str] = False,
                        fine_tune_blocks: int = 0, epochs: int = 200, fine_tune_epochs: int = 10,
                        cache: BottleneckCache | None = None, weights: str | Path | None = None,
-                       progress: bool = False, **head_options: Any) -> FaceHead:
+                       progress: bool = False, embedding: str | None = None, **head_options: Any) -> FaceHead:
     """Train a head on everyone enrolled in the gallery for the backbone (a FacePipeline, a Backbone or a
-    name); the head is returned, not saved (call .save()).
+    name); the head is returned, not saved (call .save()). `embedding`: the gallery key of the stored
+    embeddings to learn from (default: the pipeline's, else the backbone's default recipe).
 
     Without augmentation the head learns from the stored gallery embeddings directly (they are the
     frozen base's bottleneck features), and the backbone is not even loaded; photos are read again
@@ -712,7 +713,7 @@ def train_from_gallery(gallery, pipeline_or_backbone, augment: bool | Sequence[s
     name = _backbone_name(pipeline_or_backbone)
     if fine_tune_blocks:
         check_fine_tunable(name)  # fail before minutes of training, not after
-    photos = gallery_training_photos(gallery, _embedding_key(pipeline_or_backbone, name))
+    photos = gallery_training_photos(gallery, embedding or _embedding_key(pipeline_or_backbone, name))
     people = {p.person for p in photos}
     if len(people) < 2:
         raise FacerecError(f"training a head needs at least 2 people enrolled with backbone {name} "

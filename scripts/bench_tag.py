@@ -68,7 +68,7 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
             (album / f"{i:05d}_{photo.name}").symlink_to(photo.resolve())
         with Gallery(Path(tmp) / "gallery.sqlite") as gallery:
             enroll_folder(people, gallery, pipeline, progress=False)
-            matcher = matcher_for_album(gallery, "dlib", threshold)
+            matcher = matcher_for_album(gallery, pipeline.embedding_id, threshold)
             warm_up(pipeline, photos)
             start = time.perf_counter()
             summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=workers)

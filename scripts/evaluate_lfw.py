@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pairs", default="pairsDevTest.txt", help="pairs file, relative to --lfw or a path")
     p.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
     p.add_argument("--no-flip", action="store_true", help="facerec without test-time flip")
+    p.add_argument("--ablation", action="store_true",
+                   help="also run facerec's earlier recipes: the predictor in the raw MTCNN box without flip (facerec "
+                   "0.1) and the mapped box without flip, to show what each step adds")
     p.add_argument("--limit", type=int, default=None, help="only the first N pairs (a quick look)")
     p.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     p.add_argument("--cache", type=Path, default=None, help="embeddings cache .npz (read if present, else written)")
@@ -54,14 +57,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------------ embedders
 
 
-def facerec_embedder(flip: bool):
+ABLATIONS = {  # tool name -> (box convention, flip)
+    "facerec-0.1 (MTCNN box, no flip)": ("mtcnn", False),
+    "facerec (dlib box, no flip)": ("dlib", False),
+}
+
+
+def facerec_embedder(flip: bool, box: str = "dlib"):
     """(embed_one(path) -> unit vector or None, default cosine threshold, description)."""
+    from facerec.backbones import get_backbone
+    from facerec.backbones.dlib_backbone import DlibBackbone
     from facerec.errors import NoFaceError
     from facerec.pipeline import FacePipeline
     from facerec.thresholds import threshold_for
     from facerec.verify import embed_largest_face
 
-    pipeline = FacePipeline("dlib", flip=flip)
+    pipeline = FacePipeline(get_backbone("dlib") if box == "dlib" else DlibBackbone(box=box), flip=flip)
 
     def embed_one(path: Path) -> np.ndarray | None:
         try:
@@ -153,30 +164,36 @@ def cached_vectors(cache: Path | None, tool: str, paths: list[Path]) -> dict[Pat
         if key not in data:
             return None
         stored = dict(zip(data[key].tolist(), data[f"{tool}__vectors"]))
-    if not all(str(p) in stored or f"missing:{p}" in stored for p in paths):
+        missing = set(data[f"{tool}__missing"].tolist())
+    if not all(str(p) in stored or str(p) in missing for p in paths):
         return None
     return {p: stored[str(p)] for p in paths if str(p) in stored}
 
 
 def evaluate_tool(tool: str, pairs: list[tuple[Path, Path]], same: np.ndarray, args) -> tuple[dict, dict[Path, np.ndarray]]:
-    embed_one, default_threshold, description = (facerec_embedder(not args.no_flip) if tool == "facerec"
-                                                 else face_recognition_embedder())
+    if tool == "face_recognition":
+        embed_one, default_threshold, description = face_recognition_embedder()
+    elif tool in ABLATIONS:
+        embed_one, default_threshold, description = facerec_embedder(ABLATIONS[tool][1], ABLATIONS[tool][0])
+    else:
+        embed_one, default_threshold, description = facerec_embedder(not args.no_flip)
     paths = list(dict.fromkeys(p for pair in pairs for p in pair))
     vectors = cached_vectors(args.cache, tool, paths)
     seconds = None
     if vectors is None:
         vectors, _, seconds = embed_all(paths, embed_one, tool, args.quiet)
     missing = sorted(str(p) for p in paths if p not in vectors)
-    distances = pair_distances(pairs, vectors, "cosine" if tool == "facerec" else "euclidean")
+    distances = pair_distances(pairs, vectors, "euclidean" if tool == "face_recognition" else "cosine")
     report = {"tool": tool, "settings": description, "photos": len(paths), "photos_without_face": len(missing),
               "failed_pairs": int(sum(1 for a, b in pairs if a not in vectors or b not in vectors)),
               "seconds_per_photo": seconds, "missing": missing, **score(distances, same, default_threshold)}
     return report, vectors
 
 
-def write_cache(cache: Path, all_vectors: dict[str, dict[Path, np.ndarray]]) -> None:
+def write_cache(cache: Path, all_vectors: dict[str, dict[Path, np.ndarray]], paths: list[Path]) -> None:
     arrays = {}
     for tool, vectors in all_vectors.items():
+        arrays[f"{tool}__missing"] = np.array([str(p) for p in paths if p not in vectors] or [""])
         arrays[f"{tool}__paths"] = np.array([str(p) for p in vectors])
         arrays[f"{tool}__vectors"] = np.stack(list(vectors.values())) if vectors else np.zeros((0, 128), np.float32)
     np.savez(cache, **arrays)
@@ -209,7 +226,7 @@ def main(argv=None) -> int:
     pairs = pair_paths(args.lfw, parsed)
     same = np.array([p.same for p in parsed])
     reports, all_vectors = [], {}
-    for tool in args.tools:
+    for tool in args.tools + (list(ABLATIONS) if args.ablation else []):
         if tool == "face_recognition":
             try:
                 import face_recognition  # noqa: F401
@@ -220,7 +237,7 @@ def main(argv=None) -> int:
         report, all_vectors[tool] = evaluate_tool(tool, pairs, same, args)
         reports.append(report)
     if args.cache is not None and not args.cache.is_file():
-        write_cache(args.cache, all_vectors)
+        write_cache(args.cache, all_vectors, list(dict.fromkeys(p for pair in pairs for p in pair)))
     print_table(reports, pairs_file.name, len(pairs))
     if args.out:
         result = {"pairs_file": str(pairs_file), "n_pairs": len(pairs), "n_same": int(same.sum()),

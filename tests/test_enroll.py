@@ -18,6 +18,9 @@ from PIL import Image
 
 from facerec.enroll import enroll_folder, forget, list_people
 from facerec.gallery import Gallery
+from facerec.backbones import embedding_id
+
+KEY = embedding_id("dlib")  # the gallery key of the default dlib pipeline's embeddings
 
 DATA = Path(__file__).resolve().parent / "data"
 PEOPLE = DATA / "people"
@@ -32,11 +35,16 @@ class CountingPipeline:
     def __init__(self, pipeline):
         self.inner = pipeline
         self.backbone = pipeline.backbone
+        self.embedding_id = pipeline.embedding_id
         self.detects = self.embeds = 0
 
     def detect(self, image):
         self.detects += 1
         return self.inner.detect(image)
+
+    def detect_expecting_face(self, image):
+        self.detects += 1
+        return self.inner.detect_expecting_face(image)
 
     def embed(self, image, faces):
         self.embeds += len(faces)
@@ -68,9 +76,9 @@ def test_first_run_enrolls_every_photo(enrolled):
     assert set(statuses(report).values()) == {"ok"} and len(report.rows) == 9  # hidden, README and loose file skipped
     assert counting.embeds == 9 and report.embedded == 9
     with Gallery(gallery_path) as g:
-        assert [(p.name, p.photos, p.faces) for p in list_people(g, "dlib")] == [
+        assert [(p.name, p.photos, p.faces) for p in list_people(g, KEY)] == [
             ("Angelina_Jolie", 3, 3), ("deepface_id03", 3, 3), ("deepface_id05", 3, 3)]
-        X, names, _ = g.embeddings("dlib")
+        X, names, _ = g.embeddings(KEY)
     assert X.shape == (9, 128)
     assert report.to_dict()["counts"] == {"ok": 9}
 
@@ -104,7 +112,7 @@ def test_changes_in_the_folder_are_followed(tmp_path, dlib_pipeline):
         counting.detects = counting.embeds = 0
         report = enroll_folder(people, g, counting, progress=False)
         assert g.version() > version
-        people_now = {p.name: (p.photos, p.faces) for p in g.people("dlib")}
+        people_now = {p.name: (p.photos, p.faces) for p in g.people(KEY)}
         photo_notes = {Path(p.path).name: p.status for p in g.photos("deepface_id03")}
 
     got = statuses(report)
@@ -129,7 +137,7 @@ def test_too_small_faces_are_refused(tmp_path, dlib_pipeline):
     shutil.copytree(PEOPLE / "deepface_id05", people / "deepface_id05")
     with Gallery(tmp_path / "g.sqlite") as g:
         report = enroll_folder(people, g, dlib_pipeline, progress=False, min_face_size=400)
-        assert g.embeddings("dlib")[0].shape[0] == 0
+        assert g.embeddings(KEY)[0].shape[0] == 0
     assert {r.status for r in report.rows} == {"too_small"}
     assert all("below the 400 px minimum" in r.note for r in report.rows)
 
@@ -199,12 +207,12 @@ def test_killed_enroll_leaves_a_consistent_gallery_and_a_rerun_completes_it(tmp_
         assert g.integrity_check() == "ok"
         done = g.photos()
         assert 3 <= len(done) < n
-        assert all(p.status == "ok" and g.has_embedding(p.id, "dlib") for p in done)  # no half-written photo
+        assert all(p.status == "ok" and g.has_embedding(p.id, KEY) for p in done)  # no half-written photo
         with sqlite3.connect(gallery_path) as db:
             assert db.execute("SELECT COUNT(*) FROM faces").fetchone()[0] == len(done)
         counting = CountingPipeline(dlib_pipeline)
         report = enroll_folder(people, g, counting, progress=False)
-        assert g.people("dlib")[0].faces == n
+        assert g.people(KEY)[0].faces == n
     got = [r.status for r in report.rows]
     assert got.count("unchanged") == len(done) and got.count("ok") == n - len(done)
     assert counting.embeds == n - len(done)

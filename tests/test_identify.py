@@ -17,6 +17,9 @@ import pytest
 from facerec import errors
 from facerec.cli import main
 from facerec.types import UNKNOWN
+from facerec.backbones import embedding_id
+
+KEY = embedding_id("dlib")  # the gallery key of the default dlib pipeline's embeddings
 
 DATA = Path(__file__).resolve().parent / "data"
 HOLDOUT = DATA / "holdout"
@@ -54,7 +57,7 @@ def names_by_file(csv_text: str) -> dict[str, str]:
 
 def test_enroll_command_reports_every_photo(gallery):
     path, report = gallery
-    assert report["counts"] == {"ok": 9} and report["backbone"] == "dlib"
+    assert report["counts"] == {"ok": 9} and report["backbone"] == KEY
     assert {p["person"] for p in report["photos"]} == {"Angelina_Jolie", "deepface_id03", "deepface_id05"}
     assert all(p["faces"] == 1 for p in report["photos"])
     code, out, _ = run_cli(["enroll", str(Path(report["people_dir"])), "--gallery", str(path)])
@@ -85,7 +88,7 @@ def test_other_matchers_agree(gallery, holdout_embeddings, kind, options):
     from facerec.match import matcher_from_gallery
 
     with Gallery(gallery[0], create=False) as g:
-        matcher = matcher_from_gallery(g, kind, "dlib", **options)
+        matcher = matcher_from_gallery(g, kind, KEY, **options)
     assert list(matcher.predict(holdout_embeddings)) == list(EXPECTED.values())
 
 

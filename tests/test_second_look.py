@@ -8,9 +8,14 @@ from facerec.imageio import load_image
 from facerec.second_look import clip_box, detect_with_second_look, pad_image, relaxed_copy
 
 
-def tight_crop(image, face):
+def tight_crop(image, face, trim: float = 0.2):
+    """The inner part of the face box (forehead and chin cut), as a 150x150 face thumbnail: what a
+    photo manager exports and what MTCNN's first look misses."""
+    import cv2
+
     x, y, w, h = face.box
-    return np.ascontiguousarray(image[y:y + h, x:x + w])
+    inner = image[int(y + trim * h):int(y + h - trim * h), int(x + trim * w):int(x + w - trim * w)]
+    return cv2.resize(np.ascontiguousarray(inner), (150, 150), interpolation=cv2.INTER_AREA)
 
 
 def test_a_face_filling_the_picture_is_found_on_the_second_look(detector, core_images):
@@ -26,7 +31,7 @@ def test_a_face_filling_the_picture_is_found_on_the_second_look(detector, core_i
             assert x >= 0 and y >= 0 and x + w <= crop.shape[1] and y + h <= crop.shape[0]
             assert all(-0.25 * crop.shape[1] < px < 1.25 * crop.shape[1] for px, _ in f.landmarks)
     assert found_second == 6
-    assert found_first < found_second  # the first look misses some: that is what the second look is for
+    assert found_first <= 1  # the first look misses (nearly) all of them: that is what the second look is for
 
 
 def test_second_look_finds_nothing_where_there_is_no_face(detector, core_images):

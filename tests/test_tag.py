@@ -24,6 +24,9 @@ from facerec.cli import main
 from facerec.imageio import load_image
 from facerec.tag import OUTPUT_MARKER, matcher_for_album, tag_album, walk_album
 from facerec.types import UNKNOWN
+from facerec.backbones import embedding_id
+
+KEY = embedding_id("dlib")  # the gallery key of the default dlib pipeline's embeddings
 
 DATA = Path(__file__).resolve().parent / "data"
 CORE, ALBUM_DATA = DATA / "core", DATA / "album"
@@ -92,6 +95,7 @@ class CountingPipeline:
     def __init__(self, pipeline):
         self._pipeline = pipeline
         self.backbone = pipeline.backbone
+        self.embedding_id = pipeline.embedding_id
         self.detections = 0
 
     def detect(self, image):
@@ -118,7 +122,7 @@ def tagged(tmp_path_factory, dlib_pipeline):
     pipeline = CountingPipeline(dlib_pipeline)
     with Gallery(gallery_path) as gallery:
         enroll_folder(people, gallery, dlib_pipeline, progress=False)
-        matcher = matcher_for_album(gallery, "dlib", THRESHOLD)
+        matcher = matcher_for_album(gallery, KEY, THRESHOLD)
         summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=2, csv_path=out / "faces.csv",
                             jsonl_path=out / "faces.jsonl", annotate_dir=out / "annotated", xmp=True)
     return {"root": root, "album": album, "gallery": gallery_path, "out": out, "summary": summary,
@@ -239,7 +243,7 @@ def test_second_run_does_no_work_and_gives_the_same_output(tagged):
     out = tagged["root"] / "out2"
     stamps = {p: p.stat().st_mtime_ns for p in tagged["album"].rglob("*.xmp")}
     with Gallery(tagged["gallery"]) as gallery:
-        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, "dlib", THRESHOLD),
+        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, KEY, THRESHOLD),
                             workers=2, csv_path=out / "faces.csv", xmp=True)
     assert pipeline.detections == start
     assert (summary.skipped, summary.analysed, summary.reidentified, summary.detection_calls) == (8, 0, 0, 0)
@@ -327,8 +331,8 @@ def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tag
     from facerec.xmp import read_people_tags
 
     with Gallery(tagged["gallery"]) as gallery:
-        assert recompute_clusters(gallery, "dlib", eps=THRESHOLD) == 1
-        (group,) = list_clusters(gallery, "dlib")
+        assert recompute_clusters(gallery, KEY, eps=THRESHOLD) == 1
+        (group,) = list_clusters(gallery, KEY)
     assert (group.cluster_id, group.faces, group.photos) == (1, 2, 2)
     assert sorted(Path(p).name for p in group.examples) == ["rose_1.jpg", "rose_2.jpeg"]
 
@@ -338,7 +342,7 @@ def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tag
     pipeline = tagged["pipeline"]
     start = pipeline.detections
     with Gallery(tagged["gallery"]) as gallery:
-        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, "dlib", THRESHOLD),
+        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, KEY, THRESHOLD),
                             workers=2, xmp=True)
     assert pipeline.detections == start  # names refreshed from stored embeddings
     assert summary.reidentified == 5 and summary.skipped == 3  # 5 photos with faces; bad + no-face unchanged

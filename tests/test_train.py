@@ -2,6 +2,8 @@
 the bottleneck cache, save/load, and fine-tuning the last block of a (random-weight) resnet50."""
 from __future__ import annotations
 
+from facerec.backbones import embedding_id
+
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +81,7 @@ def make_gallery(path: Path, faces, folder: Path = PEOPLE):
         if photo.is_relative_to(folder):
             stat = photo.stat()
             gallery.record_photo(person, photo, file_sha256(photo), stat.st_mtime, stat.st_size, "ok",
-                                 backbone="dlib", face=face, embedding=vector)
+                                 backbone=embedding_id("dlib"), face=face, embedding=vector)
     return gallery
 
 

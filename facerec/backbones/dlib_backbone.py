@@ -46,14 +46,23 @@ class DlibBackbone(Backbone):
     embedding_size = 128
     padding = 0.25  # dlib's get_face_chip default, which the network was trained with
 
-    def __init__(self) -> None:
+    def __init__(self, box: str = "dlib") -> None:
+        """box: "dlib" maps the MTCNN box to dlib's convention before the shape predictor (the default);
+        "mtcnn" runs the predictor in the raw MTCNN box (facerec before 0.2; kept for comparisons)."""
+        if box not in ("dlib", "mtcnn"):
+            raise ValueError(f"box must be 'dlib' or 'mtcnn', not {box!r}")
+        self.box = box
         dlib, models = import_dlib_models()
         self._dlib = dlib
         self._shape_predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self._network = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
-        left, top, right, bottom = dlib_box_from_mtcnn(face.box)
+        if self.box == "dlib":
+            left, top, right, bottom = dlib_box_from_mtcnn(face.box)
+        else:
+            x, y, w, h = face.box
+            left, top, right, bottom = int(x), int(y), int(x + w), int(y + h)
         shape = self._shape_predictor(image, self._dlib.rectangle(left, top, right, bottom))
         return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding))
 

@@ -61,7 +61,7 @@ def run(args) -> int:
         raise errors.FacerecError("--epochs must be >= 1 and --fine-tune-blocks >= 0")
     with Gallery(args.gallery, create=False) as gallery:
         head = train_from_gallery(
-            gallery, args.backbone, augment=args.augment, fine_tune_blocks=args.fine_tune_blocks,
+            gallery, args.backbone, embedding=args.embedding, augment=args.augment, fine_tune_blocks=args.fine_tune_blocks,
             epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, weights=args.weights,
             progress=progress_enabled(args), hidden=args.hidden, dropout=args.dropout,
             min_probability=args.min_probability, max_distance=args.max_distance, seed=args.seed,
@@ -92,3 +92,4 @@ def print_summary(summary: dict) -> None:
               f"epochs {ft['epochs_run']}, accuracy {ft['accuracy']:.3f}")
     print(f"unknown when probability < {summary['min_probability']:.2f} or centroid distance > {summary['max_distance']:.3f}")
     print(f"saved to {summary['path']}")
+
