@@ -119,6 +119,17 @@ def sidecar_paths(photo: str | Path, naming: str = "darktable") -> list[Path]:
     return {"darktable": [appended], "lightroom": [replaced], "both": [appended, replaced]}[naming]
 
 
+def shared_sidecar_photos(photos: Iterable[str | Path], naming: str) -> set[Path]:
+    """Photos whose lightroom-style sidecar (photo.xmp) another photo would share: a.jpg and a.png."""
+    if naming == "darktable":
+        return set()
+    by_sidecar: dict[str, list[Path]] = {}
+    for photo in photos:
+        photo = Path(photo)
+        by_sidecar.setdefault(str(photo.with_suffix(".xmp")).casefold(), []).append(photo)
+    return {p for group in by_sidecar.values() if len(group) > 1 for p in group}
+
+
 def normalised_area(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
     """MWG stArea (x, y, w, h): the box clipped to the image, normalised to 0..1, x/y its CENTRE."""
     if width <= 0 or height <= 0:
