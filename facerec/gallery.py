@@ -48,7 +48,7 @@ import numpy as np
 
 from facerec.errors import GalleryError
 from facerec.fileio import make_private_dirs
-from facerec.names import person_name
+from facerec.names import RESERVED_NAMES, person_name
 from facerec.types import UNKNOWN, Face
 
 log = logging.getLogger(__name__)
@@ -535,6 +535,11 @@ class Gallery:
                WHERE f.backbone = ? ORDER BY p.name, ph.path""",
             (backbone,),
         ).fetchall()
+        reserved = [r for r in rows if r["name"].casefold() in RESERVED_NAMES]
+        if reserved:  # let in by an older facerec; matching them would make every answer ambiguous
+            log.warning("gallery %s: person %r has a reserved name and is not matched; `facerec forget` it",
+                        self.path, reserved[0]["name"])
+            rows = [r for r in rows if r["name"].casefold() not in RESERVED_NAMES]
         if not rows:
             return np.zeros((0, 0), dtype=np.float32), [], []
         dims = {r["dim"] for r in rows}
