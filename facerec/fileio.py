@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 PRIVATE = 0o600  # biometric data: embeddings, centroids, galleries
@@ -46,6 +47,30 @@ def atomic_write(path: str | Path, data: bytes, mode: int | None = None) -> Path
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_save(path: str | Path, save: Callable[[Path], object], mode: int = PRIVATE) -> Path:
+    """Atomically write `path` with a library's own saver (`save(temporary_path)`, e.g. Keras model.save):
+    the temporary file keeps the name's suffixes (Keras checks them) and gets `mode` before it replaces `path`."""
+    path = Path(path)
+    if mode & 0o077 == 0:
+        make_private_dirs(path.parent)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, mode)  # before the saver writes anything into it
+        save(Path(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

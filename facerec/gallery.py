@@ -246,6 +246,23 @@ def _check_is_sqlite(path: Path) -> None:
     if header and header != SQLITE_HEADER:
         raise GalleryError(f"cannot open gallery {path}: it is not an SQLite database, so not a facerec gallery; "
                            "nothing was changed")
+    if header and _foreign_database(path):
+        raise GalleryError(f"cannot open gallery {path}: it is an SQLite database of another program, not a "
+                           "facerec gallery; nothing was changed")
+
+
+def _foreign_database(path: Path) -> bool:
+    """An SQLite file with tables but no facerec schema version: another program's database."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        raise GalleryError(f"cannot open gallery {path}: {_sqlite_message(e)}") from e
+    return version == 0 and tables > 0
 
 
 def _make_private_file(path: Path) -> None:
@@ -335,9 +352,6 @@ class Gallery:
                                        f"this facerec knows up to {SCHEMA_VERSION} (upgrade facerec)")
                 if current == SCHEMA_VERSION:
                     return
-                if current == 0 and db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
-                    raise GalleryError(f"cannot open gallery {self.path}: it is an SQLite database of another "
-                                       "program, not a facerec gallery; nothing was changed")
                 MIGRATIONS[current](db)
                 db.execute(f"PRAGMA user_version = {current + 1}")
             log.info("gallery %s: schema %d -> %d", self.path, current, current + 1)

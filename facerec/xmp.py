@@ -40,13 +40,14 @@ import copy
 import io
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 
 from facerec.fileio import atomic_write
 from facerec.errors import FacerecError
+from facerec.names import printable
 
 X_NS = "adobe:ns:meta/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -183,6 +184,8 @@ def merge_xmp(
     existing: bytes | None, regions: Sequence[FaceRegion], width: int, height: int, *, label: str = "<xmp>"
 ) -> bytes:
     """A complete XMP packet: `existing` (or an empty packet) with facerec's regions and tags replaced."""
+    # a name with control characters (let in by an older facerec) would make the sidecar invalid XML
+    regions = [replace(r, name=printable(r.name)) if r.name else r for r in regions]
     root = parse_packet(existing, label) if existing else new_packet()
     rdf = find_rdf(root, label)
     previous_people = take_facerec_people(rdf)
