@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
+from facerec.names import printable
 from facerec.commands._util import PIXELS, print_json, print_table
 
 DESCRIPTION = """Find faces with MTCNN and print one row per face: path, face index, box (x y w h), confidence.
@@ -43,7 +44,7 @@ def run(args) -> int:
             bad += 1
             results.append({"path": str(path), "error": str(e), "faces": []})
             if not args.json:
-                print(f"facerec: {e}", file=sys.stderr)
+                print(f"facerec: {printable(str(e))}", file=sys.stderr)
             continue
         faces = detector.detect(image)
         results.append({"path": str(path), "width": image.shape[1], "height": image.shape[0],

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from facerec import errors
+from facerec.names import printable
 from facerec.commands._util import DISTANCE, PIXELS, PROBABILITY, pipeline_from_args, print_json
 
 DESCRIPTION = """Find every face in each IMAGE and name it from the gallery (`facerec enroll` first).
@@ -92,7 +93,7 @@ def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
     try:
         image = load_image(path)
     except errors.ImageError as e:
-        print(f"facerec: {e}", file=sys.stderr)
+        print(f"facerec: {printable(str(e))}", file=sys.stderr)
         return {"path": str(path), "faces": [], "error": str(e)}
     found = pipeline.analyse_image(image)
     identities = matcher.predict_identities(np.stack([f.embedding for f in found])) if found else []
@@ -107,7 +108,6 @@ def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
 
 def print_csv(results: list[dict[str, Any]], show_distance: bool) -> None:
     from facerec.fileio import csv_cell
-    from facerec.names import printable
 
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(["path", "face", "name", "score", "x", "y", "w", "h"] + (["distance"] if show_distance else []))
