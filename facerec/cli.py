@@ -11,6 +11,7 @@ from pathlib import Path
 
 from facerec import errors
 from facerec.commands import COMMAND_MODULES
+from facerec.names import printable
 
 EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; identify: nobody known) or failure ·
 2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
@@ -100,10 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
     except errors.FacerecError as e:
-        if args.json:
-            print(json.dumps({"error": str(e), "type": type(e).__name__}))
-        print(f"facerec: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report_error(args, printable(str(e)), type(e).__name__, e.exit_code)
+    except OSError as e:  # disk full, permissions on an output: a message, not a traceback
+        where = f"{printable(str(e.filename))}: " if e.filename else ""
+        return report_error(args, f"{where}{e.strerror or e}", type(e).__name__, 1)
+
+
+def report_error(args, message: str, kind: str, exit_code: int) -> int:
+    if args.json:
+        print(json.dumps({"error": message, "type": kind}))
+    print(f"facerec: error: {message}", file=sys.stderr)
+    return exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

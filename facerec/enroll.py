@@ -7,7 +7,11 @@ The folder is the source of truth and re-running is cheap:
   person reuses the stored embedding;
 - a photo whose content changed is detected and embedded again ('updated');
 - a photo enrolled earlier from this folder that is gone is removed ('removed'), and a person left
-  with no photo at all is removed too;
+  with no photo at all is removed too -- but "cannot read" is never "gone": a folder that cannot be
+  listed, a link to an offline drive, a photo that cannot be read keep what was enrolled from them
+  ('unreadable'), and an empty PEOPLE_DIR that people were enrolled from is an error;
+- what cannot be used is listed ('skipped'): unsupported formats, broken links, named pipes, hidden
+  person folders, names that are not UTF-8 or not a valid person name (facerec.names);
 - a photo with several faces gives its largest face ('multiple_faces'); no face ('no_face'),
   a face smaller than `min_face_size` pixels ('too_small') and unreadable files ('unreadable') are
   recorded and reported, and the run goes on.
@@ -32,6 +36,7 @@ from facerec.errors import FacerecError, ImageError
 from facerec.fileio import file_sha256
 from facerec.gallery import Gallery, PersonSummary, PhotoRecord
 from facerec.imageio import is_image_path, load_image
+from facerec.names import InvalidNameError, is_utf8, person_name, printable
 from facerec.pipeline import largest_face
 from facerec.types import Face
 
@@ -55,7 +60,7 @@ class EnrollPipeline(Protocol):
 class EnrollRow:
     person: str
     path: str
-    status: str  # ok, updated, unchanged, removed, multiple_faces, no_face, too_small, unreadable
+    status: str  # ok, updated, unchanged, removed, multiple_faces, no_face, too_small, unreadable, skipped
     note: str = ""
     faces: int | None = None  # faces found in the photo (None: not looked at on this run)
 
@@ -66,6 +71,7 @@ class EnrollReport:
     backbone: str
     rows: list[EnrollRow] = field(default_factory=list)
     removed_people: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # folders/links that could not be read: what came from them was kept
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(r.status for r in self.rows))
@@ -86,6 +92,7 @@ class EnrollReport:
             "backbone": self.backbone,
             "counts": self.counts(),
             "removed_people": self.removed_people,
+            "unreadable": self.unreadable,
             "photos": [asdict(r) for r in self.rows],
         }
 
@@ -93,24 +100,81 @@ class EnrollReport:
 # --------------------------------------------------------------------------- folder scanning
 
 
-def _visible(path: Path, root: Path) -> bool:
-    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+@dataclass
+class PeopleScan:
+    """What PEOPLE_DIR holds, what was skipped, and which folders could not be read (their people are kept)."""
+
+    photos: list[tuple[str, Path]] = field(default_factory=list)  # (person name, photo path), sorted
+    skipped: list[tuple[str, Path, str]] = field(default_factory=list)  # (person, path, why)
+    unreadable: list[tuple[str, Path, str]] = field(default_factory=list)  # folders / links whose content is unknown
+    people: set[str] = field(default_factory=set)  # names of the person folders read (even if empty)
+
+    def protects(self, path: str | Path) -> bool:
+        """True when `path` lies under a folder that could not be read: it may still exist."""
+        return any(Path(path).is_relative_to(folder) for _, folder, _ in self.unreadable)
 
 
-def scan_people_dir(people_dir: Path) -> list[tuple[str, Path]]:
-    """(person name, photo path) for every image under PEOPLE_DIR/<Name>/, sorted."""
-    if not people_dir.is_dir():
-        raise FacerecError(f"{people_dir}: not a folder (expected PEOPLE_DIR/<Name>/<photos>)")
-    found = []
-    for person_dir in sorted(p for p in people_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(person_dir.rglob("*")):
-            if path.is_file() and is_image_path(path) and _visible(path, person_dir):
-                found.append((person_dir.name, path))  # not resolved: a symlinked photo belongs to this folder
-    loose = [p.name for p in people_dir.iterdir() if p.is_file() and is_image_path(p)]
+def scan_people(people_dir: Path) -> PeopleScan:
+    """Every image under PEOPLE_DIR/<Name>/ (sub-folders included), with what could not be used and why."""
+    from facerec.walk import walk_images
+
+    entries = list_people_dir(people_dir)
+    scan = PeopleScan()
+    for entry in entries:
+        person_dir = people_dir / entry.name
+        if not _is_person_folder(entry, person_dir, scan):
+            continue
+        try:
+            person = person_name(entry.name)
+        except InvalidNameError as e:
+            scan.skipped.append((printable(entry.name), person_dir, str(e)))
+            continue
+        walked = walk_images(person_dir)
+        scan.people.add(person)
+        scan.photos += [(person, path) for path in walked.photos]  # not resolved: a symlinked photo belongs here
+        unreadable = set(walked.unreadable)
+        for path, why in walked.problems:
+            target = scan.unreadable if path in unreadable else scan.skipped
+            target.append((person, path, why))
+    loose = [e.name for e in entries if is_image_path(Path(e.name)) and e.is_file()]
     if loose:
         log.warning("%s: %d image(s) directly in the folder ignored; put them in a folder named after the person",
                     people_dir, len(loose))
-    return found
+    return scan
+
+
+def list_people_dir(people_dir: Path) -> list[os.DirEntry]:
+    if not people_dir.is_dir():
+        raise FacerecError(f"{people_dir}: not a folder (expected PEOPLE_DIR/<Name>/<photos>)")
+    try:
+        return sorted(os.scandir(people_dir), key=lambda e: e.name)
+    except OSError as e:
+        raise ImageError(f"{people_dir}: cannot list the people folder ({e.strerror or e}); nothing was changed") from e
+
+
+def _is_person_folder(entry: os.DirEntry, person_dir: Path, scan: PeopleScan) -> bool:
+    """A readable person folder; a hidden one is reported, an unreachable one protects its people."""
+    try:
+        is_dir = entry.is_dir(follow_symlinks=True)
+    except OSError as e:
+        is_dir, why = False, f"cannot open the folder ({e.strerror or e})"
+    else:
+        why = "symbolic link whose target is missing (offline drive?)"
+    if not is_dir and entry.is_symlink():
+        scan.unreadable.append((printable(entry.name), person_dir, why))
+        return False
+    if is_dir and entry.name.startswith("."):
+        scan.skipped.append((printable(entry.name), person_dir, "hidden folder (name starts with '.') ignored"))
+        return False
+    return is_dir
+
+
+def scan_people_dir(people_dir: Path) -> list[tuple[str, Path]]:
+    """(person name, photo path) for every usable image under PEOPLE_DIR/<Name>/, sorted; problems are logged."""
+    scan = scan_people(Path(people_dir))
+    for person, path, why in scan.skipped + scan.unreadable:
+        log.warning("%s: %s", printable(str(path)), why)
+    return scan.photos
 
 
 # --------------------------------------------------------------------------- one photo
@@ -125,18 +189,14 @@ class _Context:
 
 
 def _enroll_photo(ctx: _Context, person: str, path: Path) -> EnrollRow:
+    existing = ctx.gallery.photo(path)
     try:
         st = path.stat()
-    except OSError as e:
-        return _record_failure(ctx, person, path, None, None, None, "unreadable", f"cannot read file ({e.strerror})")
-    existing = ctx.gallery.photo(path)
-    if _same_file(existing, person, st) and ctx.gallery.has_embedding(existing.id, ctx.backbone):  # type: ignore[union-attr]
-        return EnrollRow(person, str(path), "unchanged", faces=None)
-    try:
+        if _same_file(existing, person, st) and ctx.gallery.has_embedding(existing.id, ctx.backbone):  # type: ignore[union-attr]
+            return EnrollRow(person, str(path), "unchanged", faces=None)
         sha = file_sha256(path)
     except OSError as e:
-        return _record_failure(ctx, person, path, None, st.st_mtime, st.st_size, "unreadable",
-                               f"cannot read file ({e.strerror})")
+        return _cannot_read(ctx, person, path, existing, e)
     if existing and existing.sha256 == sha and existing.person == person and ctx.gallery.has_embedding(existing.id, ctx.backbone):
         ctx.gallery.touch_photo(existing.id, st.st_mtime, st.st_size)  # e.g. copied with a new mtime
         return EnrollRow(person, str(path), "unchanged")
@@ -144,6 +204,14 @@ def _enroll_photo(ctx: _Context, person: str, path: Path) -> EnrollRow:
     if copy is not None and copy.path != str(path):
         return _reuse_copy(ctx, person, path, sha, st, copy)
     return _detect_and_embed(ctx, person, path, sha, st, existing)
+
+
+def _cannot_read(ctx: _Context, person: str, path: Path, existing: PhotoRecord | None, error: OSError) -> EnrollRow:
+    """A file that cannot be read now (permissions, I/O error, gone meanwhile) keeps what was enrolled from it."""
+    note = f"cannot read file ({error.strerror or error})"
+    if existing is not None:
+        return EnrollRow(person, str(path), "unreadable", note + "; the earlier record is kept")
+    return _record_failure(ctx, person, path, None, None, None, "unreadable", note)
 
 
 def _same_file(existing: PhotoRecord | None, person: str, st: os.stat_result) -> bool:
@@ -211,9 +279,17 @@ def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipe
                   min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> EnrollReport:
     """Bring the gallery in line with PEOPLE_DIR/<Name>/*; never stops on a bad photo."""
     people_dir = Path(people_dir).expanduser().resolve()
+    if not is_utf8(str(people_dir)):
+        raise FacerecError(f"{printable(str(people_dir))}: the path is not valid UTF-8; rename the folder")
     backbone = pipeline.embedding_id
-    photos = scan_people_dir(people_dir)
+    scan = scan_people(people_dir)
+    refuse_empty_people_dir(gallery, people_dir, scan)
+    photos = scan.photos
     report = EnrollReport(str(people_dir), backbone)
+    report.rows += [EnrollRow(person, printable(str(path)), "skipped", why) for person, path, why in scan.skipped]
+    report.rows += [EnrollRow(person, printable(str(path)), "unreadable", why + "; what was enrolled from it is kept")
+                    for person, path, why in scan.unreadable]
+    report.unreadable = [printable(str(path)) for _, path, _ in scan.unreadable]
     ctx = _Context(gallery, pipeline, backbone, min_face_size)
     from tqdm import tqdm
 
@@ -221,15 +297,27 @@ def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipe
     for person, path in bar:
         bar.set_postfix_str(person, refresh=False)
         report.rows.append(_enroll_photo(ctx, person, path))
-    report.rows.extend(_remove_missing(gallery, people_dir, {str(p) for _, p in photos}))
+    report.rows.extend(_remove_missing(gallery, people_dir, {str(p) for _, p in photos}, scan))
     report.removed_people = gallery.prune_empty_people()
     return report
 
 
-def _remove_missing(gallery: Gallery, people_dir: Path, present: set[str]) -> list[EnrollRow]:
+def refuse_empty_people_dir(gallery: Gallery, people_dir: Path, scan: PeopleScan) -> None:
+    """An empty PEOPLE_DIR is far more often an unmounted drive than a wish to forget everyone."""
+    if scan.people or scan.unreadable or scan.skipped:
+        return
+    enrolled = {p.person for p in gallery.photos(source="folder") if Path(p.path).is_relative_to(people_dir)}
+    if enrolled:
+        raise ImageError(
+            f"{people_dir} has no person folders, but {len(enrolled)} people were enrolled from it: is the drive "
+            f"mounted? Nothing was removed; to remove people use `facerec forget NAME`")
+
+
+def _remove_missing(gallery: Gallery, people_dir: Path, present: set[str], scan: PeopleScan) -> list[EnrollRow]:
+    """Photos enrolled from this folder that are gone; a photo under a folder that could not be read is kept."""
     rows = []
     for photo in gallery.photos(source="folder"):
-        if photo.path not in present and Path(photo.path).is_relative_to(people_dir):
+        if photo.path not in present and Path(photo.path).is_relative_to(people_dir) and not scan.protects(photo.path):
             gallery.remove_photo(photo.path)
             rows.append(EnrollRow(photo.person, photo.path, "removed", "no longer in the folder"))
     return rows

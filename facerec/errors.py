@@ -16,6 +16,12 @@ class FacerecError(Exception):
     exit_code = 1
 
 
+class UsageError(FacerecError):
+    """Arguments that parse but do not go together."""
+
+    exit_code = EXIT_USAGE
+
+
 class ImageError(FacerecError):
     """An input could not be decoded as an image (corrupt, truncated, empty, not an image, too large)."""
 

@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 
 from facerec.errors import GalleryError
+from facerec.fileio import make_private_dirs
+from facerec.names import RESERVED_NAMES, person_name
 from facerec.types import UNKNOWN, Face
 
 log = logging.getLogger(__name__)
@@ -197,6 +199,15 @@ def encode_embedding(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
 
 
+def finite_embedding(vector: Any) -> np.ndarray:
+    """`vector` as flat float32; NaN or infinite values (broken weights) are never stored."""
+    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if not np.all(np.isfinite(vector)):
+        raise GalleryError("refusing to store a face embedding with NaN or infinite values: the backbone's "
+                           "weights are broken (delete the weights file and download it again)")
+    return vector
+
+
 def decode_embedding(blob: bytes, dim: int | None = None) -> np.ndarray:
     vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
     if dim is not None and vector.size != dim:
@@ -221,15 +232,37 @@ def _as_face(value: Face | Mapping[str, Any]) -> Face:
 # --------------------------------------------------------------------------- files
 
 
-def _make_private_dirs(folder: Path) -> None:
-    """Create `folder` and any missing parents as 0700; leave folders that already exist alone."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for d in reversed(missing):
-        d.mkdir(mode=0o700)
-        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
+SQLITE_HEADER = b"SQLite format 3\x00"
+LOCK_TIMEOUT_S = 30.0  # how long a write waits for another process's write to finish
+
+
+def _check_is_sqlite(path: Path) -> None:
+    """Refuse, before touching its mode, a file that is not an SQLite database (an empty file is fine)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise GalleryError(f"cannot open gallery {path}: {e.strerror or e}") from e
+    if header and header != SQLITE_HEADER:
+        raise GalleryError(f"cannot open gallery {path}: it is not an SQLite database, so not a facerec gallery; "
+                           "nothing was changed")
+    if header and _foreign_database(path):
+        raise GalleryError(f"cannot open gallery {path}: it is an SQLite database of another program, not a "
+                           "facerec gallery; nothing was changed")
+
+
+def _foreign_database(path: Path) -> bool:
+    """An SQLite file with tables but no facerec schema version: another program's database."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        raise GalleryError(f"cannot open gallery {path}: {_sqlite_message(e)}") from e
+    return version == 0 and tables > 0
 
 
 def _make_private_file(path: Path) -> None:
@@ -254,16 +287,24 @@ class Gallery:
 
     def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path).expanduser()
+        self._db = None  # type: ignore[assignment]
+        if self.path.is_dir():
+            raise GalleryError(f"gallery {self.path} is a folder; give the path of a .sqlite file")
         if not self.path.exists():
             if not create:
                 raise GalleryError(f"no gallery at {self.path}; enroll people first with `facerec enroll PEOPLE_DIR`")
-            _make_private_dirs(self.path.parent)
+            try:
+                make_private_dirs(self.path.parent)
+            except OSError as e:
+                raise GalleryError(f"cannot create the gallery folder {self.path.parent}: {e.strerror or e}") from e
+        else:
+            _check_is_sqlite(self.path)
         try:
             _make_private_file(self.path)
         except OSError as e:
-            raise GalleryError(f"cannot open gallery {self.path}: {e.strerror}") from e
+            raise GalleryError(f"cannot open gallery {self.path}: {e.strerror or e}") from e
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT_S)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA foreign_keys = ON")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -272,7 +313,11 @@ class Gallery:
             self._db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed row
             self._migrate()
         except sqlite3.DatabaseError as e:
-            raise GalleryError(f"cannot open gallery {self.path}: {e}") from e
+            self.close()
+            raise GalleryError(f"cannot open gallery {self.path}: {_sqlite_message(e)}") from e
+        except GalleryError:
+            self.close()
+            raise
         self._tighten_sidecar_files()
 
     # ---- lifecycle
@@ -295,7 +340,7 @@ class Gallery:
                 os.chmod(side, 0o600)
 
     def _transaction(self) -> "_Transaction":
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
     def _migrate(self) -> None:
         while True:
@@ -342,14 +387,12 @@ class Gallery:
 
     def add_person(self, name: str) -> int:
         """Id of the person called `name`, created if needed."""
-        name = name.strip()
-        if not name or name == UNKNOWN:
-            raise GalleryError(f"{name!r} cannot be a person's name")
         with self._transaction() as db:
             return self._add_person(db, name)
 
     @staticmethod
     def _add_person(db: sqlite3.Connection, name: str) -> int:
+        name = person_name(name)  # the gallery never holds a name that breaks a later output
         db.execute("INSERT OR IGNORE INTO people(name, created_at) VALUES (?, ?)", (name, time.time()))
         return int(db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()[0])
 
@@ -478,9 +521,7 @@ class Gallery:
 
     @staticmethod
     def _insert_face(db: sqlite3.Connection, photo_id: int, backbone: str, face: Face, embedding: np.ndarray) -> None:
-        vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
-        if not np.all(np.isfinite(vector)):
-            raise GalleryError("refusing to store an embedding with NaN or infinite values")
+        vector = finite_embedding(embedding)
         box, landmarks, confidence = _face_columns(_as_face(face))
         db.execute(
             "INSERT OR REPLACE INTO faces(photo_id, backbone, box, landmarks, confidence, embedding, dim)"
@@ -508,6 +549,11 @@ class Gallery:
                WHERE f.backbone = ? ORDER BY p.name, ph.path""",
             (backbone,),
         ).fetchall()
+        reserved = [r for r in rows if r["name"].casefold() in RESERVED_NAMES]
+        if reserved:  # let in by an older facerec; matching them would make every answer ambiguous
+            log.warning("gallery %s: person %r has a reserved name and is not matched; `facerec forget` it",
+                        self.path, reserved[0]["name"])
+            rows = [r for r in rows if r["name"].casefold() not in RESERVED_NAMES]
         if not rows:
             return np.zeros((0, 0), dtype=np.float32), [], []
         dims = {r["dim"] for r in rows}
@@ -562,7 +608,7 @@ class Gallery:
             for position, det in enumerate(detections):
                 index = int(det.get("face_index", position))
                 box, landmarks, confidence = _face_columns(_as_face(det["face"]))
-                vector = np.asarray(det["embedding"], dtype=np.float32).reshape(-1)
+                vector = finite_embedding(det["embedding"])
                 score = det.get("score")
                 db.execute(
                     """INSERT INTO detections(media_id, face_index, box, landmarks, confidence, backbone, embedding,
@@ -601,10 +647,15 @@ class Gallery:
         rows = self._db.execute(
             f"SELECT d.id, d.embedding FROM detections d WHERE {self._UNKNOWN_WHERE} ORDER BY d.id", (backbone, UNKNOWN)
         ).fetchall()
-        if not rows:
+        # galleries written before NaN embeddings were refused may hold some: they cannot be clustered
+        decoded = [(int(r["id"]), decode_embedding(r["embedding"])) for r in rows]
+        finite = [(i, v) for i, v in decoded if np.all(np.isfinite(v))]
+        if len(finite) < len(decoded):
+            log.warning("gallery %s: %d unknown face(s) with NaN/infinite embeddings left out; re-tag them "
+                        "with `facerec tag --force`", self.path, len(decoded) - len(finite))
+        if not finite:
             return [], np.zeros((0, 0), dtype=np.float32)
-        X = np.stack([decode_embedding(r["embedding"]) for r in rows])
-        return [int(r["id"]) for r in rows], X
+        return [i for i, _ in finite], np.stack([v for _, v in finite])
 
     def unknown_detection_media(self, backbone: str) -> list[int]:
         """The media id of each unknown detection, in unknown_detections' order (two faces of one photo are
@@ -638,9 +689,7 @@ class Gallery:
         Each face becomes a photos row with source 'tag' and path "<media path>#face<index>" plus a
         copy of its embedding, so it survives re-tagging; the detection is marked as assigned.
         """
-        name = name.strip()
-        if not name or name == UNKNOWN:
-            raise GalleryError(f"{name!r} cannot be a person's name")
+        name = person_name(name)
         with self._transaction() as db:
             rows = db.execute(
                 """SELECT d.*, m.path AS media_path, m.sha256 AS media_sha, m.mtime AS media_mtime, m.size AS media_size
@@ -678,15 +727,30 @@ class Gallery:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): the connection is in autocommit mode otherwise."""
 
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db, self.path = db, path
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise GalleryError(f"cannot write to gallery {self.path}: {_sqlite_message(e)}") from e
         return self.db
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
+        if exc_type is not None:
             self.db.execute("ROLLBACK")
+            return
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as e:  # disk full, I/O error: nothing of the transaction was kept
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise GalleryError(f"cannot write to gallery {self.path}: {_sqlite_message(e)}") from e
+
+
+def _sqlite_message(error: sqlite3.Error) -> str:
+    if "locked" in str(error) or "busy" in str(error):
+        return (f"{error}: another facerec process has held the gallery's write lock for more than "
+                f"{LOCK_TIMEOUT_S:.0f} s; try again when it has finished")
+    return str(error)

@@ -26,10 +26,12 @@ from the gallery), so a CSV/JSONL is always complete rather than a diff:
 Bad photos (unreadable, corrupt, truncated, too large, no face) never stop the run: they are counted
 in the summary with the reason. Originals are only ever opened for reading.
 
-Walking: extensions are matched case-insensitively (facerec.imageio.IMAGE_EXTENSIONS); hidden files
-and folders (".name") and the output folders are skipped (also in later runs: an --annotate
+Walking (facerec.walk): extensions are matched case-insensitively (facerec.imageio.IMAGE_EXTENSIONS);
+hidden files and folders (".name") and the output folders are skipped (also in later runs: an --annotate
 folder holds a ".facerec-output" marker file); symlinks are followed, but each real
-folder is entered once (tracked by (st_dev, st_ino)), so a link loop cannot hang the walk.
+folder is entered once (tracked by (st_dev, st_ino)), so a link loop cannot hang the walk. What the
+walk cannot use (.gif/.heic/.avif, broken links, named pipes, names that are not UTF-8, folders that
+cannot be listed) is listed in the summary's problems. No output may replace a photo (facerec.outputs).
 """
 from __future__ import annotations
 
@@ -50,10 +52,13 @@ from typing import Any
 
 import numpy as np
 
-from facerec.fileio import atomic_write_text
+from facerec.fileio import atomic_write_text, csv_cell
+from facerec.outputs import OutputRefused, input_set, refuse_input
+from facerec.xmp import shared_sidecar_photos
 from facerec.errors import FacerecError, ImageError
-from facerec.imageio import IMAGE_EXTENSIONS, load_image
+from facerec.imageio import load_image
 from facerec.match import one_name_per_photo
+from facerec.names import is_utf8, printable
 from facerec.types import UNKNOWN, Face, Identity
 
 log = logging.getLogger(__name__)
@@ -170,52 +175,18 @@ class TagOptions:
 
 
 def walk_album(root: str | Path, exclude: Iterable[str | Path] = ()) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Image files under `root` (sorted, depth first) and the folders that could not be listed, with why."""
-    root = Path(root)
-    excluded = {dir_key(Path(p)) for p in exclude if Path(p).is_dir()}
-    photos: list[Path] = []
-    problems: list[tuple[Path, str]] = []
-    visited: set[tuple[int, int]] = set()
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            key = dir_key(folder)
-        except OSError as e:
-            problems.append((folder, f"cannot open folder: {e.strerror or e}"))
-            continue
-        if key in visited:
-            log.info("skipping %s: folder already visited (symlink loop or alias)", folder)
-            continue
-        visited.add(key)
-        if key in excluded:
-            continue
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as e:
-            problems.append((folder, f"cannot list folder: {e.strerror or e}"))
-            continue
-        if folder != root and any(e.name == OUTPUT_MARKER for e in entries):
-            log.info("skipping %s: facerec output folder", folder)
-            continue
-        subfolders = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=True):
-                    subfolders.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=True) and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
-                    photos.append(Path(entry.path))
-            except OSError as e:  # broken link, permission
-                problems.append((Path(entry.path), f"cannot stat: {e.strerror or e}"))
-        stack.extend(reversed(subfolders))  # pop() then visits them in name order
-    return photos, problems
+    """Image files under `root` (sorted, depth first) and what was skipped or could not be read, with why."""
+    from facerec.walk import walk_images
+
+    walked = walk_images(root, exclude, skip_folder=is_output_folder)
+    return walked.photos, walked.problems
 
 
-def dir_key(path: Path) -> tuple[int, int]:
-    st = os.stat(path)  # follows symlinks: a link and its target share a key
-    return st.st_dev, st.st_ino
+def is_output_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
+    if any(e.name == OUTPUT_MARKER for e in entries):
+        log.info("skipping %s: facerec output folder", folder)
+        return True
+    return False
 
 
 def media_key(path: Path) -> str:
@@ -304,6 +275,8 @@ class _AlbumTagger:
         self.version = gallery.version()
         self.summary = TagSummary(album=str(root))
         self.pending: list[Prepared] = []
+        self.inputs: frozenset[str] = frozenset()  # real paths of the photos: no output may replace one
+        self.shared_sidecars: set[Path] = set()  # photos whose lightroom-style sidecar another photo shares
 
     # ---- identification
 
@@ -429,7 +402,13 @@ class _AlbumTagger:
             from facerec.annotate import draw_faces, face_label, save_image
 
             labels = [face_label(t.name, t.score) for t in r.faces]
-            save_image(self.annotated_path(p.path), draw_faces(p.image, [t.face for t in r.faces], labels))
+            target = self.annotated_path(p.path)
+            try:
+                refuse_input(target, self.inputs)
+            except OutputRefused as e:
+                self.summary.problems.append({"path": r.rel_path, "kind": "annotate", "reason": str(e)})
+            else:
+                save_image(target, draw_faces(p.image, [t.face for t in r.faces], labels))
         if self.options.xmp and r.width and r.height:
             self.write_xmp(r)
 
@@ -437,9 +416,15 @@ class _AlbumTagger:
         from facerec.xmp import FaceRegion, XmpError, write_sidecars
 
         regions = [FaceRegion(tuple(t.face.box), None if t.name == UNKNOWN else t.name, t.score) for t in r.faces]
+        naming = self.options.xmp_naming
+        if r.path in self.shared_sidecars:  # a.jpg and a.png would overwrite each other's a.xmp
+            naming = "darktable"
+            self.summary.problems.append({"path": r.rel_path, "kind": "xmp", "reason": (
+                "another photo in this folder has the same name before the extension, so both would share "
+                f"{r.path.with_suffix('.xmp').name}; wrote {r.path.name}.xmp instead")})
         try:
             # r.width/height are those of the EXIF-rotated image, the frame MWG regions are relative to.
-            written = write_sidecars(r.path, regions, r.width, r.height, naming=self.options.xmp_naming,
+            written = write_sidecars(r.path, regions, r.width, r.height, naming=naming,
                                      include_unknown=self.options.xmp_unknown)
             self.summary.outputs["xmp_files"] = self.summary.outputs.get("xmp_files", 0) + len(written)
         except (XmpError, OSError) as e:
@@ -474,8 +459,11 @@ def tag_album(
     root = Path(album_dir)
     if not root.is_dir():
         raise FacerecError(f"{root}: not a folder")
+    if not is_utf8(os.path.abspath(root)):
+        raise FacerecError(f"{printable(str(root))}: the album's path is not valid UTF-8; rename the folder")
     options = TagOptions(force=force, annotate_dir=Path(annotate_dir) if annotate_dir else None, xmp=xmp,
                          xmp_naming=xmp_naming, xmp_unknown=xmp_unknown, batch_size=max(1, batch_size))
+    check_output_options(root, options, csv_path, jsonl_path)
     if options.annotate_dir is not None:
         options.annotate_dir.mkdir(parents=True, exist_ok=True)
         (options.annotate_dir / OUTPUT_MARKER).write_text("annotated copies written by `facerec tag`\n")
@@ -486,9 +474,14 @@ def tag_album(
     started = time.perf_counter()
     photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [])
     tagger = _AlbumTagger(root, gallery, pipeline, matcher, options)
+    tagger.inputs = input_set(photos)
+    for report in (csv_path, jsonl_path):
+        if report:
+            refuse_input(report, tagger.inputs)
+    tagger.shared_sidecars = shared_sidecar_photos(photos, xmp_naming) if xmp else set()
     tagger.summary.photos = len(photos)
     for path, reason in walk_problems:
-        tagger.summary.problems.append({"path": relative_name(path, root), "kind": "walk", "reason": reason})
+        tagger.summary.problems.append({"path": printable(relative_name(path, root)), "kind": "walk", "reason": reason})
     records = {media_key(p): gallery.media_record(media_key(p)) for p in photos}  # SQLite stays in this thread
 
     def annotated_exists(path: Path) -> bool:
@@ -520,6 +513,18 @@ def tag_album(
         summary.outputs["annotated"] = str(options.annotate_dir)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def check_output_options(root: Path, options: TagOptions, csv_path: str | Path | None,
+                         jsonl_path: str | Path | None) -> None:
+    """Before anything is written: no output may replace a photo (see facerec.outputs)."""
+    from facerec.outputs import check_copies_folder, check_report_path
+
+    if options.annotate_dir is not None:
+        check_copies_folder(options.annotate_dir, root, OUTPUT_MARKER)
+    for option, report in (("--csv", csv_path), ("--jsonl", jsonl_path)):
+        if report:
+            check_report_path(report, option)
 
 
 def run_in_pool(work: Callable[[Path], Prepared], items: Sequence[Path], workers: int) -> Iterator[Prepared]:
@@ -597,7 +602,7 @@ def write_csv(path: str | Path, results: Iterable[PhotoResult]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=OUTPUT_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in face_rows(results):
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     atomic_write_text(Path(path), buffer.getvalue())
 
 

@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from facerec.errors import FacerecError, MissingExtraError
-from facerec.fileio import PRIVATE, atomic_write, atomic_write_text
+from facerec.fileio import PRIVATE, atomic_save, atomic_write, atomic_write_text
 from facerec.types import UNKNOWN, Face, Identity
 from facerec.vectors import l2_normalise
 
@@ -455,15 +455,14 @@ class FaceHead:
         """Write head.keras + head.json (and base.weights.h5 when fine-tuned); returns the .keras path."""
         self._check_fitted()
         keras_path, json_path = _head_files(path or default_head_path(self.backbone))
-        keras_path.parent.mkdir(parents=True, exist_ok=True)
-        self.model_.save(keras_path)
+        # atomic and private from the first byte: a crash never leaves half a head, nobody else reads it
+        atomic_save(keras_path, self.model_.save)
         if self.fine_tuned:
             base_path = keras_path.parent / BASE_WEIGHTS_FILENAME
             if self._base_model is not None and (self.base_weights_path is None
                                                  or Path(self.base_weights_path).resolve() != base_path.resolve()):
-                self._base_model.save_weights(base_path)
+                atomic_save(base_path, self._base_model.save_weights)
             self.base_weights_path = base_path
-        os.chmod(keras_path, PRIVATE)
         atomic_write_text(json_path, json.dumps(self.to_json(), indent=1), mode=PRIVATE)  # holds face centroids
         return keras_path
 

@@ -40,13 +40,14 @@ import copy
 import io
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 
 from facerec.fileio import atomic_write
 from facerec.errors import FacerecError
+from facerec.names import printable
 
 X_NS = "adobe:ns:meta/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -119,6 +120,17 @@ def sidecar_paths(photo: str | Path, naming: str = "darktable") -> list[Path]:
     return {"darktable": [appended], "lightroom": [replaced], "both": [appended, replaced]}[naming]
 
 
+def shared_sidecar_photos(photos: Iterable[str | Path], naming: str) -> set[Path]:
+    """Photos whose lightroom-style sidecar (photo.xmp) another photo would share: a.jpg and a.png."""
+    if naming == "darktable":
+        return set()
+    by_sidecar: dict[str, list[Path]] = {}
+    for photo in photos:
+        photo = Path(photo)
+        by_sidecar.setdefault(str(photo.with_suffix(".xmp")).casefold(), []).append(photo)
+    return {p for group in by_sidecar.values() if len(group) > 1 for p in group}
+
+
 def normalised_area(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
     """MWG stArea (x, y, w, h): the box clipped to the image, normalised to 0..1, x/y its CENTRE."""
     if width <= 0 or height <= 0:
@@ -172,6 +184,8 @@ def merge_xmp(
     existing: bytes | None, regions: Sequence[FaceRegion], width: int, height: int, *, label: str = "<xmp>"
 ) -> bytes:
     """A complete XMP packet: `existing` (or an empty packet) with facerec's regions and tags replaced."""
+    # a name with control characters (let in by an older facerec) would make the sidecar invalid XML
+    regions = [replace(r, name=printable(r.name)) if r.name else r for r in regions]
     root = parse_packet(existing, label) if existing else new_packet()
     rdf = find_rdf(root, label)
     previous_people = take_facerec_people(rdf)

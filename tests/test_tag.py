@@ -278,7 +278,8 @@ def test_a_symlink_loop_and_output_folders_are_walked_once(tmp_path):
     (album / "out" / "copy.jpg").write_bytes(b"")
     photos, problems = walk_album(album)
     assert [p.relative_to(album).as_posix() for p in photos] == ["one.JPG", "x/two.jpeg", "x/y/three.PNG"]
-    assert problems == []
+    assert [(p.relative_to(album).as_posix(), why) for p, why in problems] == [
+        ("x/skip.gif", ".gif images are not supported; convert it to JPEG or PNG")]  # reported, not silently skipped
 
 
 def test_nothing_readable_exits_1(tmp_path, capsys):

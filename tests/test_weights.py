@@ -342,3 +342,16 @@ def test_own_files_are_not_hash_tracked(tmp_path):
 def test_backbone_without_weights_offline_is_a_weights_error():
     with pytest.raises(WeightsError, match="rcmalli_vggface_tf_notop_resnet50.h5"):
         vggface.VGGFaceBackbone("resnet50")  # nothing installed, downloads disabled
+
+
+def test_nan_or_infinite_weights_are_refused_and_the_model_left_untouched(tmp_path):
+    model = vggface.build_model("vgg16", include_top=True, input_shape=(48, 48, 3))
+    before = [v.numpy().copy() for v in model.weights]
+    for bad in (np.nan, np.inf):
+        spec = keras2_layers_from_model(model, np.random.default_rng(0))
+        planted = dict(next(entries for name, entries in spec if name == "conv1_1"))["conv1_1/bias:0"]
+        planted.data[3] = bad
+        path = write_keras2_h5(tmp_path / "broken.h5", spec)
+        with pytest.raises(WeightsError, match="NaN or infinite weights.*conv1_1"):
+            weights.load_vggface_weights(model, path)
+        assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.weights))

@@ -366,13 +366,26 @@ def mismatch_message(model: Any, path: Path, extra: list[str], missing: list[str
     return "\n".join(lines)
 
 
+def refuse_non_finite(values: list[tuple[Any, Any]], path: Path) -> None:
+    """A file whose weights hold NaN or infinities loads "fine" and then embeds every face as NaN."""
+    import numpy as np
+
+    bad = [variable.path for variable, value in values
+           if np.issubdtype(np.asarray(value).dtype, np.floating) and not np.all(np.isfinite(value))]
+    if bad:
+        shown = ", ".join(bad[:6]) + (f", ... ({len(bad) - 6} more)" if len(bad) > 6 else "")
+        raise WeightsError(f"{path} holds NaN or infinite weights ({shown}): the file is corrupt; delete it and "
+                           f"download it again from {RELEASE_URL}/{path.name}")
+
+
 def load_vggface_weights(model: Any, h5_path: str | Path) -> Path:
     """Load a keras-vggface (Keras 2 HDF5) weights file into `model`, all or nothing.
 
     Every file layer with weights must map (original name with '/' -> '__') to exactly one model
     layer with the same number of weights of the same shapes, and every model layer with weights
     must receive some; otherwise WeightsError names the offenders and the model is left untouched.
-    Published files are checked against the sha256 recorded on their first successful load.
+    Weights holding NaN or infinities are refused the same way. Published files are checked against the
+    sha256 recorded on their first successful load (keras-vggface publishes no checksums to pin).
     """
     import h5py
 
@@ -392,6 +405,7 @@ def load_vggface_weights(model: Any, h5_path: str | Path) -> Path:
             f"cannot read {path} as a Keras 2 HDF5 weights file ({error}); it may be truncated or corrupt: "
             f"delete it and download it again"
         ) from error
+    refuse_non_finite(values, path)
     for variable, value in values:  # only after everything was read, so a failure leaves the model as it was
         variable.assign(value.astype(variable.dtype, copy=False))
     if sha is not None and path.name not in read_sha256_registry():

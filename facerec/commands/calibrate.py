@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from facerec import errors
-from facerec.commands._util import print_json
+from facerec.commands._util import RATE, print_json
 
 DESCRIPTION = """Measure the cosine distances between the gallery's enrolled faces: same-person pairs
 (genuine) and different-people pairs (impostors), and suggest the threshold whose false-accept rate
@@ -21,7 +21,7 @@ examples:
 def register(sub, common) -> None:
     p = sub.add_parser("calibrate", parents=common, help="suggest a threshold for a target false-accept rate",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--far", type=float, default=1e-3, help="target false-accept rate (default: 1e-3)")
+    p.add_argument("--far", type=RATE, default=1e-3, help="target false-accept rate (default: 1e-3)")
     p.set_defaults(func=run)
 
 

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from facerec import errors
-from facerec.commands._util import print_json, print_table
+from facerec.commands._util import COUNT, number_in, print_json, print_table
 
 DESCRIPTION = """Group the faces `facerec tag` could not name (and nobody named yet) by similarity, so
 that each group is probably one person, then name a whole group with `facerec name ID NAME`.
@@ -35,9 +35,9 @@ def register(sub, common) -> None:
     p.add_argument("--recompute", action="store_true", help="cluster again even if nothing changed")
     p.add_argument("--sheets", type=Path, metavar="DIR", help="write one contact sheet PNG per group here")
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=f"clustering algorithm (default: {DEFAULT_METHOD})")
-    p.add_argument("--eps", type=float, metavar="D",
+    p.add_argument("--eps", type=number_in(float, 0.0, 2.0, low_open=True), metavar="D",
                    help="cosine distance under which faces may be one person (default: the backbone's cluster threshold)")
-    p.add_argument("--min-samples", type=int, default=2, metavar="N", help="smallest group (default: 2)")
+    p.add_argument("--min-samples", type=COUNT, default=2, metavar="N", help="smallest group (default: 2)")
     p.set_defaults(func=run)
 
 
@@ -45,8 +45,6 @@ def run(args) -> int:
     from facerec.cluster import list_clusters, needs_clustering, recompute_clusters, write_contact_sheets
     from facerec.gallery import Gallery
 
-    if args.min_samples < 1:
-        raise errors.FacerecError("--min-samples must be at least 1")
     backbone = args.embedding
     with Gallery(args.gallery, create=False) as gallery:
         recomputed = args.recompute or needs_clustering(gallery, backbone)

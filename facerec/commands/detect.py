@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 
 from facerec import errors
-from facerec.commands._util import print_json, print_table
+from facerec.names import printable
+from facerec.commands._util import PIXELS, print_json, print_table
 
 DESCRIPTION = """Find faces with MTCNN and print one row per face: path, face index, box (x y w h), confidence.
 --json adds the five landmarks; --annotate DIR writes a copy of each image with boxes and landmarks drawn
-(the originals are never modified).
+(the originals are never modified; inputs that share a file name get name-2.annotated.jpg, ...).
 
 exit code: 0 faces found, 1 no face in any image, 3 an image could not be read (the others are still reported).
 
@@ -24,7 +25,7 @@ def register(sub, common) -> None:
     p = sub.add_parser("detect", parents=common, help="find faces and landmarks in images",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("--min-face-size", type=int, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
     p.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies into DIR")
     p.set_defaults(func=run)
 
@@ -34,6 +35,7 @@ def run(args) -> int:
     from facerec.imageio import load_image
 
     detector = Detector(min_face_size=args.min_face_size)
+    copies = annotated_names(args.images, args.annotate) if args.annotate else {}
     results, rows, bad = [], [], 0
     for path in args.images:
         try:
@@ -42,14 +44,14 @@ def run(args) -> int:
             bad += 1
             results.append({"path": str(path), "error": str(e), "faces": []})
             if not args.json:
-                print(f"facerec: {e}", file=sys.stderr)
+                print(f"facerec: {printable(str(e))}", file=sys.stderr)
             continue
         faces = detector.detect(image)
         results.append({"path": str(path), "width": image.shape[1], "height": image.shape[0],
                         "faces": [f.to_dict() for f in faces]})
         rows += [[str(path), i, *f.box, round(f.confidence, 4)] for i, f in enumerate(faces)]
         if args.annotate:
-            write_annotated(image, faces, path, args.annotate)
+            write_annotated(image, faces, copies[path])
     if args.json:
         print_json(results)
     else:
@@ -59,11 +61,16 @@ def run(args) -> int:
     return errors.EXIT_OK if rows else errors.EXIT_NEGATIVE
 
 
-def write_annotated(image, faces, path: Path, out_dir: Path) -> Path:
+def annotated_names(images: list[Path], out_dir: Path) -> dict[Path, Path]:
+    """<stem>.annotated.jpg per input; inputs sharing a name get -2, -3 ...; never an input's own path."""
+    from facerec.outputs import input_set, unique_copy_names
+
+    return unique_copy_names(images, out_dir, ".annotated.jpg", input_set(images))
+
+
+def write_annotated(image, faces, target: Path) -> Path:
     from facerec.annotate import draw_faces, save_image
 
     labels = [f"{i}: {f.confidence:.2f}" for i, f in enumerate(faces)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{path.stem}.annotated.jpg"
     save_image(target, draw_faces(image, faces, labels))
     return target

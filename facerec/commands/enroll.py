@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
-from facerec.commands._util import pipeline_from_args, print_json, print_table, progress_enabled
+from facerec.commands._util import PIXELS, pipeline_from_args, print_json, print_table, progress_enabled
 
 DESCRIPTION = """Enroll people from a folder with one sub-folder per person:
 
@@ -27,7 +27,15 @@ examples:
   facerec enroll --backbone resnet50 --weights rcmalli_vggface_tf_resnet50.h5 people/
   facerec enroll --json people/ > report.json
 
-exit code: 0 when the run finished, 1 when it found no photo to enroll."""
+Skipped without stopping the run, and listed: unsupported formats (.gif, .heic, .avif), broken links,
+named pipes, hidden person folders, names that are not valid UTF-8 or cannot be a person's name
+(`unknown`, control characters, '/', '|', more than 100 characters).
+
+A folder that cannot be read (permissions, a link to an offline drive) is never taken as deleted:
+the people and photos enrolled from it are kept, and the exit code is 3. An empty PEOPLE_DIR from
+which people were enrolled (an unmounted drive?) is an error and changes nothing.
+
+exit code: 0 when the run finished, 1 when it found no photo to enroll, 3 when a folder could not be read."""
 
 
 def register(sub, common) -> None:
@@ -36,7 +44,7 @@ def register(sub, common) -> None:
     p = sub.add_parser("enroll", parents=common, help="enroll people from PEOPLE_DIR/<Name>/<photos>",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("people_dir", type=Path, metavar="PEOPLE_DIR")
-    p.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE, metavar="PX",
+    p.add_argument("--min-face-size", type=PIXELS, default=DEFAULT_MIN_FACE_SIZE, metavar="PX",
                    help="faces whose box is narrower or shorter are rejected as too small (default: %(default)s)")
     p.add_argument("--all", action="store_true", help="list every photo, not only new, changed and problem ones")
     p.set_defaults(func=run)
@@ -56,6 +64,10 @@ def run(args) -> int:
         print_json({**report.to_dict(), "gallery": str(args.gallery)})
     else:
         print_report(report, people, args)
+    if report.unreadable:
+        print(f"facerec: {len(report.unreadable)} folder(s) or link(s) could not be read; the people and photos "
+              "enrolled from them were kept: " + ", ".join(report.unreadable), file=sys.stderr)
+        return errors.EXIT_BAD_INPUT
     return errors.EXIT_OK if report.rows else errors.EXIT_NEGATIVE
 
 

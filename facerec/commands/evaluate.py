@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from facerec import errors
-from facerec.commands._util import pipeline_from_args, print_json, print_table, progress_enabled
+from facerec.commands._util import (COUNT, DISTANCE, PIXELS, SEED, number_in, pipeline_from_args, print_json, print_table,
+                                    progress_enabled)
 
 DESCRIPTION = """How well does recognition work on your photos? Nothing is written to the gallery.
 
@@ -36,16 +37,16 @@ def register(sub, common) -> None:
     p = sub.add_parser("evaluate", parents=common, help="accuracy on a labelled folder or LFW pairs",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, metavar="FOLDER")
-    p.add_argument("--k", type=int, default=3, help="photos enrolled per person (default: 3)")
+    p.add_argument("--k", type=COUNT, default=3, help="photos enrolled per person (default: 3)")
     p.add_argument("--matcher", choices=MATCHERS, default="nn", help="how probes are matched (default: nn)")
-    p.add_argument("--threshold", type=float, metavar="D",
+    p.add_argument("--threshold", type=DISTANCE, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone)")
-    p.add_argument("--unknown-fraction", type=float, default=0.0, metavar="F",
+    p.add_argument("--unknown-fraction", type=number_in(float, 0.0, 1.0), default=0.0, metavar="F",
                    help="also hold out this fraction of the people with enough photos as impostors (default: 0)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the enrolled/probe split (default: 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed for the enrolled/probe split (default: 0)")
     p.add_argument("--pairs", type=Path, metavar="PAIRS_TXT", help="LFW-style pairs file: verification mode")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write roc.png and scores.png here")
-    p.add_argument("--min-face-size", type=int, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from facerec import errors
-from facerec.commands._util import pipeline_from_args, print_json
+from facerec.names import printable
+from facerec.commands._util import DISTANCE, PIXELS, PROBABILITY, pipeline_from_args, print_json
 
 DESCRIPTION = """Find every face in each IMAGE and name it from the gallery (`facerec enroll` first).
 One CSV line per face, like face_recognition's CLI:
@@ -40,14 +41,14 @@ def register(sub, common) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     p.add_argument("--matcher", choices=MATCHER_KINDS, default="nn", help="how faces are matched (default: nn)")
-    p.add_argument("--threshold", type=float, metavar="D",
+    p.add_argument("--threshold", type=DISTANCE, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone, facerec/thresholds.py)")
-    p.add_argument("--min-probability", type=float, metavar="P",
+    p.add_argument("--min-probability", type=PROBABILITY, metavar="P",
                    help="svm/logreg: also unknown when the top class probability is below P (default: 0)")
     p.add_argument("--aggregate", choices=AGGREGATES, default="max",
                    help="nn: score a person by their best photo, the mean over photos, or their centroid")
     p.add_argument("--show-distance", action="store_true", help="add the cosine distance column")
-    p.add_argument("--min-face-size", type=int, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
     p.set_defaults(func=run)
 
 
@@ -92,7 +93,7 @@ def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
     try:
         image = load_image(path)
     except errors.ImageError as e:
-        print(f"facerec: {e}", file=sys.stderr)
+        print(f"facerec: {printable(str(e))}", file=sys.stderr)
         return {"path": str(path), "faces": [], "error": str(e)}
     found = pipeline.analyse_image(image)
     from facerec.match import one_name_per_photo
@@ -108,15 +109,18 @@ def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
 
 
 def print_csv(results: list[dict[str, Any]], show_distance: bool) -> None:
+    from facerec.fileio import csv_cell
+
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(["path", "face", "name", "score", "x", "y", "w", "h"] + (["distance"] if show_distance else []))
     for r in results:
         if r["error"]:
             continue  # already on stderr
+        path = csv_cell(printable(r["path"]))  # a file name can hold a formula or control characters
         if not r["faces"]:
-            out.writerow([r["path"], "", "no_faces_found", "", "", "", "", ""] + ([""] if show_distance else []))
+            out.writerow([path, "", "no_faces_found", "", "", "", "", ""] + ([""] if show_distance else []))
         for f in r["faces"]:
-            row = [r["path"], f["index"], f["name"], f"{f['score']:.4f}", *f["box"]]
+            row = [path, f["index"], csv_cell(f["name"]), f"{f['score']:.4f}", *f["box"]]
             if show_distance:
                 row.append("" if f["distance"] is None else f"{f['distance']:.4f}")
             out.writerow(row)

@@ -29,13 +29,14 @@ def register(sub, common) -> None:
 def run(args) -> int:
     from facerec.cluster import NOISE
     from facerec.gallery import Gallery
+    from facerec.names import person_name
 
     if args.cluster_id == NOISE or args.cluster_id < 1:
         raise errors.FacerecError("CLUSTER_ID is a group number from `facerec clusters` (1, 2, ...)")
+    name = person_name(args.name)
     backbone = args.embedding
     with Gallery(args.gallery, create=False) as gallery:
-        added = gallery.name_cluster(args.cluster_id, args.name, backbone)
-    name = args.name.strip()
+        added = gallery.name_cluster(args.cluster_id, name, backbone)
     if args.json:
         print_json({"cluster": args.cluster_id, "name": name, "faces_enrolled": added, "backbone": backbone})
     elif added:

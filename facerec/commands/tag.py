@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from facerec import errors
-from facerec.commands._util import pipeline_from_args, print_json, print_table, progress_enabled
+from facerec.commands._util import (DISTANCE, PIXELS, number_in, pipeline_from_args, print_json, print_table,
+                                    progress_enabled)
 
 DESCRIPTION = """Find every face in every photo under ALBUM_DIR (sub-folders included) and name it
 from the gallery (`facerec enroll` first; with nobody enrolled every face is `unknown`).
@@ -53,12 +54,12 @@ def register(sub, common) -> None:
     p.add_argument("--xmp-naming", choices=NAMINGS, default="darktable",
                    help="sidecar names: darktable = photo.jpg.xmp (default), lightroom = photo.xmp, both")
     p.add_argument("--xmp-unknown", action="store_true", help="also write (unnamed) regions for unknown faces")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=number_in(int, 1, 256), default=None, metavar="N",
                    help="threads decoding and detecting photos (default: min(4, CPUs))")
-    p.add_argument("--threshold", type=float, metavar="D",
+    p.add_argument("--threshold", type=DISTANCE, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone)")
     p.add_argument("--force", action="store_true", help="analyse every photo again, even unchanged ones")
-    p.add_argument("--min-face-size", type=int, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
     p.add_argument("--all", action="store_true", help="list every photo, not only the ones with problems")
     p.add_argument("--people", type=Path, metavar="PEOPLE_DIR",
                    help="first enroll (incrementally) the people in PEOPLE_DIR/<Name>/<photos>, as `facerec enroll` does")

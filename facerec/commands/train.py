@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from facerec import errors
-from facerec.commands._util import print_json, progress_enabled
+from facerec.commands._util import COUNT, DISTANCE, NON_NEGATIVE, PROBABILITY, SEED, number_in, print_json, progress_enabled
 
 DESCRIPTION = """Train a small neural network ("head": Dense(256, relu) -> Dropout -> softmax over the
 enrolled people) on the embeddings of everyone in the gallery, the keras-vggface transfer-learning
@@ -35,19 +35,19 @@ def register(sub, common) -> None:
     p = sub.add_parser("train", parents=common, help="train a classifier head on the enrolled people",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--augment", action="store_true", help="add flipped / rotated / brightness-changed copies")
-    p.add_argument("--fine-tune-blocks", type=int, default=0, metavar="N",
+    p.add_argument("--fine-tune-blocks", type=NON_NEGATIVE, default=0, metavar="N",
                    help="then fine-tune the last N blocks of a Keras backbone (default: 0, frozen)")
-    p.add_argument("--epochs", type=int, default=200, help="most epochs for the head (early stopping; default: 200)")
-    p.add_argument("--fine-tune-epochs", type=int, default=10, metavar="N", help="most fine-tuning epochs (default: 10)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[256], metavar="UNITS",
+    p.add_argument("--epochs", type=COUNT, default=200, help="most epochs for the head (early stopping; default: 200)")
+    p.add_argument("--fine-tune-epochs", type=NON_NEGATIVE, default=10, metavar="N", help="most fine-tuning epochs (default: 10)")
+    p.add_argument("--hidden", type=number_in(int, 1, 65536), nargs="+", default=[256], metavar="UNITS",
                    help="hidden layer sizes (default: 256)")
-    p.add_argument("--dropout", type=float, default=0.5, help="dropout after each hidden layer (default: 0.5)")
-    p.add_argument("--min-probability", type=float, default=0.5, metavar="P",
+    p.add_argument("--dropout", type=number_in(float, 0.0, 1.0), default=0.5, help="dropout after each hidden layer (default: 0.5)")
+    p.add_argument("--min-probability", type=PROBABILITY, default=0.5, metavar="P",
                    help="unknown when the top class probability is below P (default: 0.5)")
-    p.add_argument("--max-distance", type=float, default=None, metavar="D",
+    p.add_argument("--max-distance", type=DISTANCE, default=None, metavar="D",
                    help="unknown when the face is farther than D (cosine distance) from the predicted person's "
                         "centroid (default: the backbone's verify threshold)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
                    help="where to save (a .keras file or a folder; default: <models>/heads/<backbone>/)")
     p.set_defaults(func=run)

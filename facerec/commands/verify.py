@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from facerec import errors
-from facerec.commands._util import pipeline_from_args, print_json
+from facerec.commands._util import DISTANCE, pipeline_from_args, print_json
 
 DESCRIPTION = """Compare the largest face of image A with the largest face of image B.
 Prints `same` or `different`, the cosine distance and the threshold used (per backbone, see
@@ -19,7 +19,7 @@ def register(sub, common) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image_a", type=Path, metavar="A")
     p.add_argument("image_b", type=Path, metavar="B")
-    p.add_argument("--threshold", type=float, help="cosine distance at or below which faces are the same person")
+    p.add_argument("--threshold", type=DISTANCE, help="cosine distance at or below which faces are the same person")
     p.set_defaults(func=run)
 
 

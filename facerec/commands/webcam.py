@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
+from facerec.commands._util import COUNT, DISTANCE, NON_NEGATIVE, PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +60,19 @@ def register(sub, common) -> None:
     p.add_argument("--record", type=Path, metavar="OUT.mp4", help="save the annotated video (mp4v)")
     p.add_argument("--save-unknown", type=Path, metavar="DIR",
                    help="save one PNG crop per unknown face (per track, not per frame) into DIR")
-    p.add_argument("--detect-every", type=_positive_int, default=DEFAULT_DETECT_EVERY, metavar="K",
+    p.add_argument("--detect-every", type=COUNT, default=DEFAULT_DETECT_EVERY, metavar="K",
                    help="run the detector every K processed frames; follow faces in between (default: %(default)s)")
-    p.add_argument("--detect-width", type=int, default=DEFAULT_DETECT_WIDTH, metavar="W",
+    p.add_argument("--detect-width", type=NON_NEGATIVE, default=DEFAULT_DETECT_WIDTH, metavar="W",
                    help="detect on a copy W pixels wide, 0 for full size (default: %(default)s)")
-    p.add_argument("--min-face-size", type=int, default=20, metavar="PX",
+    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX",
                    help="smallest face, in pixels of the detection copy (default: %(default)s; "
                         "40 detects about twice as fast)")
-    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N processed frames")
-    p.add_argument("--threshold", type=float, metavar="D",
+    p.add_argument("--max-frames", type=COUNT, metavar="N", help="stop after N processed frames")
+    p.add_argument("--threshold", type=DISTANCE, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone)")
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="drop frames to keep up (default: on for cameras and streams, off for files)")
     p.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def run(args) -> int:
