@@ -16,6 +16,7 @@ from __future__ import annotations
 
 VERIFY_COSINE_DISTANCE: dict[str, float] = {
     "dlib": 0.10,
+    "dlib-keras": 0.10,  # the same network and chips as dlib (issue 13)
     "vgg16": 0.40,
     "resnet50": 0.45,
     "senet50": 0.45,

@@ -4,6 +4,7 @@
     get_backbone("vgg16", weights=p)    # an explicit .h5 file
     get_backbone("resnet50", weights="random")  # untrained, for tests and benchmarks
     get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra
+    get_backbone("dlib-keras")          # the same network in Keras: batched, GPU, fine-tunable
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from facerec.backbones.base import Backbone
 from facerec.vectors import l2_normalise
 
 VGGFACE_NAMES = ("vgg16", "resnet50", "senet50")
-BACKBONE_NAMES = ("dlib",) + VGGFACE_NAMES
+DLIB_KERAS = "dlib-keras"
+BACKBONE_NAMES = ("dlib", DLIB_KERAS) + VGGFACE_NAMES
 
 _cache: dict[tuple[str, str], Backbone] = {}
 _lock = threading.Lock()
@@ -50,9 +52,13 @@ def build_backbone(name: str, weights: str | Path | None) -> Backbone:
         from facerec.backbones.dlib_backbone import DlibBackbone
 
         return DlibBackbone()
+    if name == DLIB_KERAS:
+        from facerec.backbones.dlib_keras import DlibKerasBackbone
+
+        return DlibKerasBackbone(weights)
     from facerec.backbones.vggface import VGGFaceBackbone
 
     return VGGFaceBackbone(name, weights=weights)
 
 
-__all__ = ["Backbone", "BACKBONE_NAMES", "VGGFACE_NAMES", "default_backbone", "get_backbone", "l2_normalise"]
+__all__ = ["Backbone", "BACKBONE_NAMES", "DLIB_KERAS", "VGGFACE_NAMES", "default_backbone", "get_backbone", "l2_normalise"]

@@ -1,4 +1,4 @@
-"""dlib's serialized face network read in numpy: the format, the architecture, and the same descriptors as dlib."""
+"""dlib's face network read in numpy (format, architecture) and run in Keras: the same descriptors as dlib itself."""
 from __future__ import annotations
 
 import numpy as np
@@ -107,3 +107,71 @@ def test_numpy_forward_pass_gives_dlibs_descriptors(parsed, dlib_chips):
     ours = dlib_net.forward_numpy(ops, chips)
     assert ours.shape == (3, 128)
     assert np.abs(ours - expected).max() <= 1e-4
+
+
+# ------------------------------------------------------------------------------------------ Keras
+
+@pytest.fixture(scope="session")
+def keras_backbone(dlib_models):
+    from facerec.backbones import get_backbone
+
+    return get_backbone("dlib-keras")
+
+
+def test_keras_model_loads_every_layer_and_gives_dlibs_descriptors(keras_backbone, dlib_chips):
+    chips, expected = dlib_chips
+    model = keras_backbone.model
+    assert model.count_params() == 5_614_592
+    assert model.output_shape == (None, 128)
+    assert model.get_layer("res13_add_prev1").output.shape == (None, 2, 2, 256)  # 1x1 main branch + 2x2 shortcut
+    ours = keras_backbone.descriptors(chips)
+    assert np.abs(ours - expected).max() <= 1e-4
+
+
+def test_a_wrong_shape_is_refused(parsed):
+    from facerec.backbones import dlib_keras
+    from facerec.errors import WeightsError
+
+    ops, _ = parsed
+    model = dlib_keras.build_model(ops)
+    broken = [dlib_net.Op(op.kind, dict(op.config), dict(op.weights), op.name) for op in ops]
+    fc = broken[-1]
+    fc.weights["kernel"] = fc.weights["kernel"][:, :64]
+    with pytest.raises(WeightsError, match="fc"):
+        dlib_keras.load_dlib_weights(model, broken)
+
+
+def test_backbone_uses_dlibs_chips_and_embeds_in_batches(keras_backbone, detector, core_images):
+    from facerec.backbones import get_backbone
+    from facerec.imageio import load_image
+
+    reference = get_backbone("dlib")
+    image = load_image(core_images / "group_3.jpg")
+    faces = detector.detect(image)
+    assert len(faces) >= 2
+    chips = np.stack([keras_backbone.align(image, f) for f in faces])
+    assert np.array_equal(chips, np.stack([reference.align(image, f) for f in faces]))
+    keras_backbone.batch_size = 2  # more faces than one batch holds
+    batched = keras_backbone.embed(chips)
+    assert np.abs(batched - reference.embed(chips)).max() <= 1e-4
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1, atol=1e-5)
+    assert np.abs(keras_backbone.embed(chips[-1]) - batched[-1:]).max() <= 1e-5
+    assert keras_backbone.embed(np.zeros((0, 150, 150, 3), np.uint8)).shape == (0, 128)
+    assert keras_backbone.describe()["device"] in ("CPU:0", "GPU:0")
+
+
+def test_fine_tuning_blocks_end_with_the_descriptor_layer():
+    from facerec.backbones import dlib_keras
+
+    assert dlib_keras.last_block_layers(0) == ["fc"]
+    assert dlib_keras.last_block_layers(1) == ["res13_con1", "res13_affine1", "res13_con2", "res13_affine2", "fc"]
+    assert len(dlib_keras.last_block_layers(99)) == 2 * 2 * dlib_net.NUM_RESIDUAL_BLOCKS + 1
+
+
+def test_info_says_where_dlib_keras_runs(dlib_models):
+    from facerec.commands.info import backbone_status
+    from facerec.device import tensorflow_device
+
+    rows = {row["name"]: row for row in backbone_status() if "variant" not in row}
+    assert rows["dlib-keras"]["present"] and rows["dlib-keras"]["device"] == tensorflow_device()
+    assert rows["dlib"]["device"].endswith("(dlib)")
