@@ -10,11 +10,15 @@ This is the classic keras-vggface recipe, as an estimator:
 2. New head. Dense(256, relu) -> Dropout -> Dense(n_people, softmax), trained with early stopping,
    balanced class weights and, when every person has enough photos, a validation split made by
    photo (augmented copies of a photo never straddle the split).
-3. Optional fine-tuning (vgg16 / resnet50 / senet50 only). After the head converges, the last N
-   blocks of the backbone are unfrozen and trained with the head at a low learning rate (1e-5) on
-   the chips themselves. The fine-tuned base is saved next to the head (base.weights.h5); faces must
-   then be embedded with it (`FaceHead.embed_chips`). dlib's network is not a Keras model, so it
-   cannot be fine-tuned here.
+3. Optional fine-tuning (the Keras backbones: dlib-keras, vgg16, resnet50, senet50). After the head
+   converges, the last N blocks of the backbone are unfrozen and trained with the head at a low
+   learning rate (1e-5) on the chips themselves and their augmented copies (every augmentation, with
+   or without --augment: a few photos per person would otherwise be memorised). For dlib-keras the
+   last N residual blocks and the 128-d fc layer are unfrozen, and the frozen trunk below them runs
+   once per chip (its output is cached in memory), so each epoch only runs the trained top. The
+   fine-tuned base is saved next to the head (base.weights.h5); faces must then be embedded with it
+   (`FaceHead.embed_chips`). The `dlib` backbone runs inside dlib's C++ and cannot be fine-tuned: use
+   `dlib-keras`, the same network and chips.
 
 Open set: a softmax always names someone, so `predict_identities` answers `unknown` when the top
 probability is below `min_probability` or when the face is farther (cosine distance) than
@@ -48,7 +52,7 @@ HEAD_FORMAT = "facerec-head"
 HEAD_FORMAT_VERSION = 1
 HEAD_FILENAME = "head.keras"
 BASE_WEIGHTS_FILENAME = "base.weights.h5"
-KERAS_BACKBONES = ("vgg16", "resnet50", "senet50")
+KERAS_BACKBONES = ("dlib-keras", "vgg16", "resnet50", "senet50")
 # Validation needs a few photos per person: with fewer, holding one out costs more than it measures.
 MIN_PHOTOS_PER_PERSON_FOR_VALIDATION = 5
 FINE_TUNE_LEARNING_RATE = 1e-5
@@ -417,21 +421,17 @@ class FaceHead:
         if not self.fine_tuned:
             raise FacerecError("this head was trained on a frozen backbone: embed faces with the backbone itself")
         if self._base_model is None:
-            from facerec.backbones.vggface import bottleneck_model
-
-            model = bottleneck_model(self.backbone, "random")
+            model = keras_base(self.backbone).model("random")
             model.load_weights(self.base_weights_path)
             self._base_model = model
         return self._base_model
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Embeddings of aligned chips from the fine-tuned base (what predict_identities expects after fine-tuning)."""
-        from facerec.backbones.vggface import preprocess_input
-
         chips = np.asarray(chips)
         if len(chips) == 0:
             return np.zeros((0, self.n_features_in_), dtype=np.float32)
-        return l2_normalise(self.base_model().predict_on_batch(preprocess_input(chips, self.backbone)))
+        return l2_normalise(self.base_model().predict_on_batch(keras_base(self.backbone).preprocess(chips)))
 
     # ---- persistence
 
@@ -603,56 +603,89 @@ def bottleneck_features(photos: Sequence[TrainingPhoto], backbone, variants: Seq
 
 def check_fine_tunable(backbone: str) -> None:
     if backbone not in KERAS_BACKBONES:
+        hint = " (use --backbone dlib-keras: the same network and chips, in Keras)" if backbone == "dlib" else ""
         raise FacerecError(f"fine-tuning needs a Keras backbone ({', '.join(KERAS_BACKBONES)}); the {backbone} "
                            "network is not a Keras model, so only a head on its frozen embeddings can be trained "
-                           "(drop --fine-tune-blocks)")
+                           f"(drop --fine-tune-blocks){hint}")
+
+
+@dataclass
+class KerasBase:
+    """What fine-tuning needs to know about a Keras backbone."""
+
+    model: Callable[[Any], Any]  # weights (path, None or "random") -> the embedding network
+    last_block_layers: Callable[[int], list[str]]  # n blocks -> names of the layers to unfreeze
+    preprocess: Callable[[np.ndarray], np.ndarray]  # RGB chips -> the network's input
+    split: Callable[[Any, int], tuple[Any, Any]]  # (model, n blocks) -> (frozen trunk or None, trained top)
+
+
+def keras_base(backbone: str) -> KerasBase:
+    check_fine_tunable(backbone)
+    if backbone == "dlib-keras":
+        from facerec.backbones import dlib_keras
+
+        return KerasBase(dlib_keras.dlib_model, dlib_keras.last_block_layers, dlib_keras.preprocess_input,
+                         dlib_keras.split_for_fine_tuning)
+    from facerec.backbones import vggface
+
+    return KerasBase(lambda weights: vggface.bottleneck_model(backbone, weights),
+                     lambda n: vggface.last_block_layers(backbone, n),
+                     lambda chips: vggface.preprocess_input(chips, backbone),
+                     lambda model, n: (None, model))
 
 
 def fine_tune(head: FaceHead, chips: np.ndarray, names: Sequence[str], n_blocks: int, base_model=None,
               weights: str | Path | None = None, epochs: int = 10, learning_rate: float = FINE_TUNE_LEARNING_RATE,
-              batch_size: int = 8, groups: Sequence[Any] | None = None) -> dict[str, Any]:
+              batch_size: int = 8, groups: Sequence[Any] | None = None,
+              augment: bool | Sequence[str] = True) -> dict[str, Any]:
     """Unfreeze the last `n_blocks` blocks of the backbone and train them with the (already trained) head.
 
-    chips: aligned RGB uint8 chips (n, s, s, 3) with person names. base_model: the Keras embedding
-    network to start from (default: `bottleneck_model(head.backbone, weights)`). BatchNormalization runs
-    in inference mode so a handful of photos cannot wreck its statistics. Afterwards the head's
-    centroids are recomputed with the fine-tuned base, and the base is kept on the head (saved by save()).
+    chips: aligned RGB uint8 chips (n, s, s, 3) with person names; each is also used in its augmented
+    variants (`augment`, default all). base_model: the Keras embedding network to start from (default:
+    the backbone's own with `weights`). BatchNormalization runs in inference mode so a handful of photos
+    cannot wreck its statistics. Where the backbone can be cut below the unfrozen blocks (dlib-keras), the
+    frozen trunk runs once per chip and only the top is trained. Afterwards the head's centroids are
+    recomputed with the fine-tuned base, and the base is kept on the head (saved by save()).
     """
-    check_fine_tunable(head.backbone)
+    parts = keras_base(head.backbone)
     head._check_fitted()
     if n_blocks < 1:
         raise FacerecError("--fine-tune-blocks must be at least 1")
     keras = _keras()
-    from facerec.backbones.vggface import bottleneck_model, last_block_layers, preprocess_input
-
     if base_model is None:
-        base_model = bottleneck_model(head.backbone, weights)
-    unfrozen = set(last_block_layers(head.backbone, n_blocks))
+        base_model = parts.model(weights)
+    unfrozen = set(parts.last_block_layers(n_blocks))
     base_model.trainable = True
     for layer in base_model.layers:
         layer.trainable = layer.name in unfrozen
-    inputs = keras.Input(shape=base_model.input_shape[1:], name="chip")
-    features = base_model(inputs, training=False)  # BatchNormalization stays in inference mode
+    variants = resolve_variants(augment)
+    chips = np.asarray(chips)
+    groups_arr = np.asarray(groups) if groups is not None else np.arange(len(chips))
+    x = parts.preprocess(np.concatenate([augmented_chips(c, variants) for c in chips]))
+    labels = np.repeat(np.searchsorted(head.classes_, np.asarray([str(n) for n in names])), len(variants))
+    trunk, top = parts.split(base_model, n_blocks)
+    if trunk is not None:  # the frozen part runs once, not once per epoch
+        x = np.asarray(trunk.predict(x, batch_size=32, verbose=0), dtype=np.float32)
+    inputs = keras.Input(shape=x.shape[1:], name="features")
+    features = top(inputs, training=False)  # BatchNormalization stays in inference mode
     features = keras.layers.UnitNormalization(name="l2_normalise")(features)
-    outputs = head.model_(features)
-    full = keras.Model(inputs, outputs, name="facerec_fine_tuned")
-    x = preprocess_input(np.asarray(chips), head.backbone)
-    labels = np.searchsorted(head.classes_, np.asarray([str(n) for n in names]))
-    groups_arr = np.asarray(groups) if groups is not None else np.arange(len(x))
+    full = keras.Model(inputs, head.model_(features), name="facerec_fine_tuned")
     saved_batch = head.batch_size
     head.batch_size = batch_size
     try:
-        metrics = head._train(full, x, labels, groups_arr, epochs, patience=max(2, min(head.patience, epochs // 3)),
-                              learning_rate=learning_rate)
+        metrics = head._train(full, x, labels, np.repeat(groups_arr, len(variants)), epochs,
+                              patience=max(2, min(head.patience, epochs // 3)), learning_rate=learning_rate)
     finally:
         head.batch_size = saved_batch
-    embeddings = l2_normalise(base_model.predict(x, batch_size=batch_size, verbose=0))
-    head.centroids_ = head._centroids(embeddings, labels)
+    originals = parts.preprocess(chips)
+    embeddings = l2_normalise(base_model.predict(originals, batch_size=batch_size, verbose=0))
+    head.centroids_ = head._centroids(embeddings, np.searchsorted(head.classes_, np.asarray([str(n) for n in names])))
     head.fine_tuned_blocks = n_blocks
     head._base_model = base_model
     head.base_weights_path = None  # not on disk until save()
     metrics["unfrozen_layers"] = sorted(unfrozen & {layer.name for layer in base_model.layers})
     metrics["learning_rate"] = learning_rate
+    metrics["augmentations"] = variants
     head.metrics_["fine_tune"] = metrics
     return metrics
 

@@ -17,6 +17,7 @@ The `dlib-keras` backbone uses exactly the chips of the `dlib` backbone (it inhe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -103,25 +104,59 @@ def custom_layers() -> dict[str, type]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _conv(keras, x, op: Op):
+LayerSource = Callable[[str, Callable[[], Any]], Any]
+
+
+def _new_layer(name: str, make: Callable[[], Any]):
+    return make()
+
+
+def _conv(keras, x, op: Op, layer: LayerSource):
     kernel, stride = op.config["kernel"], op.config["stride"]
-    pad_y, pad_x = op.config.get("padding", (kernel // 2 if stride == 1 else 0,) * 2)
+    pad_y, pad_x = op.config.get("padding", (kernel // 2 if stride == 1 else 0,) * 2)  # dlib's default
     padding = "valid"
     if (pad_y, pad_x) == (kernel // 2, kernel // 2) and stride == 1 and kernel % 2 == 1:
         padding = "same"  # identical to dlib's symmetric kernel//2 padding for odd kernels at stride 1
     elif pad_y or pad_x:
-        x = keras.layers.ZeroPadding2D((pad_y, pad_x), name=f"{op.name}_pad")(x)
-    return keras.layers.Conv2D(op.config["filters"], kernel, strides=stride, padding=padding,
-                               use_bias=op.config.get("use_bias", True), name=op.name)(x)
+        x = layer(f"{op.name}_pad", lambda: keras.layers.ZeroPadding2D((pad_y, pad_x), name=f"{op.name}_pad"))(x)
+    return layer(op.name, lambda: keras.layers.Conv2D(op.config["filters"], kernel, strides=stride, padding=padding,
+                                                      use_bias=op.config.get("use_bias", True), name=op.name))(x)
 
 
-def _pool(keras, x, op: Op):
+def _pool(keras, op: Op):
     if any(op.config.get("padding", (0, 0))):
         raise WeightsError(f"{op.name}: dlib pooling with padding is not supported")
     if op.config["kernel"] == 0:
-        return keras.layers.GlobalAveragePooling2D(name=op.name)(x)
+        return keras.layers.GlobalAveragePooling2D(name=op.name)
     layer = keras.layers.MaxPooling2D if op.kind == "max_pool" else keras.layers.AveragePooling2D
-    return layer(op.config["kernel"], strides=op.config["stride"], padding="valid", name=op.name)(x)
+    return layer(op.config["kernel"], strides=op.config["stride"], padding="valid", name=op.name)
+
+
+def _apply_ops(ops: list[Op], x, layer: LayerSource = _new_layer):
+    """Run `ops` (no input op) on the Keras tensor x; `layer(name, make)` gives each op's layer (new or reused)."""
+    keras = _keras()
+    custom = custom_layers()
+    tagged = {}
+    for op in ops:
+        if op.kind == "con":
+            x = _conv(keras, x, op, layer)
+        elif op.kind == "affine":
+            x = layer(op.name, lambda: custom["ChannelAffine"](name=op.name))(x)
+        elif op.kind == "relu":
+            x = layer(op.name, lambda: keras.layers.ReLU(name=op.name))(x)
+        elif op.kind in ("max_pool", "avg_pool"):
+            x = layer(op.name, lambda: _pool(keras, op))(x)
+        elif op.kind == "fc":
+            x = layer(op.name, lambda: keras.layers.Dense(op.config["outputs"], use_bias=False, name=op.name))(x)
+        elif op.kind == "tag":
+            tagged[op.config["tag"]] = x
+        elif op.kind == "skip":
+            x = tagged[op.config["tag"]]
+        elif op.kind == "add_prev":
+            x = layer(op.name, lambda: custom["ZeroPadAdd"](name=op.name))([x, tagged[op.config["tag"]]])
+        else:
+            raise WeightsError(f"dlib layer {op.kind!r} has no Keras counterpart here")
+    return x
 
 
 def build_model(ops: list[Op]) -> "keras.Model":
@@ -130,31 +165,9 @@ def build_model(ops: list[Op]) -> "keras.Model":
     Input: preprocessed chips (`preprocess_input`), (n, 150, 150, 3) float32. Output: the 128-d descriptor.
     """
     keras = _keras()
-    layers = custom_layers()
     size = ops[0].config["size"]
     inputs = keras.Input(shape=(size, size, 3), name="chip")
-    x = inputs
-    tagged = {}
-    for op in ops[1:]:
-        if op.kind == "con":
-            x = _conv(keras, x, op)
-        elif op.kind == "affine":
-            x = layers["ChannelAffine"](name=op.name)(x)
-        elif op.kind == "relu":
-            x = keras.layers.ReLU(name=op.name)(x)
-        elif op.kind in ("max_pool", "avg_pool"):
-            x = _pool(keras, x, op)
-        elif op.kind == "fc":
-            x = keras.layers.Dense(op.config["outputs"], use_bias=False, name=op.name)(x)
-        elif op.kind == "tag":
-            tagged[op.config["tag"]] = x
-        elif op.kind == "skip":
-            x = tagged[op.config["tag"]]
-        elif op.kind == "add_prev":
-            x = layers["ZeroPadAdd"](name=op.name)([x, tagged[op.config["tag"]]])
-        else:
-            raise WeightsError(f"dlib layer {op.kind!r} has no Keras counterpart here")
-    return keras.Model(inputs, x, name="dlib_face_resnet")
+    return keras.Model(inputs, _apply_ops(ops[1:], inputs), name="dlib_face_resnet")
 
 
 def dlib_layer_weights(op: Op) -> list[np.ndarray]:
@@ -236,6 +249,30 @@ def last_block_layers(n_blocks: int) -> list[str]:
     residual = blocks[1:-1]
     chosen = residual[len(residual) - min(n_blocks, len(residual)):] if n_blocks else []
     return [name for block in chosen for name in block] + [FC_LAYER]
+
+
+def split_for_fine_tuning(model, n_blocks: int) -> tuple[Any, Any]:
+    """(trunk, top) of a dlib Keras model, cut just below the last `n_blocks` residual blocks.
+
+    The top reuses the model's own layers (training it trains the model), so fine-tuning can run the
+    frozen trunk once per chip and train on its cached output: on a CPU that is most of the work saved.
+    """
+    from facerec.backbones.dlib_net import face_resnet_ops
+
+    keras = _keras()
+    ops = face_resnet_ops()[1:]
+    first = next(op.name for op in ops if op.name.startswith(_first_fine_tuned_block(n_blocks) + "_"))
+    cut = next(i for i, op in enumerate(ops) if op.name == first)
+    below = next(op for op in reversed(ops[:cut]) if op.kind not in ("tag", "skip"))
+    trunk = keras.Model(model.inputs, model.get_layer(below.name).output, name="dlib_trunk")
+    inputs = keras.Input(shape=tuple(trunk.output.shape[1:]), name="trunk_output")
+    top = keras.Model(inputs, _apply_ops(ops[cut:], inputs, lambda name, make: model.get_layer(name)), name="dlib_top")
+    return trunk, top
+
+
+def _first_fine_tuned_block(n_blocks: int) -> str:
+    residual = NUM_RESIDUAL_BLOCKS - max(1, min(n_blocks, NUM_RESIDUAL_BLOCKS))
+    return f"res{residual}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ Then `facerec identify --matcher head` uses it; faces far from everyone enrolled
                           (+-20 %) copies of each face; their embeddings are cached under
                           <models>/cache/bottlenecks, so only the first run pays for them
   --fine-tune-blocks N    then unfreeze the last N blocks of the backbone and train them with the
-                          head at learning rate 1e-5 (vgg16, resnet50, senet50 only: dlib's network
-                          is not a Keras model). Slow on a CPU; the fine-tuned base is saved next to
-                          the head and used to embed faces for the head.
+                          head at learning rate 1e-5 on every photo and its augmented copies
+                          (dlib-keras, vgg16, resnet50, senet50; for dlib use --backbone dlib-keras,
+                          the same network in Keras: its last N residual blocks and the 128-d fc
+                          layer are trained). The fine-tuned base is saved next to the head and
+                          used to embed faces for the head.
 
 The head is saved to <models>/heads/<backbone>/head.keras with head.json (people, thresholds,
 metrics); <models> is FACEREC_HOME, else the source checkout's models/ folder, else ./models.
@@ -27,6 +29,7 @@ examples:
   facerec train
   facerec train --augment --epochs 100
   facerec train --backbone resnet50 --weights rcmalli_vggface_tf_notop_resnet50.h5 --fine-tune-blocks 1
+  facerec enroll people/ --backbone dlib-keras && facerec train --backbone dlib-keras --fine-tune-blocks 1
 
 exit code: 0 trained, 1 fewer than 2 people enrolled, 4 fine-tuning needs weights that are missing."""
 
@@ -89,6 +92,7 @@ def print_summary(summary: dict) -> None:
     if "fine_tune" in m:
         ft = m["fine_tune"]
         print(f"fine-tuned the last {summary['fine_tuned_blocks']} block(s): {len(ft['unfrozen_layers'])} layers, "
-              f"epochs {ft['epochs_run']}, accuracy {ft['accuracy']:.3f}")
+              f"learning rate {ft['learning_rate']:g}, {ft['n_train']} training chips "
+              f"({', '.join(ft.get('augmentations', ['orig']))}), epochs {ft['epochs_run']}, accuracy {ft['accuracy']:.3f}")
     print(f"unknown when probability < {summary['min_probability']:.2f} or centroid distance > {summary['max_distance']:.3f}")
     print(f"saved to {summary['path']}")
