@@ -651,41 +651,59 @@ def fine_tune(head: FaceHead, chips: np.ndarray, names: Sequence[str], n_blocks:
     head._check_fitted()
     if n_blocks < 1:
         raise FacerecError("--fine-tune-blocks must be at least 1")
-    keras = _keras()
     if base_model is None:
         base_model = parts.model(weights)
-    unfrozen = set(parts.last_block_layers(n_blocks))
-    base_model.trainable = True
-    for layer in base_model.layers:
-        layer.trainable = layer.name in unfrozen
+    trunk, top, unfrozen = prepare_fine_tuning(head.backbone, base_model, n_blocks)
     variants = resolve_variants(augment)
     chips = np.asarray(chips)
     groups_arr = np.asarray(groups) if groups is not None else np.arange(len(chips))
     x = parts.preprocess(np.concatenate([augmented_chips(c, variants) for c in chips]))
-    labels = np.repeat(np.searchsorted(head.classes_, np.asarray([str(n) for n in names])), len(variants))
-    trunk, top = parts.split(base_model, n_blocks)
     if trunk is not None:  # the frozen part runs once, not once per epoch
         x = np.asarray(trunk.predict(x, batch_size=32, verbose=0), dtype=np.float32)
-    inputs = keras.Input(shape=x.shape[1:], name="features")
-    features = top(inputs, training=False)  # BatchNormalization stays in inference mode
-    features = keras.layers.UnitNormalization(name="l2_normalise")(features)
-    full = keras.Model(inputs, head.model_(features), name="facerec_fine_tuned")
-    saved_batch = head.batch_size
-    head.batch_size = batch_size
-    try:
-        metrics = head._train(full, x, labels, np.repeat(groups_arr, len(variants)), epochs,
-                              patience=max(2, min(head.patience, epochs // 3)), learning_rate=learning_rate)
-    finally:
-        head.batch_size = saved_batch
-    originals = parts.preprocess(chips)
-    embeddings = l2_normalise(base_model.predict(originals, batch_size=batch_size, verbose=0))
-    head.centroids_ = head._centroids(embeddings, np.searchsorted(head.classes_, np.asarray([str(n) for n in names])))
+    is_original = np.tile(np.asarray(variants) == ORIGINAL, len(chips))
+    metrics = fine_tune_top(head, top, x, np.repeat(np.asarray([str(n) for n in names]), len(variants)),
+                            np.repeat(groups_arr, len(variants)), is_original, epochs=epochs,
+                            learning_rate=learning_rate, batch_size=batch_size)
     head.fine_tuned_blocks = n_blocks
     head._base_model = base_model
     head.base_weights_path = None  # not on disk until save()
     metrics["unfrozen_layers"] = sorted(unfrozen & {layer.name for layer in base_model.layers})
-    metrics["learning_rate"] = learning_rate
     metrics["augmentations"] = variants
+    return metrics
+
+
+def prepare_fine_tuning(backbone: str, base_model, n_blocks: int) -> tuple[Any, Any, set[str]]:
+    """Freeze all of `base_model` but its last `n_blocks` blocks; (frozen trunk or None, top to train, unfrozen names).
+    The top shares its layers with base_model, so training it changes base_model."""
+    parts = keras_base(backbone)
+    unfrozen = set(parts.last_block_layers(n_blocks))
+    base_model.trainable = True
+    for layer in base_model.layers:
+        layer.trainable = layer.name in unfrozen
+    trunk, top = parts.split(base_model, n_blocks)
+    return trunk, top, unfrozen
+
+
+def fine_tune_top(head: FaceHead, top, features: np.ndarray, names: Sequence[str], groups: np.ndarray,
+                  is_original: np.ndarray, epochs: int = 10, learning_rate: float = FINE_TUNE_LEARNING_RATE,
+                  batch_size: int = 8) -> dict[str, Any]:
+    """Train `top` (the unfrozen part of a backbone, from `prepare_fine_tuning`) with the head on its input
+    `features`, then recompute the head's centroids from the rows marked `is_original` (not augmented)."""
+    keras = _keras()
+    inputs = keras.Input(shape=features.shape[1:], name="features")
+    embedding = keras.layers.UnitNormalization(name="l2_normalise")(top(inputs, training=False))  # BN: inference
+    full = keras.Model(inputs, head.model_(embedding), name="facerec_fine_tuned")
+    labels = np.searchsorted(head.classes_, np.asarray([str(n) for n in names]))
+    saved_batch = head.batch_size
+    head.batch_size = batch_size
+    try:
+        metrics = head._train(full, features, labels, np.asarray(groups), epochs,
+                              patience=max(2, min(head.patience, epochs // 3)), learning_rate=learning_rate)
+    finally:
+        head.batch_size = saved_batch
+    embeddings = l2_normalise(top.predict(features[is_original], batch_size=32, verbose=0))
+    head.centroids_ = head._centroids(embeddings, labels[is_original])
+    metrics["learning_rate"] = learning_rate
     head.metrics_["fine_tune"] = metrics
     return metrics
 
