@@ -332,7 +332,7 @@ def test_fine_tuning_the_last_resnet50_block_changes_only_that_block(faces, tmp_
     assert list(loaded.predict(loaded.embed_chips(chips))) == list(head.predict(head.embed_chips(chips)))
 
 
-def test_fine_tuning_dlib_keras_end_to_end(tmp_path, capsys, monkeypatch):
+def test_fine_tuning_dlib_keras_end_to_end(tmp_path, capsys, monkeypatch, caplog):
     """enroll, train --fine-tune-blocks 1 and identify --matcher head on the real pretrained network:
     only the last residual block and the fc layer change, and the held-out photos are still named."""
     pytest.importorskip("dlib", reason="the dlib extra is not installed")
@@ -346,6 +346,7 @@ def test_fine_tuning_dlib_keras_end_to_end(tmp_path, capsys, monkeypatch):
     assert main(["enroll", str(PEOPLE), *common, "-q"]) == 0
     assert main(["train", *common, "--fine-tune-blocks", "1", "--fine-tune-epochs", "2", "--epochs", "50"]) == 0
     assert "fine-tuned the last 1 block(s): 5 layers" in capsys.readouterr().out
+    assert "fine-tuning with 3 photo(s) for some person" in caplog.text  # LFW says it does not help with so few
 
     head = load_head("dlib-keras")
     assert head.fine_tuned_blocks == 1 and head.metrics_["fine_tune"]["n_train"] == 9 * 6  # 9 photos x 6 variants
