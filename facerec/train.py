@@ -56,7 +56,7 @@ KERAS_BACKBONES = ("dlib-keras", "vgg16", "resnet50", "senet50")
 # Validation needs a few photos per person: with fewer, holding one out costs more than it measures.
 MIN_PHOTOS_PER_PERSON_FOR_VALIDATION = 5
 FINE_TUNE_LEARNING_RATE = 1e-5
-# scripts/evaluate_finetune.py (README, "Fine-tuning dlib's ResNet"): on LFW with 1, 3 or 5 photos per person,
+# scripts/evaluate_finetune.py (README, "dlib's ResNet in Keras"): on LFW with 1, 3 or 5 photos per person,
 # fine-tuning dlib-keras' last block left closed-set top-1 unchanged and made many genuine faces `unknown`.
 FINE_TUNE_MEASURED_UP_TO_PHOTOS = 5
 
@@ -793,7 +793,7 @@ def warn_if_too_few_photos_to_fine_tune(photos: Sequence[TrainingPhoto]) -> bool
         return False
     log.warning("fine-tuning with %d photo(s) for some person: on LFW with 1-5 photos per person it did not "
                 "improve naming over a head on the frozen embeddings and turned 16-90 %% of known faces `unknown` "
-                "(README, \"Fine-tuning dlib's ResNet\"); consider dropping --fine-tune-blocks", fewest)
+                "(README, \"dlib's ResNet in Keras\"); consider dropping --fine-tune-blocks", fewest)
     return True
 
 

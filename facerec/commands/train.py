@@ -21,8 +21,8 @@ Then `facerec identify --matcher head` uses it; faces far from everyone enrolled
                           the same network in Keras: its last N residual blocks and the 128-d fc
                           layer are trained). The fine-tuned base is saved next to the head and
                           used to embed faces for the head. Not the default: measured on LFW
-                          with 1-5 photos per person it did not help (README, "Fine-tuning dlib's
-                          ResNet"), and train warns when someone has that few photos.
+                          with 1-5 photos per person it did not help (README, "dlib's ResNet in
+                          Keras"), and train warns when someone has that few photos.
 
 The head is saved to <models>/heads/<backbone>/head.keras with head.json (people, thresholds,
 metrics); <models> is FACEREC_HOME, else the source checkout's models/ folder, else ./models.
@@ -43,7 +43,7 @@ def register(sub, common) -> None:
     p.add_argument("--fine-tune-blocks", type=int, default=0, metavar="N",
                    help="then fine-tune the last N blocks of a Keras backbone (default: 0, frozen: on LFW with 1-5 "
                         "photos per person fine-tuning did not name faces better and made more of them unknown; "
-                        "README, \"Fine-tuning dlib's ResNet\")")
+                        "README, \"dlib's ResNet in Keras\")")
     p.add_argument("--epochs", type=int, default=200, help="most epochs for the head (early stopping; default: 200)")
     p.add_argument("--fine-tune-epochs", type=int, default=10, metavar="N", help="most fine-tuning epochs (default: 10)")
     p.add_argument("--hidden", type=int, nargs="+", default=[256], metavar="UNITS",
