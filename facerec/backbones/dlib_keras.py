@@ -23,6 +23,7 @@ import numpy as np
 
 from facerec.backbones.dlib_backbone import DlibBackbone
 from facerec.backbones.dlib_net import NUM_RESIDUAL_BLOCKS, Op, input_tensor, read_dlib_network
+from facerec.backbones.vggface import VGGFaceBackbone
 from facerec.errors import WeightsError
 from facerec.vectors import l2_normalise
 
@@ -314,22 +315,9 @@ class DlibKerasBackbone(DlibBackbone):
                    for start in range(0, len(chips), self.batch_size)]
         return np.concatenate(outputs).astype(np.float32)
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Forward pass on preprocessed chips: one traced graph with a free batch dimension on TensorFlow."""
-        if self._predict is None:
-            self._predict = self._make_predict()
-        return self._predict(batch)
-
-    def _make_predict(self):
-        import keras
-
-        if keras.backend.backend() != "tensorflow":
-            return self.model.predict_on_batch
-        import tensorflow as tf
-
-        spec = tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.float32)
-        forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
-        return lambda batch: forward(tf.convert_to_tensor(batch, tf.float32)).numpy()
+    # One traced graph with a free batch dimension, run exactly as the VGGFace backbones run theirs.
+    predict = VGGFaceBackbone.predict
+    _make_predict = VGGFaceBackbone._make_predict
 
     def describe(self) -> dict:
         info = super().describe()

@@ -114,19 +114,18 @@ class DlibStream:
         return tuple(self.read_int() for _ in range(4))  # type: ignore[return-value]
 
     def expect_string(self, allowed: tuple[str, ...], what: str) -> str:
-        start = self.pos
-        name = self.read_string()
-        if name not in allowed:
-            self.pos = start
-            raise self.error(f"expected {what} ({' or '.join(allowed)}), found {name!r}")
-        return name
+        return self._expect(self.read_string, allowed, f"{what} ({' or '.join(allowed)})")
 
     def expect_int(self, allowed: tuple[int, ...], what: str) -> int:
+        return self._expect(self.read_int, allowed, f"{what} in {allowed}")
+
+    def _expect(self, read, allowed: tuple, what: str):
+        """Read a value that must be one of `allowed`; on failure report the offset where it starts."""
         start = self.pos
-        value = self.read_int()
+        value = read()
         if value not in allowed:
             self.pos = start
-            raise self.error(f"expected {what} in {allowed}, found {value}")
+            raise self.error(f"expected {what}, found {value!r}")
         return value
 
 
