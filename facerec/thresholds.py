@@ -36,6 +36,9 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "resnet50": {"verify": 0.45, "identify": 0.40, "cluster": 0.40},
     "senet50": {"verify": 0.45, "identify": 0.40, "cluster": 0.40},
 }
+# dlib-keras runs the same network on the same chips (descriptors within 1e-4 of dlib's): same thresholds.
+THRESHOLDS["dlib-keras:dlibbox2+flip"] = THRESHOLDS["dlib:dlibbox2+flip"]
+THRESHOLDS["dlib-keras"] = THRESHOLDS["dlib"]
 DEFAULT_THRESHOLDS = {"verify": 0.40, "identify": 0.35, "cluster": 0.35}
 
 

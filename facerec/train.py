@@ -10,11 +10,15 @@ This is the classic keras-vggface recipe, as an estimator:
 2. New head. Dense(256, relu) -> Dropout -> Dense(n_people, softmax), trained with early stopping,
    balanced class weights and, when every person has enough photos, a validation split made by
    photo (augmented copies of a photo never straddle the split).
-3. Optional fine-tuning (vgg16 / resnet50 / senet50 only). After the head converges, the last N
-   blocks of the backbone are unfrozen and trained with the head at a low learning rate (1e-5) on
-   the chips themselves. The fine-tuned base is saved next to the head (base.weights.h5); faces must
-   then be embedded with it (`FaceHead.embed_chips`). dlib's network is not a Keras model, so it
-   cannot be fine-tuned here.
+3. Optional fine-tuning (the Keras backbones: dlib-keras, vgg16, resnet50, senet50). After the head
+   converges, the last N blocks of the backbone are unfrozen and trained with the head at a low
+   learning rate (1e-5) on the chips themselves and their augmented copies (every augmentation, with
+   or without --augment: a few photos per person would otherwise be memorised). For dlib-keras the
+   last N residual blocks and the 128-d fc layer are unfrozen, and the frozen trunk below them runs
+   once per chip (its output is cached in memory), so each epoch only runs the trained top. The
+   fine-tuned base is saved next to the head (base.weights.h5); faces must then be embedded with it
+   (`FaceHead.embed_chips`). The `dlib` backbone runs inside dlib's C++ and cannot be fine-tuned: use
+   `dlib-keras`, the same network and chips.
 
 Open set: a softmax always names someone, so `predict_identities` answers `unknown` when the top
 probability is below `min_probability` or when the face is farther (cosine distance) than
@@ -48,10 +52,13 @@ HEAD_FORMAT = "facerec-head"
 HEAD_FORMAT_VERSION = 1
 HEAD_FILENAME = "head.keras"
 BASE_WEIGHTS_FILENAME = "base.weights.h5"
-KERAS_BACKBONES = ("vgg16", "resnet50", "senet50")
+KERAS_BACKBONES = ("dlib-keras", "vgg16", "resnet50", "senet50")
 # Validation needs a few photos per person: with fewer, holding one out costs more than it measures.
 MIN_PHOTOS_PER_PERSON_FOR_VALIDATION = 5
 FINE_TUNE_LEARNING_RATE = 1e-5
+# scripts/evaluate_finetune.py (README, "dlib's ResNet in Keras"): on LFW with 1, 3 or 5 photos per person,
+# fine-tuning dlib-keras' last block left closed-set top-1 unchanged and made many genuine faces `unknown`.
+FINE_TUNE_MEASURED_UP_TO_PHOTOS = 5
 
 
 # --------------------------------------------------------------------------------------------------
@@ -417,21 +424,17 @@ class FaceHead:
         if not self.fine_tuned:
             raise FacerecError("this head was trained on a frozen backbone: embed faces with the backbone itself")
         if self._base_model is None:
-            from facerec.backbones.vggface import bottleneck_model
-
-            model = bottleneck_model(self.backbone, "random")
+            model = keras_base(self.backbone).model("random")
             model.load_weights(self.base_weights_path)
             self._base_model = model
         return self._base_model
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Embeddings of aligned chips from the fine-tuned base (what predict_identities expects after fine-tuning)."""
-        from facerec.backbones.vggface import preprocess_input
-
         chips = np.asarray(chips)
         if len(chips) == 0:
             return np.zeros((0, self.n_features_in_), dtype=np.float32)
-        return l2_normalise(self.base_model().predict_on_batch(preprocess_input(chips, self.backbone)))
+        return l2_normalise(self.base_model().predict_on_batch(keras_base(self.backbone).preprocess(chips)))
 
     # ---- persistence
 
@@ -602,55 +605,106 @@ def bottleneck_features(photos: Sequence[TrainingPhoto], backbone, variants: Seq
 
 def check_fine_tunable(backbone: str) -> None:
     if backbone not in KERAS_BACKBONES:
+        hint = " (use --backbone dlib-keras: the same network and chips, in Keras)" if backbone == "dlib" else ""
         raise FacerecError(f"fine-tuning needs a Keras backbone ({', '.join(KERAS_BACKBONES)}); the {backbone} "
                            "network is not a Keras model, so only a head on its frozen embeddings can be trained "
-                           "(drop --fine-tune-blocks)")
+                           f"(drop --fine-tune-blocks){hint}")
+
+
+@dataclass
+class KerasBase:
+    """What fine-tuning needs to know about a Keras backbone."""
+
+    model: Callable[[Any], Any]  # weights (path, None or "random") -> the embedding network
+    last_block_layers: Callable[[int], list[str]]  # n blocks -> names of the layers to unfreeze
+    preprocess: Callable[[np.ndarray], np.ndarray]  # RGB chips -> the network's input
+    split: Callable[[Any, int], tuple[Any, Any]]  # (model, n blocks) -> (frozen trunk or None, trained top)
+
+
+def keras_base(backbone: str) -> KerasBase:
+    check_fine_tunable(backbone)
+    if backbone == "dlib-keras":
+        from facerec.backbones import dlib_keras
+
+        return KerasBase(dlib_keras.dlib_model, dlib_keras.last_block_layers, dlib_keras.preprocess_input,
+                         dlib_keras.split_for_fine_tuning)
+    from facerec.backbones import vggface
+
+    return KerasBase(lambda weights: vggface.bottleneck_model(backbone, weights),
+                     lambda n: vggface.last_block_layers(backbone, n),
+                     lambda chips: vggface.preprocess_input(chips, backbone),
+                     lambda model, n: (None, model))
 
 
 def fine_tune(head: FaceHead, chips: np.ndarray, names: Sequence[str], n_blocks: int, base_model=None,
               weights: str | Path | None = None, epochs: int = 10, learning_rate: float = FINE_TUNE_LEARNING_RATE,
-              batch_size: int = 8, groups: Sequence[Any] | None = None) -> dict[str, Any]:
+              batch_size: int = 8, groups: Sequence[Any] | None = None,
+              augment: bool | Sequence[str] = True) -> dict[str, Any]:
     """Unfreeze the last `n_blocks` blocks of the backbone and train them with the (already trained) head.
 
-    chips: aligned RGB uint8 chips (n, s, s, 3) with person names. base_model: the Keras embedding
-    network to start from (default: `bottleneck_model(head.backbone, weights)`). BatchNormalization runs
-    in inference mode so a handful of photos cannot wreck its statistics. Afterwards the head's
-    centroids are recomputed with the fine-tuned base, and the base is kept on the head (saved by save()).
+    chips: aligned RGB uint8 chips (n, s, s, 3) with person names; each is also used in its augmented
+    variants (`augment`, default all). base_model: the Keras embedding network to start from (default:
+    the backbone's own with `weights`). BatchNormalization runs in inference mode so a handful of photos
+    cannot wreck its statistics. Where the backbone can be cut below the unfrozen blocks (dlib-keras), the
+    frozen trunk runs once per chip and only the top is trained. Afterwards the head's centroids are
+    recomputed with the fine-tuned base, and the base is kept on the head (saved by save()).
     """
-    check_fine_tunable(head.backbone)
+    parts = keras_base(head.backbone)
     head._check_fitted()
     if n_blocks < 1:
         raise FacerecError("--fine-tune-blocks must be at least 1")
-    keras = _keras()
-    from facerec.backbones.vggface import bottleneck_model, last_block_layers, preprocess_input
-
     if base_model is None:
-        base_model = bottleneck_model(head.backbone, weights)
-    unfrozen = set(last_block_layers(head.backbone, n_blocks))
-    base_model.trainable = True
-    for layer in base_model.layers:
-        layer.trainable = layer.name in unfrozen
-    inputs = keras.Input(shape=base_model.input_shape[1:], name="chip")
-    features = base_model(inputs, training=False)  # BatchNormalization stays in inference mode
-    features = keras.layers.UnitNormalization(name="l2_normalise")(features)
-    outputs = head.model_(features)
-    full = keras.Model(inputs, outputs, name="facerec_fine_tuned")
-    x = preprocess_input(np.asarray(chips), head.backbone)
-    labels = np.searchsorted(head.classes_, np.asarray([str(n) for n in names]))
-    groups_arr = np.asarray(groups) if groups is not None else np.arange(len(x))
-    saved_batch = head.batch_size
-    head.batch_size = batch_size
-    try:
-        metrics = head._train(full, x, labels, groups_arr, epochs, patience=max(2, min(head.patience, epochs // 3)),
-                              learning_rate=learning_rate)
-    finally:
-        head.batch_size = saved_batch
-    embeddings = l2_normalise(base_model.predict(x, batch_size=batch_size, verbose=0))
-    head.centroids_ = head._centroids(embeddings, labels)
+        base_model = parts.model(weights)
+    trunk, top, unfrozen = prepare_fine_tuning(head.backbone, base_model, n_blocks)
+    variants = resolve_variants(augment)
+    chips = np.asarray(chips)
+    groups_arr = np.asarray(groups) if groups is not None else np.arange(len(chips))
+    x = parts.preprocess(np.concatenate([augmented_chips(c, variants) for c in chips]))
+    if trunk is not None:  # the frozen part runs once, not once per epoch
+        x = np.asarray(trunk.predict(x, batch_size=32, verbose=0), dtype=np.float32)
+    is_original = np.tile(np.asarray(variants) == ORIGINAL, len(chips))
+    metrics = fine_tune_top(head, top, x, np.repeat(np.asarray([str(n) for n in names]), len(variants)),
+                            np.repeat(groups_arr, len(variants)), is_original, epochs=epochs,
+                            learning_rate=learning_rate, batch_size=batch_size)
     head.fine_tuned_blocks = n_blocks
     head._base_model = base_model
     head.base_weights_path = None  # not on disk until save()
     metrics["unfrozen_layers"] = sorted(unfrozen & {layer.name for layer in base_model.layers})
+    metrics["augmentations"] = variants
+    return metrics
+
+
+def prepare_fine_tuning(backbone: str, base_model, n_blocks: int) -> tuple[Any, Any, set[str]]:
+    """Freeze all of `base_model` but its last `n_blocks` blocks; (frozen trunk or None, top to train, unfrozen names).
+    The top shares its layers with base_model, so training it changes base_model."""
+    parts = keras_base(backbone)
+    unfrozen = set(parts.last_block_layers(n_blocks))
+    base_model.trainable = True
+    for layer in base_model.layers:
+        layer.trainable = layer.name in unfrozen
+    trunk, top = parts.split(base_model, n_blocks)
+    return trunk, top, unfrozen
+
+
+def fine_tune_top(head: FaceHead, top, features: np.ndarray, names: Sequence[str], groups: np.ndarray,
+                  is_original: np.ndarray, epochs: int = 10, learning_rate: float = FINE_TUNE_LEARNING_RATE,
+                  batch_size: int = 8) -> dict[str, Any]:
+    """Train `top` (the unfrozen part of a backbone, from `prepare_fine_tuning`) with the head on its input
+    `features`, then recompute the head's centroids from the rows marked `is_original` (not augmented)."""
+    keras = _keras()
+    inputs = keras.Input(shape=features.shape[1:], name="features")
+    embedding = keras.layers.UnitNormalization(name="l2_normalise")(top(inputs, training=False))  # BN: inference
+    full = keras.Model(inputs, head.model_(embedding), name="facerec_fine_tuned")
+    labels = np.searchsorted(head.classes_, np.asarray([str(n) for n in names]))
+    saved_batch = head.batch_size
+    head.batch_size = batch_size
+    try:
+        metrics = head._train(full, features, labels, np.asarray(groups), epochs,
+                              patience=max(2, min(head.patience, epochs // 3)), learning_rate=learning_rate)
+    finally:
+        head.batch_size = saved_batch
+    embeddings = l2_normalise(top.predict(features[is_original], batch_size=32, verbose=0))
+    head.centroids_ = head._centroids(embeddings, labels[is_original])
     metrics["learning_rate"] = learning_rate
     head.metrics_["fine_tune"] = metrics
     return metrics
@@ -728,11 +782,26 @@ def train_from_gallery(gallery, pipeline_or_backbone, augment: bool | Sequence[s
     head.fit(X, names, groups=groups)
     head.augmentations_ = variants
     if fine_tune_blocks:
+        warn_if_too_few_photos_to_fine_tune(photos)
         chips, chip_names, index = photo_chips(photos, backbone)
         base = getattr(backbone, "model", None)
         fine_tune(head, chips, chip_names, fine_tune_blocks, base_model=_copy_model(base) if base is not None else None,
                   weights=weights, epochs=fine_tune_epochs, groups=index)
     return head
+
+
+def warn_if_too_few_photos_to_fine_tune(photos: Sequence[TrainingPhoto]) -> bool:
+    """Warn (and say True) when someone has no more photos than the measurement in which fine-tuning did not help."""
+    counts: dict[str, int] = {}
+    for photo in photos:
+        counts[photo.person] = counts.get(photo.person, 0) + 1
+    fewest = min(counts.values())
+    if fewest > FINE_TUNE_MEASURED_UP_TO_PHOTOS:
+        return False
+    log.warning("fine-tuning with %d photo(s) for some person: on LFW with 1-5 photos per person it did not "
+                "improve naming over a head on the frozen embeddings and turned 16-90 %% of known faces `unknown` "
+                "(README, \"dlib's ResNet in Keras\"); consider dropping --fine-tune-blocks", fewest)
+    return True
 
 
 def _copy_model(model):

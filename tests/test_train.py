@@ -332,3 +332,36 @@ def test_fine_tuning_the_last_resnet50_block_changes_only_that_block(faces, tmp_
     assert loaded.fine_tuned and loaded.fine_tuned_blocks == 1
     np.testing.assert_allclose(loaded.embed_chips(chips), head.embed_chips(chips), atol=1e-5)
     assert list(loaded.predict(loaded.embed_chips(chips))) == list(head.predict(head.embed_chips(chips)))
+
+
+def test_fine_tuning_dlib_keras_end_to_end(tmp_path, capsys, monkeypatch, caplog):
+    """enroll, train --fine-tune-blocks 1 and identify --matcher head on the real pretrained network:
+    only the last residual block and the fc layer change, and the held-out photos are still named."""
+    pytest.importorskip("dlib", reason="the dlib extra is not installed")
+    from facerec.backbones.dlib_keras import dlib_model, last_block_layers
+    from facerec.cli import main
+    from facerec.train import load_head
+
+    gallery = str(tmp_path / "g.sqlite")
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
+    common = ["--backbone", "dlib-keras", "--gallery", gallery]
+    assert main(["enroll", str(PEOPLE), *common, "-q"]) == 0
+    assert main(["train", *common, "--fine-tune-blocks", "1", "--fine-tune-epochs", "2", "--epochs", "50"]) == 0
+    assert "fine-tuned the last 1 block(s): 5 layers" in capsys.readouterr().out
+    assert "fine-tuning with 3 photo(s) for some person" in caplog.text  # LFW says it does not help with so few
+
+    head = load_head("dlib-keras")
+    assert head.fine_tuned_blocks == 1 and head.metrics_["fine_tune"]["n_train"] == 9 * 6  # 9 photos x 6 variants
+    original, tuned = dlib_model(), head.base_model()
+    trained = set(last_block_layers(1))
+    for layer in original.layers:
+        if layer.weights:
+            same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()))
+            assert same == (layer.name not in trained), layer.name
+
+    holdout = sorted(HOLDOUT.glob("*.jpg"))
+    assert main(["identify", *common, "--matcher", "head", "--json", *map(str, holdout)]) == 0
+    import json
+
+    named = {Path(r["path"]).name: r["faces"][0]["name"] for r in json.loads(capsys.readouterr().out)["images"]}
+    assert named == {p.name: UNKNOWN if holdout_person(p) == STRANGER else holdout_person(p) for p in holdout}

@@ -4,6 +4,7 @@
     get_backbone("vgg16", weights=p)    # an explicit .h5 file
     get_backbone("resnet50", weights="random")  # untrained, for tests and benchmarks
     get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra
+    get_backbone("dlib-keras")          # the same network in Keras: batched, GPU, fine-tunable
 """
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from facerec.backbones.base import Backbone
 from facerec.vectors import l2_normalise
 
 VGGFACE_NAMES = ("vgg16", "resnet50", "senet50")
-BACKBONE_NAMES = ("dlib",) + VGGFACE_NAMES
+DLIB_KERAS = "dlib-keras"
+BACKBONE_NAMES = ("dlib", DLIB_KERAS) + VGGFACE_NAMES
 
 # How each backbone turns a detected face into its chip; part of every stored embedding's id, so a gallery
 # never compares embeddings made with different alignments (bump it when `align` changes).
 ALIGNMENT_RECIPES: dict[str, str] = {
     "dlib": "dlibbox2",  # dlib's 5-point predictor in the MTCNN box mapped to dlib's own box convention
+    DLIB_KERAS: "dlibbox2",  # the same network and chips as dlib, run by Keras
     "vgg16": "loose30",  # the MTCNN box enlarged by 30 %, square, as VGGFace2 was trained on
     "resnet50": "loose30",
     "senet50": "loose30",
@@ -27,7 +30,7 @@ ALIGNMENT_RECIPES: dict[str, str] = {
 # Test-time flip (embedding = normalised mean of the chip's and its mirror image's): on where it was measured
 # to raise accuracy (dlib on LFW View 1 DevTrain, see facerec/thresholds.py); on by default for VGGFace too,
 # as their papers evaluate with it.
-FLIP_DEFAULT: dict[str, bool] = {"dlib": True, "vgg16": True, "resnet50": True, "senet50": True}
+FLIP_DEFAULT: dict[str, bool] = {"dlib": True, DLIB_KERAS: True, "vgg16": True, "resnet50": True, "senet50": True}
 
 _cache: dict[tuple[str, str], Backbone] = {}
 _lock = threading.Lock()
@@ -82,10 +85,14 @@ def build_backbone(name: str, weights: str | Path | None) -> Backbone:
         from facerec.backbones.dlib_backbone import DlibBackbone
 
         return DlibBackbone()
+    if name == DLIB_KERAS:
+        from facerec.backbones.dlib_keras import DlibKerasBackbone
+
+        return DlibKerasBackbone(weights)
     from facerec.backbones.vggface import VGGFaceBackbone
 
     return VGGFaceBackbone(name, weights=weights)
 
 
-__all__ = ["Backbone", "BACKBONE_NAMES", "VGGFACE_NAMES", "backbone_of", "default_backbone", "embedding_id",
+__all__ = ["Backbone", "BACKBONE_NAMES", "DLIB_KERAS", "VGGFACE_NAMES", "backbone_of", "default_backbone", "embedding_id",
            "flip_default", "get_backbone", "l2_normalise"]

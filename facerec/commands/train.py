@@ -16,9 +16,13 @@ Then `facerec identify --matcher head` uses it; faces far from everyone enrolled
                           (+-20 %) copies of each face; their embeddings are cached under
                           <models>/cache/bottlenecks, so only the first run pays for them
   --fine-tune-blocks N    then unfreeze the last N blocks of the backbone and train them with the
-                          head at learning rate 1e-5 (vgg16, resnet50, senet50 only: dlib's network
-                          is not a Keras model). Slow on a CPU; the fine-tuned base is saved next to
-                          the head and used to embed faces for the head.
+                          head at learning rate 1e-5 on every photo and its augmented copies
+                          (dlib-keras, vgg16, resnet50, senet50; for dlib use --backbone dlib-keras,
+                          the same network in Keras: its last N residual blocks and the 128-d fc
+                          layer are trained). The fine-tuned base is saved next to the head and
+                          used to embed faces for the head. Not the default: measured on LFW
+                          with 1-5 photos per person it did not help (README, "dlib's ResNet in
+                          Keras"), and train warns when someone has that few photos.
 
 The head is saved to <models>/heads/<backbone>/head.keras with head.json (people, thresholds,
 metrics); <models> is FACEREC_HOME, else the source checkout's models/ folder, else ./models.
@@ -27,6 +31,7 @@ examples:
   facerec train
   facerec train --augment --epochs 100
   facerec train --backbone resnet50 --weights rcmalli_vggface_tf_notop_resnet50.h5 --fine-tune-blocks 1
+  facerec enroll people/ --backbone dlib-keras && facerec train --backbone dlib-keras --fine-tune-blocks 1
 
 exit code: 0 trained, 1 fewer than 2 people enrolled, 4 fine-tuning needs weights that are missing."""
 
@@ -36,7 +41,9 @@ def register(sub, common) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--augment", action="store_true", help="add flipped / rotated / brightness-changed copies")
     p.add_argument("--fine-tune-blocks", type=NON_NEGATIVE, default=0, metavar="N",
-                   help="then fine-tune the last N blocks of a Keras backbone (default: 0, frozen)")
+                   help="then fine-tune the last N blocks of a Keras backbone (default: 0, frozen: on LFW with 1-5 "
+                        "photos per person fine-tuning did not name faces better and made more of them unknown; "
+                        "README, \"dlib's ResNet in Keras\")")
     p.add_argument("--epochs", type=COUNT, default=200, help="most epochs for the head (early stopping; default: 200)")
     p.add_argument("--fine-tune-epochs", type=NON_NEGATIVE, default=10, metavar="N", help="most fine-tuning epochs (default: 10)")
     p.add_argument("--hidden", type=number_in(int, 1, 65536), nargs="+", default=[256], metavar="UNITS",
@@ -89,7 +96,8 @@ def print_summary(summary: dict) -> None:
     if "fine_tune" in m:
         ft = m["fine_tune"]
         print(f"fine-tuned the last {summary['fine_tuned_blocks']} block(s): {len(ft['unfrozen_layers'])} layers, "
-              f"epochs {ft['epochs_run']}, accuracy {ft['accuracy']:.3f}")
+              f"learning rate {ft['learning_rate']:g}, {ft['n_train']} training chips "
+              f"({', '.join(ft.get('augmentations', ['orig']))}), epochs {ft['epochs_run']}, accuracy {ft['accuracy']:.3f}")
     print(f"unknown when probability < {summary['min_probability']:.2f} or centroid distance > {summary['max_distance']:.3f}")
     print(f"saved to {summary['path']}")
 
