@@ -248,6 +248,7 @@ def oversized_png() -> bytes:
     ("api: tag without album roots", 403),
     ("api: unknown group", 404),
     ("api: thumbnail path traversal", 404),
+    ("live view without --source", 404),
 ])
 def test_bad_input_gets_an_http_error_and_the_server_lives_on(server, case, expected):
     jpeg = (DATA / "core" / "kit_1.jpg").read_bytes()
@@ -273,6 +274,7 @@ def test_bad_input_gets_an_http_error_and_the_server_lives_on(server, case, expe
         "api: tag without album roots": lambda: api(server, "POST", "/api/v1/tag", json={"album": "/etc"}),
         "api: unknown group": lambda: api(server, "POST", "/api/v1/clusters/99/name", json={"name": "X"}),
         "api: thumbnail path traversal": lambda: api(server, "GET", "/api/v1/people/..%2F..%2Fetc%2Fpasswd/thumbnail"),
+        "live view without --source": lambda: api(server, "GET", "/live/events"),
     }
     r = calls[case]()
     assert r.status_code == expected, r.text
