@@ -241,6 +241,7 @@ def oversized_png() -> bytes:
     ("no api key", 401),
     ("wrong api key", 403),
     ("over the size limit", 413),
+    ("over the size limit, chunked", 413),
     ("api: identify without image", 422),
     ("api: unknown person", 404),
     ("api: no key", 401),
@@ -266,6 +267,8 @@ def test_bad_input_gets_an_http_error_and_the_server_lives_on(server, case, expe
         "no api key": lambda: post(server, recognize_path, files={"image": jpeg}, key=None),
         "wrong api key": lambda: post(server, recognize_path, files={"image": jpeg}, key="guess"),
         "over the size limit": lambda: post(server, recognize_path, files={"image": oversized_png()}),
+        "over the size limit, chunked": lambda: requests.post(  # no Content-Length: counted as it arrives
+            server.url + recognize_path, data=(b"x" * 65536 for _ in range(MAX_UPLOAD_MB * 16 + 1)), timeout=60),
         "api: identify without image": lambda: api(server, "POST", "/api/v1/identify"),
         "api: unknown person": lambda: api(server, "DELETE", "/api/v1/people/Nobody At All"),
         "api: no key": lambda: requests.get(server.url + "/api/v1/people", timeout=30),

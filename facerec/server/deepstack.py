@@ -168,15 +168,20 @@ def match_faces(state: Any, first: tuple[bytes, str], second: tuple[bytes, str])
 # --------------------------------------------------------------------------- routes
 
 
-@router.post("/v1/vision/face", summary="DeepStack: detect faces")
-@router.post("/v1/vision/face/", include_in_schema=False)
-async def face_detect(request: Request) -> dict[str, Any]:
+async def predictions_for_image(request: Request, work: Any, default_min_confidence: float | None) -> dict[str, Any]:
+    """The detect and recognize routes: one `image` (+ min_confidence) in, `predictions` out."""
     started = time.perf_counter()
     form = await authorised_form(request)
     data, label = await required_image(form)
-    threshold = min_confidence_of(form, DETECT_MIN_CONFIDENCE)
-    predictions = await run_in_threadpool(detect_faces, request.app.state.facerec, data, label, threshold)
+    min_confidence = min_confidence_of(form, default_min_confidence)
+    predictions = await run_in_threadpool(work, request.app.state.facerec, data, label, min_confidence)
     return answer(started, predictions=predictions)
+
+
+@router.post("/v1/vision/face", summary="DeepStack: detect faces")
+@router.post("/v1/vision/face/", include_in_schema=False)
+async def face_detect(request: Request) -> dict[str, Any]:
+    return await predictions_for_image(request, detect_faces, DETECT_MIN_CONFIDENCE)
 
 
 @router.post("/v1/vision/face/register", summary="DeepStack: register photos of a person (userid)")
@@ -194,12 +199,7 @@ async def face_register(request: Request) -> dict[str, Any]:
 
 @router.post("/v1/vision/face/recognize", summary="DeepStack: name every face in an image")
 async def face_recognize(request: Request) -> dict[str, Any]:
-    started = time.perf_counter()
-    form = await authorised_form(request)
-    data, label = await required_image(form)
-    min_confidence = min_confidence_of(form, None)
-    predictions = await run_in_threadpool(recognize_faces, request.app.state.facerec, data, label, min_confidence)
-    return answer(started, predictions=predictions)
+    return await predictions_for_image(request, recognize_faces, None)
 
 
 @router.post("/v1/vision/face/list", summary="DeepStack: the registered userids")
