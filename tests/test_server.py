@@ -7,6 +7,7 @@ kind of bad input getting its HTTP error while the server lives on.
 from __future__ import annotations
 
 import io
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,7 +28,9 @@ MAX_UPLOAD_MB = 1
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    yield from start_server(tmp_path_factory, "--max-upload-mb", str(MAX_UPLOAD_MB), api_key=KEY)
+    # A live source that cannot be opened must not stop the server: the live view reports why.
+    yield from start_server(tmp_path_factory, "--max-upload-mb", str(MAX_UPLOAD_MB), "--source", "missing.mp4",
+                            api_key=KEY)
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +252,6 @@ def oversized_png() -> bytes:
     ("api: tag without album roots", 403),
     ("api: unknown group", 404),
     ("api: thumbnail path traversal", 404),
-    ("live view without --source", 404),
 ])
 def test_bad_input_gets_an_http_error_and_the_server_lives_on(server, case, expected):
     jpeg = (DATA / "core" / "kit_1.jpg").read_bytes()
@@ -277,7 +279,6 @@ def test_bad_input_gets_an_http_error_and_the_server_lives_on(server, case, expe
         "api: tag without album roots": lambda: api(server, "POST", "/api/v1/tag", json={"album": "/etc"}),
         "api: unknown group": lambda: api(server, "POST", "/api/v1/clusters/99/name", json={"name": "X"}),
         "api: thumbnail path traversal": lambda: api(server, "GET", "/api/v1/people/..%2F..%2Fetc%2Fpasswd/thumbnail"),
-        "live view without --source": lambda: api(server, "GET", "/live/events"),
     }
     r = calls[case]()
     assert r.status_code == expected, r.text
@@ -294,6 +295,28 @@ def test_static_files_never_reach_outside_the_package(server):
         r = requests.get(server.url + path, timeout=30)
         assert r.status_code == 404, path
         assert b"# facerec" not in r.content and b"SQLite" not in r.content
+
+
+def test_a_live_source_that_cannot_be_opened_is_reported_not_fatal(server):
+    deadline = time.monotonic() + 30
+    while (status := api(server, "GET", "/api/v1/live").json())["finished"] is False and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status["status"].startswith("cannot open: video file not found")
+    assert api(server, "GET", "/api/v1/live", headers={"X-API-Key": "wrong"}).status_code == 403
+    assert requests.get(server.url + "/api/v1/health", timeout=30).status_code == 200
+
+
+def test_port_in_use_is_a_usage_error(tmp_path, capsys):
+    import socket
+
+    from facerec.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code = main(["serve", "--port", str(taken.getsockname()[1]), "--gallery", str(tmp_path / "g.sqlite")])
+    assert code == 2
+    assert "already in use" in capsys.readouterr().err
 
 
 def test_public_address_without_a_key_is_refused_before_loading_anything(tmp_path, capsys):
