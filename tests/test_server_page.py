@@ -73,6 +73,11 @@ def people(server) -> dict[str, dict]:
     return {p["name"]: p for p in body["people"]}
 
 
+def wait_for_images(page, selector: str) -> None:
+    """Until every image matched has loaded (or failed: naturalWidth stays 0 and the asserts say so)."""
+    page.wait_for_function("sel => [...document.querySelectorAll(sel)].every(img => img.complete)", arg=selector)
+
+
 def sign_in(page, server) -> None:
     page.goto(server.url + "/")
     page.wait_for_selector("#login-form")
@@ -90,11 +95,13 @@ def test_review_page_names_drops_and_merges_groups(page, server, tagged):
     card = page.locator(".person[data-name='Angelina_Jolie']")
     card.wait_for()
     assert "3 photos" in card.inner_text()
-    assert card.locator("img").evaluate("img => img.complete && img.naturalWidth") == 112
+    wait_for_images(page, ".person img, .cluster .face img")
+    assert card.locator("img").evaluate("img => img.naturalWidth") == 112
     # Two groups, three face thumbnails each.
     groups = page.locator(".cluster")
     assert groups.count() == 2
     assert page.locator(".cluster .face img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)") == [112] * 6
+    page.screenshot(path=str(server.workdir / "review.png"), full_page=True)  # for a person to look at
 
     # Drop one face from group 2.
     second = page.locator(".cluster[data-cluster='2']")
