@@ -174,6 +174,18 @@ def test_openapi_document_describes_the_api(server):
     for path in ("/api/v1/people", "/api/v1/identify", "/api/v1/verify", "/api/v1/detect", "/api/v1/tag",
                  "/api/v1/clusters", "/api/v1/clusters/{cluster_id}/name", "/v1/vision/face/recognize"):
         assert path in paths
+    form = paths["/v1/vision/face/register"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert set(form["required"]) == {"userid", "image"} and "api_key" in form["properties"]
+
+
+def test_a_name_with_a_slash_is_one_person(server):
+    r = post(server, "/v1/vision/face/register", files={"image": (DATA / "core" / "rose_2.jpg").read_bytes()},
+             data={"userid": "AC/DC"})
+    assert r.status_code == 200, r.text
+    person = {p["name"]: p for p in api(server, "GET", "/api/v1/people").json()["people"]}["AC/DC"]
+    assert person["thumbnail"] == "/api/v1/people/AC%2FDC/thumbnail"
+    assert api(server, "GET", person["thumbnail"]).status_code == 200
+    assert api(server, "DELETE", "/api/v1/people/AC%2FDC").json() == {"forgotten": "AC/DC"}
 
 
 def test_people_enrol_identify_thumbnail_forget(server, registered):

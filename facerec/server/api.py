@@ -132,7 +132,7 @@ def people(request: Request) -> dict[str, Any]:
         for p in state.gallery().people(state.backbone)]}
 
 
-@router.post("/people/{name}/photos", dependencies=keyed, summary="Enrol photos of a person (the largest face of each)")
+@router.post("/people/{name:path}/photos", dependencies=keyed, summary="Enrol photos of a person (the largest face of each)")
 def enroll_photos(request: Request, name: str, images: list[UploadFile] = File(...)) -> dict[str, Any]:
     state = state_of(request)
     name = valid_name(name)
@@ -143,14 +143,14 @@ def enroll_photos(request: Request, name: str, images: list[UploadFile] = File(.
     return {"person": name, "enrolled": enrolled, "photos": rows}
 
 
-@router.delete("/people/{name}", dependencies=keyed, summary="Forget a person: photos and embeddings")
+@router.delete("/people/{name:path}", dependencies=keyed, summary="Forget a person: photos and embeddings")
 def forget(request: Request, name: str) -> dict[str, Any]:
     if not forget_person(state_of(request), name):
         raise ApiError(404, f"nobody called {name!r} is enrolled")
     return {"forgotten": name}
 
 
-@router.get("/people/{name}/thumbnail", dependencies=keyed, summary="A face crop of the person (JPEG)",
+@router.get("/people/{name:path}/thumbnail", dependencies=keyed, summary="A face crop of the person (JPEG)",
             response_class=Response)
 def person_face(request: Request, name: str) -> Response:
     state = state_of(request)

@@ -44,6 +44,17 @@ OK_STATUSES = ("ok", "multiple_faces")
 
 router = APIRouter(tags=["DeepStack-compatible face API"])
 
+# The routes read their multipart form themselves (register takes files under any field name), so their
+# request bodies are described for the OpenAPI document here.
+IMAGE = {"type": "string", "format": "binary"}
+API_KEY = {"type": "string", "description": "the server's API key, when it has one"}
+MIN_CONFIDENCE = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def form_body(required: list[str], **properties: dict) -> dict[str, Any]:
+    schema = {"type": "object", "required": required, "properties": {**properties, "api_key": API_KEY}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
 
 # --------------------------------------------------------------------------- conversions
 
@@ -178,13 +189,15 @@ async def predictions_for_image(request: Request, work: Any, default_min_confide
     return answer(started, predictions=predictions)
 
 
-@router.post("/v1/vision/face", summary="DeepStack: detect faces")
+@router.post("/v1/vision/face", summary="DeepStack: detect faces",
+             openapi_extra=form_body(["image"], image=IMAGE, min_confidence=MIN_CONFIDENCE))
 @router.post("/v1/vision/face/", include_in_schema=False)
 async def face_detect(request: Request) -> dict[str, Any]:
     return await predictions_for_image(request, detect_faces, DETECT_MIN_CONFIDENCE)
 
 
-@router.post("/v1/vision/face/register", summary="DeepStack: register photos of a person (userid)")
+@router.post("/v1/vision/face/register", summary="DeepStack: register photos of a person (userid)",
+             openapi_extra=form_body(["userid", "image"], userid={"type": "string"}, image=IMAGE))
 async def face_register(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
     form = await authorised_form(request)
@@ -197,12 +210,13 @@ async def face_register(request: Request) -> dict[str, Any]:
     return answer(started, message=message)
 
 
-@router.post("/v1/vision/face/recognize", summary="DeepStack: name every face in an image")
+@router.post("/v1/vision/face/recognize", summary="DeepStack: name every face in an image",
+             openapi_extra=form_body(["image"], image=IMAGE, min_confidence=MIN_CONFIDENCE))
 async def face_recognize(request: Request) -> dict[str, Any]:
     return await predictions_for_image(request, recognize_faces, None)
 
 
-@router.post("/v1/vision/face/list", summary="DeepStack: the registered userids")
+@router.post("/v1/vision/face/list", summary="DeepStack: the registered userids", openapi_extra=form_body([]))
 async def face_list(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
     await authorised_form(request)
@@ -211,7 +225,8 @@ async def face_list(request: Request) -> dict[str, Any]:
     return answer(started, faces=people)
 
 
-@router.post("/v1/vision/face/delete", summary="DeepStack: delete a userid and its photos")
+@router.post("/v1/vision/face/delete", summary="DeepStack: delete a userid and its photos",
+             openapi_extra=form_body(["userid"], userid={"type": "string"}))
 async def face_delete(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
     form = await authorised_form(request)
@@ -221,7 +236,8 @@ async def face_delete(request: Request) -> dict[str, Any]:
     return answer(started)
 
 
-@router.post("/v1/vision/face/match", summary="DeepStack: similarity of the faces in two images")
+@router.post("/v1/vision/face/match", summary="DeepStack: similarity of the faces in two images",
+             openapi_extra=form_body(["image1", "image2"], image1=IMAGE, image2=IMAGE))
 async def face_match(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
     form = await authorised_form(request)
