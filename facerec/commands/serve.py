@@ -31,7 +31,7 @@ examples:
   facerec serve --album-root ~/Pictures                # allow POST /api/v1/tag for folders under ~/Pictures
 
 Needs the server extra: pip install 'facerec[server]'.
-exit code: 0 after Ctrl-C / SIGTERM; 2 bad options (e.g. a public address without a key, a port in use);
+exit code: 130 after Ctrl-C (SIGTERM ends it as that signal); 2 bad options (e.g. a public address without a key, a port in use);
 4 the server extra is missing."""
 
 
@@ -138,9 +138,33 @@ def serve(config, args) -> int:
               f"/api/v1 (OpenAPI: /api/v1/openapi.json); {'API key required' if config.api_key else 'no API key'}; "
               "Ctrl-C to stop")
     log_level = "warning" if args.quiet else ("info" if args.verbose else "warning")
-    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=bool(args.verbose),
-                timeout_graceful_shutdown=3)
+    server = StoppableServer(uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level,
+                                            access_log=bool(args.verbose), timeout_graceful_shutdown=3),
+                             app.state.facerec.stopping)
+    server.run()
     return errors.EXIT_OK
+
+
+def stoppable_server_class():
+    import uvicorn
+
+    class StoppableServer(uvicorn.Server):
+        """uvicorn waits for open connections before it stops; the MJPEG and event streams never end by
+        themselves, so Ctrl-C / SIGTERM first tells them to finish."""
+
+        def __init__(self, config, stopping):
+            super().__init__(config)
+            self.stopping = stopping
+
+        def handle_exit(self, sig, frame) -> None:
+            self.stopping.set()
+            super().handle_exit(sig, frame)
+
+    return StoppableServer
+
+
+def StoppableServer(config, stopping):  # noqa: N802 - reads like the class it builds (uvicorn imported lazily)
+    return stoppable_server_class()(config, stopping)
 
 
 def say(args, text: str) -> None:
