@@ -102,7 +102,8 @@ def test_live_page_in_the_browser_shows_the_video_and_a_named_event(browser, ser
     page = browser.new_page()
     page.set_default_timeout(90_000)
     page.goto(server.url + "/live")
-    page.wait_for_selector(f"#events li[data-name='{NAME}']")
+    page.wait_for_selector(f"#events li[data-name='{NAME}']")  # recent events are replayed at once
+    page.wait_for_function("() => document.getElementById('video').naturalWidth > 0")  # the first MJPEG frame
     assert page.locator("#video").evaluate("img => img.naturalWidth") == 480
     page.screenshot(path=str(server.workdir / "live.png"))
     page.close()
