@@ -82,10 +82,6 @@ def jpeg(data: bytes | None, what: str) -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
-def face_json(face: Any) -> dict[str, Any]:
-    return face.to_dict()
-
-
 # --------------------------------------------------------------------------- service
 
 
@@ -198,7 +194,7 @@ def verify(request: Request, a: UploadFile = File(...), b: UploadFile = File(...
 @router.post("/detect", dependencies=keyed, summary="Find faces: box, confidence, five landmarks")
 def detect(request: Request, image: UploadFile = File(...)) -> dict[str, Any]:
     state = state_of(request)
-    return {"faces": [face_json(f) for f in state.pipeline.detect(decode_upload(*read_upload(image, "image")))]}
+    return {"faces": [f.to_dict() for f in state.pipeline.detect(decode_upload(*read_upload(image, "image")))]}
 
 
 # --------------------------------------------------------------------------- tagging and groups
