@@ -11,4 +11,5 @@ COMMAND_MODULES = [
     "enroll", "people", "forget", "identify", "train", "evaluate", "calibrate",  # gallery & identification
     "tag", "clusters", "name",  # album tagging
     "webcam",  # live video
+    "serve",  # HTTP server
 ]

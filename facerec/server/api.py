@@ -1,0 +1,270 @@
+"""Our JSON API under /api/v1, mirroring the CLI; its OpenAPI description is served at /api/v1/openapi.json.
+
+    GET    /api/v1/health                      liveness (no key needed)
+    GET    /api/v1/info                        backbone, threshold, gallery, counts
+    POST   /api/v1/login                       the review page's key -> a session cookie
+    GET    /api/v1/people                      everyone enrolled, with photo counts and a thumbnail URL
+    POST   /api/v1/people/{name}/photos        enrol uploaded photos (multipart `images`)
+    DELETE /api/v1/people/{name}               forget a person (404 if unknown)
+    GET    /api/v1/people/{name}/thumbnail     a face crop (JPEG)
+    POST   /api/v1/identify                    every face in `image`: name or unknown, score, distance, box
+    POST   /api/v1/verify                      same person in `a` and `b`?
+    POST   /api/v1/detect                      boxes, confidence, landmarks
+    POST   /api/v1/tag                         tag a folder on the server (a background job; 202)
+    GET    /api/v1/jobs, /api/v1/jobs/{id}     the jobs and their progress
+    GET    /api/v1/clusters                    groups of unknown faces (clustered when tagging found new ones)
+    POST   /api/v1/clusters/{id}/name          enrol a group as a person (a new name, or merge into someone)
+    POST   /api/v1/clusters/{id}/drop          take faces out of a group
+    GET    /api/v1/detections/{id}/thumbnail   a face crop of a grouped face (JPEG)
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from facerec.server.auth import SESSION_COOKIE, check_key, session_token
+from facerec.server.errors import ApiError
+from facerec.server.state import ServerState
+from facerec.server.thumbnails import detection_thumbnail, person_thumbnail
+from facerec.server.uploads import decode_upload, enroll_upload, forget_person
+from facerec.types import UNKNOWN
+
+MAX_NAME_LENGTH = 200
+OK_STATUSES = ("ok", "multiple_faces")
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.facerec
+
+
+def require_key(request: Request) -> None:
+    check_key(state_of(request).config.api_key, request)
+
+
+router = APIRouter(prefix="/api/v1", tags=["facerec"])
+keyed = [Depends(require_key)]
+
+
+class TagRequest(BaseModel):
+    album: str = Field(min_length=1, description="a folder inside one of the server's --album-root folders")
+    force: bool = Field(False, description="analyse every photo again, even unchanged ones")
+
+
+class NameRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="new person, or someone enrolled (merge)")
+
+
+class DropRequest(BaseModel):
+    detections: list[int] = Field(min_length=1, description="ids of faces that do not belong in the group")
+
+
+def valid_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise ApiError(422, f"a name needs 1 to {MAX_NAME_LENGTH} characters")
+    if name == UNKNOWN:
+        raise ApiError(400, f"{UNKNOWN!r} is reserved for faces nobody knows and cannot be a person's name")
+    return name
+
+
+def read_upload(upload: UploadFile, field: str) -> tuple[bytes, str]:
+    return upload.file.read(), f"{field} ({upload.filename})" if upload.filename else field
+
+
+def jpeg(data: bytes | None, what: str) -> Response:
+    if data is None:
+        raise ApiError(404, f"no thumbnail for {what}")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+
+# --------------------------------------------------------------------------- service
+
+
+@router.get("/health", summary="Liveness: answers once the models are loaded")
+def health(request: Request) -> dict[str, Any]:
+    from facerec import __version__
+
+    state = state_of(request)
+    return {"status": "ok", "version": __version__, "backbone": state.backbone}
+
+
+@router.get("/info", dependencies=keyed, summary="What the server runs with")
+def info(request: Request) -> dict[str, Any]:
+    from facerec import __version__
+
+    state = state_of(request)
+    people = state.gallery().people(state.backbone)
+    return {"version": __version__, "backbone": state.backbone, "threshold": state.threshold,
+            "gallery": str(state.config.gallery), "people": len(people), "faces": sum(p.faces for p in people),
+            "max_upload_mb": state.config.max_upload_bytes / 1024 / 1024, "api_key": bool(state.config.api_key),
+            "album_roots": [str(r) for r in state.config.album_roots],
+            "live": state.live.describe() if state.live is not None else None}
+
+
+@router.post("/login", status_code=204, summary="The review page: trade the API key for a session cookie")
+def login(request: Request, api_key: str = Form(..., min_length=1)) -> Response:
+    key = state_of(request).config.api_key
+    check_key(key, request, api_key)
+    response = Response(status_code=204)
+    if key:
+        response.set_cookie(SESSION_COOKIE, session_token(key), httponly=True, samesite="strict", path="/")
+    return response
+
+
+# --------------------------------------------------------------------------- people
+
+
+@router.get("/people", dependencies=keyed, summary="Everyone enrolled")
+def people(request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    return {"backbone": state.backbone, "people": [
+        {"name": p.name, "photos": p.photos, "faces": p.faces,
+         "thumbnail": f"/api/v1/people/{quote(p.name, safe='')}/thumbnail"}
+        for p in state.gallery().people(state.backbone)]}
+
+
+@router.post("/people/{name:path}/photos", dependencies=keyed, summary="Enrol photos of a person (the largest face of each)")
+def enroll_photos(request: Request, name: str, images: list[UploadFile] = File(...)) -> dict[str, Any]:
+    state = state_of(request)
+    name = valid_name(name)
+    rows = [enroll_upload(state, name, *read_upload(upload, "images")) for upload in images]
+    enrolled = sum(r["status"] in OK_STATUSES for r in rows)
+    if not enrolled:
+        raise ApiError(400, "no photo gave a usable face", {"person": name, "photos": rows})
+    return {"person": name, "enrolled": enrolled, "photos": rows}
+
+
+@router.delete("/people/{name:path}", dependencies=keyed, summary="Forget a person: photos and embeddings")
+def forget(request: Request, name: str) -> dict[str, Any]:
+    if not forget_person(state_of(request), name):
+        raise ApiError(404, f"nobody called {name!r} is enrolled")
+    return {"forgotten": name}
+
+
+@router.get("/people/{name:path}/thumbnail", dependencies=keyed, summary="A face crop of the person (JPEG)",
+            response_class=Response)
+def person_face(request: Request, name: str) -> Response:
+    state = state_of(request)
+    if state.gallery().person_id(name) is None:
+        raise ApiError(404, f"nobody called {name!r} is enrolled")
+    return jpeg(person_thumbnail(state.gallery(), name, state.backbone), name)
+
+
+# --------------------------------------------------------------------------- one image
+
+
+@router.post("/identify", dependencies=keyed, summary="Name every face in an image")
+def identify(request: Request, image: UploadFile = File(...)) -> dict[str, Any]:
+    state = state_of(request)
+    found = state.pipeline.analyse_image(decode_upload(*read_upload(image, "image")))
+    identities = state.identify(np.stack([f.embedding for f in found])) if found else []
+    return {"backbone": state.backbone, "threshold": state.threshold, "faces": [
+        {"index": i, "name": ident.name, "score": round(float(ident.score), 4),
+         "distance": None if ident.distance is None else round(float(ident.distance), 4),
+         "box": [int(v) for v in fe.face.box], "confidence": round(float(fe.face.confidence), 4)}
+        for i, (fe, ident) in enumerate(zip(found, identities))]}
+
+
+@router.post("/verify", dependencies=keyed, summary="Are the largest faces of two images the same person?")
+def verify(request: Request, a: UploadFile = File(...), b: UploadFile = File(...)) -> dict[str, Any]:
+    from facerec.pipeline import largest_face
+    from facerec.vectors import cosine_distance
+
+    state = state_of(request)
+    vectors, details = [], {}
+    for field, upload in (("a", a), ("b", b)):
+        data, label = read_upload(upload, field)
+        image = decode_upload(data, label)
+        faces = state.pipeline.detect(image)
+        face = largest_face(faces)
+        if face is None:
+            raise ApiError(400, f"{label}: no face found")
+        vectors.append(state.pipeline.embed(image, [face])[0])
+        details[field] = {"faces": len(faces), "box": [int(v) for v in face.box]}
+    distance = cosine_distance(vectors[0], vectors[1])
+    return {"same": distance <= state.threshold, "distance": round(distance, 6), "threshold": state.threshold,
+            "backbone": state.backbone, **details}
+
+
+@router.post("/detect", dependencies=keyed, summary="Find faces: box, confidence, five landmarks")
+def detect(request: Request, image: UploadFile = File(...)) -> dict[str, Any]:
+    state = state_of(request)
+    return {"faces": [f.to_dict() for f in state.pipeline.detect(decode_upload(*read_upload(image, "image")))]}
+
+
+# --------------------------------------------------------------------------- tagging and groups
+
+
+@router.post("/tag", dependencies=keyed, status_code=202, summary="Tag a folder on the server (background job)")
+def tag(request: Request, body: TagRequest) -> dict[str, Any]:
+    return {"job": state_of(request).jobs.submit(body.album, body.force).to_dict()}
+
+
+@router.get("/jobs", dependencies=keyed, summary="Tag jobs")
+def jobs(request: Request) -> dict[str, Any]:
+    return {"jobs": [j.to_dict() for j in state_of(request).jobs.all()]}
+
+
+@router.get("/jobs/{job_id}", dependencies=keyed, summary="One tag job and its progress")
+def job(request: Request, job_id: int) -> dict[str, Any]:
+    return {"job": state_of(request).jobs.get(job_id).to_dict()}
+
+
+@router.get("/clusters", dependencies=keyed, summary="Groups of unknown faces found by tagging")
+def clusters(request: Request, recompute: bool = False) -> dict[str, Any]:
+    from facerec.cluster import list_clusters, needs_clustering, recompute_clusters
+
+    state = state_of(request)
+    gallery = state.gallery()
+    if recompute or needs_clustering(gallery, state.backbone):
+        recompute_clusters(gallery, state.backbone)
+    groups = list_clusters(gallery, state.backbone)
+    return {"backbone": state.backbone, "unknown_faces": len(gallery.unknown_detections(state.backbone)[0]),
+            "clusters": [{"cluster": c.cluster_id, "faces": c.faces, "photos": c.photos,
+                          "detections": [{"id": d, "thumbnail": f"/api/v1/detections/{d}/thumbnail"}
+                                         for d in c.detection_ids]} for c in groups]}
+
+
+def cluster_detection_ids(state: ServerState, cluster_id: int) -> set[int]:
+    detections = state.gallery().clusters(state.backbone).get(cluster_id, []) if cluster_id >= 1 else []
+    if not detections:
+        raise ApiError(404, f"no group {cluster_id} (see GET /api/v1/clusters)")
+    return {d.id for d in detections}
+
+
+@router.post("/clusters/{cluster_id}/name", dependencies=keyed, summary="Enrol a group as a person")
+def name_cluster(request: Request, cluster_id: int, body: NameRequest) -> dict[str, Any]:
+    state = state_of(request)
+    name = valid_name(body.name)
+    cluster_detection_ids(state, cluster_id)
+    merged = state.gallery().person_id(name) is not None
+    added = state.gallery().name_cluster(cluster_id, name, state.backbone)
+    if not added:
+        raise ApiError(404, f"group {cluster_id} has no unnamed faces left")
+    return {"cluster": cluster_id, "name": name, "faces_enrolled": added, "merged": merged}
+
+
+@router.post("/clusters/{cluster_id}/drop", dependencies=keyed, summary="Take faces that do not belong out of a group")
+def drop_faces(request: Request, cluster_id: int, body: DropRequest) -> dict[str, Any]:
+    from facerec.cluster import NOISE
+
+    state = state_of(request)
+    members = cluster_detection_ids(state, cluster_id)
+    strangers = sorted(set(body.detections) - members)
+    if strangers:
+        raise ApiError(404, f"faces {strangers} are not in group {cluster_id}")
+    # NOISE = grouped with nobody; a later re-clustering (after new tagging) looks at them afresh.
+    state.gallery().set_clusters({int(d): NOISE for d in body.detections})
+    return {"cluster": cluster_id, "dropped": sorted(set(body.detections))}
+
+
+@router.get("/detections/{detection_id}/thumbnail", dependencies=keyed, summary="A grouped face's crop (JPEG)",
+            response_class=Response)
+def detection_face(request: Request, detection_id: int) -> Response:
+    state = state_of(request)
+    return jpeg(detection_thumbnail(state.gallery(), state.backbone, detection_id), f"face {detection_id}")

@@ -1,0 +1,250 @@
+"""DeepStack's face API, in the shapes its clients parse (Home Assistant's deepstack_face via deepstack-python,
+Double Take, Viseron, Blue Iris, Agent DVR, the DeepStack SDKs).
+
+    POST /v1/vision/face            image [, min_confidence=0.4]  -> {"success", "predictions": [{confidence, y_min, x_min, y_max, x_max}], "duration"}
+    POST /v1/vision/face/register   userid, one or more image files (any field names) -> {"success", "message": "face added"|"face updated", "duration"}
+    POST /v1/vision/face/recognize  image [, min_confidence]  -> {"success", "predictions": [{confidence, userid, y_min, x_min, y_max, x_max}], "duration"}
+    POST /v1/vision/face/list                                   -> {"success", "faces": [userid, ...], "duration"}
+    POST /v1/vision/face/delete     userid                      -> {"success", "duration"}
+    POST /v1/vision/face/match      image1, image2              -> {"success", "similarity", "duration"}
+
+Every form also takes `api_key` when the server has one. Errors: {"success": false, "error": "...", "duration": 0}
+with 400 (not an image, no face), 401/403 (key), 404 (delete of someone not registered), 413 (too large),
+422 (a required field missing).
+
+Confidence. DeepStack reports a similarity in [0, 1] and calls a face unknown below `min_confidence` (default
+0.67). facerec decides on a cosine distance with a per-backbone threshold (facerec/thresholds.py), so the
+distance is mapped onto DeepStack's scale: distance 0 -> 1.0, the threshold -> 0.67, linearly, down to 0.
+A face is named when it is within facerec's threshold *and* its confidence reaches `min_confidence`: a higher
+min_confidence is stricter, a lower one never loosens the calibrated threshold (clients such as Home
+Assistant default to 0.45, which in DeepStack's own scale would accept strangers). Unknown faces get
+confidence 0, as in DeepStack.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from facerec.pipeline import largest_face
+from facerec.server.auth import check_key
+from facerec.server.errors import ApiError
+from facerec.server.uploads import decode_upload, enroll_upload, forget_person
+from facerec.types import UNKNOWN
+from facerec.vectors import cosine_distance
+
+DEEPSTACK_MIN_CONFIDENCE = 0.67  # DeepStack's default for recognition; facerec's threshold maps onto it
+DETECT_MIN_CONFIDENCE = 0.4
+MAX_USERID_LENGTH = 200
+OK_STATUSES = ("ok", "multiple_faces")
+
+router = APIRouter(tags=["DeepStack-compatible face API"])
+
+# The routes read their multipart form themselves (register takes files under any field name), so their
+# request bodies are described for the OpenAPI document here.
+IMAGE = {"type": "string", "format": "binary"}
+API_KEY = {"type": "string", "description": "the server's API key, when it has one"}
+MIN_CONFIDENCE = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def form_body(required: list[str], **properties: dict) -> dict[str, Any]:
+    schema = {"type": "object", "required": required, "properties": {**properties, "api_key": API_KEY}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def confidence_of(distance: float | None, threshold: float) -> float:
+    """Cosine distance -> DeepStack-style confidence: 1 at distance 0, 0.67 at the threshold, 0 far away."""
+    if distance is None:
+        return 0.0
+    value = 1.0 - (1.0 - DEEPSTACK_MIN_CONFIDENCE) * float(distance) / threshold
+    return float(min(1.0, max(0.0, value)))
+
+
+def box_fields(box: Any, shape: tuple[int, ...]) -> dict[str, int]:
+    """(x, y, w, h) -> DeepStack's corners, inside the image (MTCNN boxes may start left of or above it)."""
+    height, width = shape[:2]
+    x, y, w, h = (int(v) for v in box)
+    return {"y_min": max(0, y), "x_min": max(0, x), "y_max": min(height, y + h), "x_max": min(width, x + w)}
+
+
+# --------------------------------------------------------------------------- the form
+
+
+async def authorised_form(request: Request) -> FormData:
+    form = await request.form()
+    key = form.get("api_key")
+    check_key(request.app.state.facerec.config.api_key, request, key if isinstance(key, str) else None)
+    return form
+
+
+def form_text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def form_files(form: FormData) -> list[tuple[str, UploadFile]]:
+    return [(name, value) for name, value in form.multi_items() if isinstance(value, UploadFile)]
+
+
+async def read_file(upload: UploadFile, field: str) -> tuple[bytes, str]:
+    data = await upload.read()
+    return data, f"{field} ({upload.filename})" if upload.filename else field
+
+
+async def required_image(form: FormData, field: str = "image") -> tuple[bytes, str]:
+    upload = form.get(field)
+    if not isinstance(upload, UploadFile):
+        raise ApiError(422, f"No valid image file found (the form needs an {field!r} file)")
+    return await read_file(upload, field)
+
+
+def min_confidence_of(form: FormData, default: float | None) -> float | None:
+    text = form_text(form, "min_confidence")
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ApiError(400, f"Invalid value for min_confidence: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ApiError(400, "min_confidence must be between 0 and 1")
+    return value
+
+
+def required_userid(form: FormData) -> str:
+    userid = form_text(form, "userid")
+    if userid is None:
+        raise ApiError(422, "userid not specified")
+    if len(userid) > MAX_USERID_LENGTH:
+        raise ApiError(422, f"userid is longer than {MAX_USERID_LENGTH} characters")
+    if userid == UNKNOWN:
+        raise ApiError(400, f"{UNKNOWN!r} is reserved for faces nobody knows and cannot be a userid")
+    return userid
+
+
+def answer(started: float, **fields: Any) -> dict[str, Any]:
+    return {"success": True, **fields, "duration": round(time.perf_counter() - started, 4)}
+
+
+# --------------------------------------------------------------------------- the work (in worker threads)
+
+
+def detect_faces(state: Any, data: bytes, label: str, min_confidence: float) -> list[dict[str, Any]]:
+    image = decode_upload(data, label)
+    return [{"confidence": round(float(f.confidence), 4), **box_fields(f.box, image.shape)}
+            for f in state.pipeline.detect(image) if f.confidence >= min_confidence]
+
+
+def recognize_faces(state: Any, data: bytes, label: str, min_confidence: float | None) -> list[dict[str, Any]]:
+    image = decode_upload(data, label)
+    found = state.pipeline.analyse_image(image)
+    identities = state.identify(np.stack([f.embedding for f in found])) if found else []
+    predictions = []
+    for fe, ident in zip(found, identities):
+        confidence = confidence_of(ident.distance, state.threshold)
+        known = ident.name != UNKNOWN and (min_confidence is None or confidence >= min_confidence)
+        predictions.append({"confidence": round(confidence, 4) if known else 0, "userid": ident.name if known else UNKNOWN,
+                            **box_fields(fe.face.box, image.shape)})
+    return predictions
+
+
+def register_faces(state: Any, userid: str, uploads: list[tuple[bytes, str]]) -> str:
+    existed = state.gallery().person_id(userid) is not None
+    rows = [enroll_upload(state, userid, data, label) for data, label in uploads]
+    if not any(r["status"] in OK_STATUSES for r in rows):
+        if all(r["status"] == "unreadable" for r in rows):
+            raise ApiError(400, "invalid image: " + "; ".join(f"{r['file']}: {r['note']}" for r in rows))
+        raise ApiError(400, "no face detected" + "".join(f"; {r['file']}: {r['note']}" for r in rows if r["note"]))
+    return "face updated" if existed else "face added"
+
+
+def match_faces(state: Any, first: tuple[bytes, str], second: tuple[bytes, str]) -> float:
+    vectors = []
+    for data, label in (first, second):
+        image = decode_upload(data, label)
+        face = largest_face(state.pipeline.detect(image))
+        if face is None:
+            raise ApiError(400, f"no face found in {label}")
+        vectors.append(state.pipeline.embed(image, [face])[0])
+    return confidence_of(cosine_distance(vectors[0], vectors[1]), state.threshold)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+async def predictions_for_image(request: Request, work: Any, default_min_confidence: float | None) -> dict[str, Any]:
+    """The detect and recognize routes: one `image` (+ min_confidence) in, `predictions` out."""
+    started = time.perf_counter()
+    form = await authorised_form(request)
+    data, label = await required_image(form)
+    min_confidence = min_confidence_of(form, default_min_confidence)
+    predictions = await run_in_threadpool(work, request.app.state.facerec, data, label, min_confidence)
+    return answer(started, predictions=predictions)
+
+
+@router.post("/v1/vision/face", summary="DeepStack: detect faces",
+             openapi_extra=form_body(["image"], image=IMAGE, min_confidence=MIN_CONFIDENCE))
+@router.post("/v1/vision/face/", include_in_schema=False)
+async def face_detect(request: Request) -> dict[str, Any]:
+    return await predictions_for_image(request, detect_faces, DETECT_MIN_CONFIDENCE)
+
+
+@router.post("/v1/vision/face/register", summary="DeepStack: register photos of a person (userid)",
+             openapi_extra=form_body(["userid", "image"], userid={"type": "string"}, image=IMAGE))
+async def face_register(request: Request) -> dict[str, Any]:
+    started = time.perf_counter()
+    form = await authorised_form(request)
+    userid = required_userid(form)
+    files = form_files(form)
+    if not files:
+        raise ApiError(422, "No valid image file found")
+    uploads = [await read_file(upload, field) for field, upload in files]
+    message = await run_in_threadpool(register_faces, request.app.state.facerec, userid, uploads)
+    return answer(started, message=message)
+
+
+@router.post("/v1/vision/face/recognize", summary="DeepStack: name every face in an image",
+             openapi_extra=form_body(["image"], image=IMAGE, min_confidence=MIN_CONFIDENCE))
+async def face_recognize(request: Request) -> dict[str, Any]:
+    return await predictions_for_image(request, recognize_faces, None)
+
+
+@router.post("/v1/vision/face/list", summary="DeepStack: the registered userids", openapi_extra=form_body([]))
+async def face_list(request: Request) -> dict[str, Any]:
+    started = time.perf_counter()
+    await authorised_form(request)
+    state = request.app.state.facerec
+    people = await run_in_threadpool(lambda: [p.name for p in state.gallery().people()])
+    return answer(started, faces=people)
+
+
+@router.post("/v1/vision/face/delete", summary="DeepStack: delete a userid and its photos",
+             openapi_extra=form_body(["userid"], userid={"type": "string"}))
+async def face_delete(request: Request) -> dict[str, Any]:
+    started = time.perf_counter()
+    form = await authorised_form(request)
+    userid = required_userid(form)
+    if not await run_in_threadpool(forget_person, request.app.state.facerec, userid):
+        raise ApiError(404, f"userid {userid!r} is not registered")
+    return answer(started)
+
+
+@router.post("/v1/vision/face/match", summary="DeepStack: similarity of the faces in two images",
+             openapi_extra=form_body(["image1", "image2"], image1=IMAGE, image2=IMAGE))
+async def face_match(request: Request) -> dict[str, Any]:
+    started = time.perf_counter()
+    form = await authorised_form(request)
+    files = form_files(form)
+    if len(files) > 2:
+        raise ApiError(400, "only two images allowed")
+    first = await required_image(form, "image1")
+    second = await required_image(form, "image2")
+    similarity = await run_in_threadpool(match_faces, request.app.state.facerec, first, second)
+    return answer(started, similarity=round(similarity, 4))

@@ -1,0 +1,39 @@
+"""ServerState: what every request shares — the recognizer, gallery connections, the tag jobs, the live view."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from facerec.gallery import Gallery
+from facerec.server.config import ServerConfig
+from facerec.server.recognizer import GalleryMatcher, LockedPipeline
+from facerec.types import Identity
+
+
+class ServerState:
+    def __init__(self, config: ServerConfig, pipeline: Any):
+        self.config = config
+        self.pipeline = pipeline if isinstance(pipeline, LockedPipeline) else LockedPipeline(pipeline)
+        self.backbone: str = self.pipeline.backbone.name
+        self.matchers = GalleryMatcher(self.backbone, config.threshold)
+        self._local = threading.local()
+        self.stopping = threading.Event()
+        self.jobs: Any = None  # facerec.server.jobs.TagJobs, set by the app factory
+        self.live: Any = None  # facerec.server.live.LiveView when --source was given
+
+    def gallery(self) -> Gallery:
+        """This thread's connection to the gallery (a Gallery object must stay in the thread that opened it)."""
+        gallery = getattr(self._local, "gallery", None)
+        if gallery is None:
+            gallery = Gallery(self.config.gallery)
+            self._local.gallery = gallery
+        return gallery
+
+    def identify(self, embeddings: np.ndarray) -> list[Identity]:
+        return self.matchers.identify(self.gallery(), embeddings)
+
+    @property
+    def threshold(self) -> float:
+        return self.matchers.threshold_

@@ -1,0 +1,105 @@
+"""Uploaded bytes: decode them (400 with the reason when they are not an image) and enrol one as a person's photo."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facerec.enroll import DEFAULT_MIN_FACE_SIZE
+from facerec.errors import ImageError
+from facerec.fileio import atomic_write
+from facerec.imageio import load_image
+from facerec.pipeline import largest_face
+from facerec.server.errors import ApiError
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def decode_upload(data: bytes, label: str) -> np.ndarray:
+    """RGB array of an uploaded image, or a 400 that says why it is not one."""
+    try:
+        return load_image(data)
+    except ImageError as e:
+        raise ApiError(400, str(e).replace("<bytes>", label)) from e
+
+
+def image_extension(data: bytes) -> str:
+    from PIL import Image
+
+    try:
+        fmt = (Image.open(io.BytesIO(data)).format or "").lower()
+    except Exception:  # noqa: BLE001 - already decoded once; the extension is cosmetic
+        fmt = ""
+    return {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}.get(fmt, ".img")
+
+
+def upload_path(uploads_dir: Path, person: str, sha256: str, extension: str) -> Path:
+    """One folder per person, named by a hash of the name (no name can make a path), one file per content:
+    the same photo may be a sample of two people, and uploading it twice for one person keeps one copy."""
+    folder = hashlib.sha256(person.encode("utf-8")).hexdigest()[:16]
+    return uploads_dir / folder / f"{sha256}{extension}"
+
+
+def make_private_dir(folder: Path) -> None:
+    folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+
+
+def enroll_upload(state: Any, person: str, data: bytes, label: str,
+                  min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> dict[str, Any]:
+    """Enrol the largest face of an uploaded photo as a sample of `person`.
+
+    Returns {"file", "status", "note", "faces"} with the statuses `facerec enroll` reports (ok, multiple_faces,
+    no_face, too_small, unreadable). Only photos that give a face are kept: as a private copy in the uploads
+    folder beside the gallery, so the review page can show a thumbnail of it.
+    """
+    try:
+        image = load_image(data)
+    except ImageError as e:
+        return {"file": label, "status": "unreadable", "note": str(e).replace("<bytes>: ", ""), "faces": None}
+    faces = state.pipeline.detect(image)
+    face = largest_face(faces)
+    if face is None:
+        return {"file": label, "status": "no_face", "note": "no face found", "faces": 0}
+    if min(face.box[2], face.box[3]) < min_face_size:
+        return {"file": label, "status": "too_small", "faces": len(faces),
+                "note": f"face is {face.box[2]}x{face.box[3]} px, below the {min_face_size} px minimum"}
+    embedding = state.pipeline.embed(image, [face])[0]
+    status, note = ("multiple_faces", f"{len(faces)} faces, took the largest") if len(faces) > 1 else ("ok", "")
+    sha = hashlib.sha256(data).hexdigest()
+    path = upload_path(state.config.uploads_dir, person, sha, image_extension(data))
+    make_private_dir(path.parent.parent)
+    make_private_dir(path.parent)
+    atomic_write(path, data, mode=PRIVATE_FILE)
+    try:
+        state.gallery().record_photo(person, path, sha, path.stat().st_mtime, len(data), status,
+                                     note or f"uploaded as {label}", state.backbone, face, embedding)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return {"file": label, "status": status, "note": note, "faces": len(faces)}
+
+
+def forget_person(state: Any, name: str) -> bool:
+    """Delete a person from the gallery, and the copies of their photos uploaded to us (biometric data)."""
+    gallery = state.gallery()
+    uploads = state.config.uploads_dir.resolve()
+    uploaded = [Path(p.path) for p in gallery.photos(person=name) if _is_inside(Path(p.path), uploads)]
+    if not gallery.forget(name):
+        return False
+    for path in uploaded:
+        if gallery.photo(path) is None:  # not also enrolled for someone else meanwhile
+            path.unlink(missing_ok=True)
+    return True
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder)
+    except OSError:
+        return False
