@@ -28,11 +28,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from facerec.server.auth import SESSION_COOKIE, check_key, session_token
-from facerec.server.errors import ApiError
+from facerec.server.errors import ApiError, checked_name
 from facerec.server.state import ServerState
 from facerec.server.thumbnails import detection_thumbnail, person_thumbnail
 from facerec.server.uploads import decode_upload, enroll_upload, forget_person
-from facerec.types import UNKNOWN
 
 MAX_NAME_LENGTH = 200
 OK_STATUSES = ("ok", "multiple_faces")
@@ -64,12 +63,9 @@ class DropRequest(BaseModel):
 
 
 def valid_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
+    if not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
         raise ApiError(422, f"a name needs 1 to {MAX_NAME_LENGTH} characters")
-    if name == UNKNOWN:
-        raise ApiError(400, f"{UNKNOWN!r} is reserved for faces nobody knows and cannot be a person's name")
-    return name
+    return checked_name(name)
 
 
 def read_upload(upload: UploadFile, field: str) -> tuple[bytes, str]:

@@ -23,7 +23,8 @@ form field)."""
 def load_pipeline(config: ServerConfig) -> Any:
     from facerec.pipeline import FacePipeline
 
-    return FacePipeline(config.backbone, weights=config.weights, min_face_size=config.min_face_size)
+    return FacePipeline(config.backbone, weights=config.weights, min_face_size=config.min_face_size,
+                        flip=config.flip)
 
 
 def warm_up(state: ServerState) -> None:

@@ -16,6 +16,7 @@ class ServerConfig:
     gallery: Path
     backbone: str = "dlib"
     weights: Path | None = None
+    flip: bool | None = None  # test-time flip; None: the backbone's default
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     api_key: str | None = None

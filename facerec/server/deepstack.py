@@ -32,7 +32,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from facerec.pipeline import largest_face
 from facerec.server.auth import check_key
-from facerec.server.errors import ApiError
+from facerec.server.errors import ApiError, checked_name
 from facerec.server.uploads import decode_upload, enroll_upload, forget_person
 from facerec.types import UNKNOWN
 from facerec.vectors import cosine_distance
@@ -124,9 +124,7 @@ def required_userid(form: FormData) -> str:
         raise ApiError(422, "userid not specified")
     if len(userid) > MAX_USERID_LENGTH:
         raise ApiError(422, f"userid is longer than {MAX_USERID_LENGTH} characters")
-    if userid == UNKNOWN:
-        raise ApiError(400, f"{UNKNOWN!r} is reserved for faces nobody knows and cannot be a userid")
-    return userid
+    return checked_name(userid)
 
 
 def answer(started: float, **fields: Any) -> dict[str, Any]:

@@ -29,6 +29,16 @@ class ApiError(Exception):
         self.extra = extra or {}
 
 
+def checked_name(raw: str) -> str:
+    """A person's name as it enters over HTTP, validated by the one rule facerec has (facerec.names)."""
+    from facerec.names import InvalidNameError, person_name
+
+    try:
+        return person_name(raw)
+    except InvalidNameError as e:
+        raise ApiError(400, str(e)) from None
+
+
 def status_for(error: FacerecError) -> int:
     if isinstance(error, (ImageError, NoFaceError)):
         return 400

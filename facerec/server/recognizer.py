@@ -82,7 +82,7 @@ class GalleryMatcher:
 
     def __init__(self, backbone: str, threshold: float | None = None):
         self.backbone = backbone
-        self.threshold_ = float(threshold if threshold is not None else threshold_for(backbone))
+        self.threshold_ = float(threshold if threshold is not None else threshold_for(backbone, "identify"))
         self._lock = threading.Lock()
         self._version: int | None = None
         self._matcher: Any = None

@@ -16,7 +16,7 @@ class ServerState:
     def __init__(self, config: ServerConfig, pipeline: Any):
         self.config = config
         self.pipeline = pipeline if isinstance(pipeline, LockedPipeline) else LockedPipeline(pipeline)
-        self.backbone: str = self.pipeline.backbone.name
+        self.backbone: str = self.pipeline.embedding_id  # the gallery key of this recipe's embeddings
         self.matchers = GalleryMatcher(self.backbone, config.threshold)
         self._local = threading.local()
         self.stopping = threading.Event()
@@ -32,7 +32,10 @@ class ServerState:
         return gallery
 
     def identify(self, embeddings: np.ndarray) -> list[Identity]:
-        return self.matchers.identify(self.gallery(), embeddings)
+        """The faces of one image: each person named at most once (facerec.match.one_name_per_photo)."""
+        from facerec.match import one_name_per_photo
+
+        return one_name_per_photo(self.matchers.identify(self.gallery(), embeddings))
 
     @property
     def threshold(self) -> float:

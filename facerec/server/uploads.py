@@ -62,7 +62,7 @@ def enroll_upload(state: Any, person: str, data: bytes, label: str,
         image = load_image(data)
     except ImageError as e:
         return {"file": label, "status": "unreadable", "note": str(e).replace("<bytes>: ", ""), "faces": None}
-    faces = state.pipeline.detect(image)
+    faces = state.pipeline.detect_expecting_face(image)  # a photo given to enrol must hold a face: second look
     face = largest_face(faces)
     if face is None:
         return {"file": label, "status": "no_face", "note": "no face found", "faces": 0}
