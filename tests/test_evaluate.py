@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from facerec import evaluate as ev
+from facerec.backbones import embedding_id
 from facerec.errors import FacerecError, GalleryError
 from facerec.types import UNKNOWN
+
+KEY = embedding_id("dlib")  # the gallery key of the default dlib pipeline's embeddings
 
 DATA = Path(__file__).resolve().parent / "data"
 NO_FACE = DATA / "core" / "noface_017.jpg"
@@ -227,7 +230,7 @@ def test_open_set_far_depends_on_the_threshold(labelled_folder, embedded, dlib_p
     assert loose["mistakes"][0]["true"] == UNKNOWN and loose["mistakes"][0]["predicted"] in ENROLLED_PEOPLE
     default = ev.evaluate_folder(labelled_folder, dlib_pipeline, k=2, matcher="nn", seed=3,
                                  embed_one=lambda p: embedded(p)[1])
-    assert default["threshold"] == pytest.approx(threshold_for("dlib"))
+    assert default["threshold"] == pytest.approx(threshold_for(dlib_pipeline.embedding_id, "identify"))
     assert default["open_set_far"] == 0.0 and default["top1_accuracy"] == 1.0
 
 
@@ -345,7 +348,7 @@ def build_gallery(path: Path, embedded, people: list[str]):
             face, vector = embedded(photo)
             stat = photo.stat()
             gallery.record_photo(name, photo, file_sha256(photo), stat.st_mtime, stat.st_size, "ok",
-                                 backbone="dlib", face=face, embedding=vector)
+                                 backbone=KEY, face=face, embedding=vector)
     return gallery
 
 
@@ -353,13 +356,13 @@ def test_calibrate_on_a_real_gallery_and_from_the_command_line(embedded, tmp_pat
     from facerec.cli import main
 
     with build_gallery(tmp_path / "g.sqlite", embedded, ENROLLED_PEOPLE) as gallery:
-        result = ev.calibrate(gallery, "dlib", target_far=1e-2)
+        result = ev.calibrate(gallery, KEY, target_far=1e-2)
     assert (result["n_people"], result["n_faces"], result["n_genuine"], result["n_impostor"]) == (3, 12, 18, 48)
     assert result["far"] == 0.0 and result["frr"] == 0.0 and 0.04 < result["threshold"] < 0.12
 
     assert main(["calibrate", "--gallery", str(tmp_path / "g.sqlite"), "--far", "1e-2", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["threshold"] == pytest.approx(result["threshold"]) and printed["backbone"] == "dlib"
+    assert printed["threshold"] == pytest.approx(result["threshold"]) and printed["backbone"] == KEY
     assert main(["calibrate", "--gallery", str(tmp_path / "g.sqlite")]) == 0
     assert "suggested threshold" in capsys.readouterr().out
 

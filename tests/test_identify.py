@@ -61,7 +61,7 @@ def test_enroll_command_reports_every_photo(gallery):
     assert {p["person"] for p in report["photos"]} == {"Angelina_Jolie", "deepface_id03", "deepface_id05"}
     assert all(p["faces"] == 1 for p in report["photos"])
     code, out, _ = run_cli(["enroll", str(Path(report["people_dir"])), "--gallery", str(path)])
-    assert code == 0 and "9 unchanged" in out and "3 people with dlib embeddings" in out
+    assert code == 0 and "9 unchanged" in out and f"3 people with {KEY} embeddings" in out
 
 
 def test_identify_names_held_out_photos_and_says_unknown_for_strangers(gallery):
