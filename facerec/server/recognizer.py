@@ -27,12 +27,17 @@ class LockedPipeline:
         self.inner = pipeline
         self.lock = lock or threading.RLock()
         self.backbone = pipeline.backbone
+        self.embedding_id = pipeline.embedding_id
         self.detector = pipeline.detector
         self.batch_size = pipeline.batch_size
 
     def detect(self, image: np.ndarray) -> list[Face]:
         with self.lock:
             return self.inner.detect(image)
+
+    def detect_expecting_face(self, image: np.ndarray) -> list[Face]:
+        with self.lock:
+            return self.inner.detect_expecting_face(image)
 
     def align(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         with self.lock:
