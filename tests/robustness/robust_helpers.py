@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 from PIL import Image
+from facerec.backbones import embedding_id
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PEOPLE = DATA / "people"
@@ -39,4 +40,4 @@ def people_in(gallery: Path) -> dict[str, int]:
     from facerec.gallery import Gallery
 
     with Gallery(gallery, create=False) as g:
-        return {p.name: p.faces for p in g.people("dlib")}
+        return {p.name: p.faces for p in g.people(embedding_id("dlib"))}

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from robust_helpers import FACE_A, FACE_B, people_in, small_copy
 
+from facerec.backbones import embedding_id
+
+KEY = embedding_id("dlib")  # the gallery key of the default dlib pipeline's embeddings
+
 pytest.importorskip("dlib")
 
 
@@ -139,10 +143,10 @@ def test_clusters_after_nan_embeddings(cli, tmp_path):
     with Gallery(gallery) as g:
         for i in range(3):
             v = rng.normal(size=128).astype(np.float32)
-            g.record_media(f"/x/{i}.jpg", f"sha{i}", 0.0, 1, "dlib", 0, "ok", "",
+            g.record_media(f"/x/{i}.jpg", f"sha{i}", 0.0, 1, KEY, 0, "ok", "",
                            [{"face": face, "embedding": v / np.linalg.norm(v), "predicted_name": "unknown"}])
         with pytest.raises(GalleryError, match="NaN"):  # never stored now ...
-            g.record_media("/x/nan.jpg", "shan", 0.0, 1, "dlib", 0, "ok", "",
+            g.record_media("/x/nan.jpg", "shan", 0.0, 1, KEY, 0, "ok", "",
                            [{"face": face, "embedding": np.full(128, np.nan), "predicted_name": "unknown"}])
     with sqlite3.connect(gallery) as db:  # ... but an older facerec stored some
         db.execute("UPDATE detections SET embedding = ? WHERE id = 1", (np.full(128, np.nan, "<f4").tobytes(),))
