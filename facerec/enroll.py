@@ -12,7 +12,8 @@ The folder is the source of truth and re-running is cheap:
   ('unreadable'), and an empty PEOPLE_DIR that people were enrolled from is an error;
 - what cannot be used is listed ('skipped'): unsupported formats, broken links, named pipes, hidden
   person folders, names that are not UTF-8 or not a valid person name (facerec.names);
-- a photo with several faces gives its largest face ('multiple_faces'); no face ('no_face'),
+- a photo with several faces gives its main face, the largest near the centre (pipeline.main_face;
+  'multiple_faces'); no face ('no_face'),
   a face smaller than `min_face_size` pixels ('too_small') and unreadable files ('unreadable') are
   recorded and reported, and the run goes on.
 
@@ -37,7 +38,7 @@ from facerec.fileio import file_sha256
 from facerec.gallery import Gallery, PersonSummary, PhotoRecord
 from facerec.imageio import is_image_path, load_image
 from facerec.names import InvalidNameError, is_utf8, person_name, printable
-from facerec.pipeline import largest_face
+from facerec.pipeline import main_face
 from facerec.types import Face
 
 log = logging.getLogger(__name__)
@@ -243,12 +244,12 @@ def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.s
         n_faces = len(faces)
         if not faces:
             return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "no_face", "no face found", faces=0)
-        face = largest_face(faces)
+        face = main_face(faces, image.shape)
         if min(face.box[2], face.box[3]) < ctx.min_face_size:
             return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "too_small",
                                    f"face is {face.box[2]}x{face.box[3]} px, below the {ctx.min_face_size} px minimum",
                                    faces=n_faces)
-        status, note = ("multiple_faces", f"{n_faces} faces, took the largest") if n_faces > 1 else ("ok", "")
+        status, note = ("multiple_faces", f"{n_faces} faces, took the largest near the centre") if n_faces > 1 else ("ok", "")
     embedding = ctx.pipeline.embed(image, [face])[0]
     ctx.gallery.record_photo(person, path, sha, st.st_mtime, st.st_size, status, note, ctx.backbone, face, embedding)
     if changed and status == "ok":

@@ -335,13 +335,13 @@ def lfw_image_path(root: Path, name: str, index: int) -> Path:
     return Path(root) / name / f"{name}_{index:04d}.jpg"
 
 
-def largest_face_embedding(pipeline, source) -> np.ndarray | None:
-    """Embedding of the largest face in an image file, or None when no face is found."""
+def main_face_embedding(pipeline, source) -> np.ndarray | None:
+    """Embedding of the photo's subject (facerec.pipeline.main_face), or None when no face is found."""
     from facerec.errors import NoFaceError
-    from facerec.verify import embed_largest_face
+    from facerec.verify import embed_main_face
 
     try:
-        return np.asarray(embed_largest_face(source, pipeline)[0], dtype=np.float32)
+        return np.asarray(embed_main_face(source, pipeline)[0], dtype=np.float32)
     except NoFaceError:
         return None
 
@@ -379,7 +379,7 @@ def evaluate_pairs(root: Path, pairs_path: Path, pipeline=None,
     distance 2.0, i.e. they count as errors for same-person pairs.
     """
     if embed_one is None:
-        embed_one = lambda path: largest_face_embedding(pipeline, path)  # noqa: E731
+        embed_one = lambda path: main_face_embedding(pipeline, path)  # noqa: E731
     pairs = parse_pairs(pairs_path)
     paths = [(lfw_image_path(root, p.name1, p.index1), lfw_image_path(root, p.name2, p.index2)) for p in pairs]
     embeddings, failures = embed_paths([p for pair in paths for p in pair], embed_one, progress)
@@ -549,9 +549,9 @@ def evaluate_folder(root: Path, pipeline=None, k: int = 3, matcher: str = "nn", 
 def embed_people(photos: dict[str, list[Path]], pipeline=None,
                  embed_one: Callable[[Path], np.ndarray | None] | None = None,
                  progress: bool = False) -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
-    """Embed the largest face of every photo: (embeddings by path, failures by path with the reason)."""
+    """Embed the main face (facerec.pipeline.main_face) of every photo: (embeddings by path, failures by path with the reason)."""
     if embed_one is None:
-        embed_one = lambda path: largest_face_embedding(pipeline, path)  # noqa: E731
+        embed_one = lambda path: main_face_embedding(pipeline, path)  # noqa: E731
     return embed_paths([p for ps in photos.values() for p in ps], embed_one, progress)
 
 

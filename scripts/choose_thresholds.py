@@ -4,7 +4,7 @@
     python scripts/choose_thresholds.py --lfw ../shared/lfw-view1 --cache lfw-view1-dlib.npz --out thresholds.json
 
 Every image of pairsDevTrain.txt and pairsDevTest.txt is embedded once with facerec's default pipeline
-(largest face, second look, the backbone's alignment and flip). Then, on DevTrain only:
+(the main face, second look, the backbone's alignment and flip). Then, on DevTrain only:
 
 - verify:   the threshold with the best accuracy on the DevTrain pairs;
 - identify: the threshold at a false-accept rate of --far (default 1e-4) over *every* pair of DevTrain
@@ -60,7 +60,7 @@ def split_images(lfw: Path, pairs_name: str) -> tuple[list, list[Path]]:
 
 def embed_images(paths: list[Path], args) -> tuple[dict[Path, np.ndarray], float]:
     """Largest-face embeddings with the default pipeline (cached as plain arrays, never pickled)."""
-    from facerec.evaluate import embed_paths, largest_face_embedding
+    from facerec.evaluate import embed_paths, main_face_embedding
     from facerec.pipeline import FacePipeline
 
     if args.cache is not None and args.cache.is_file():
@@ -71,7 +71,7 @@ def embed_images(paths: list[Path], args) -> tuple[dict[Path, np.ndarray], float
             return {p: stored[str(p)] for p in paths if str(p) in stored}, float("nan")
     pipeline = FacePipeline(args.backbone, flip=False if args.no_flip else None)
     start = time.perf_counter()
-    vectors, failures = embed_paths(paths, lambda p: largest_face_embedding(pipeline, p), progress=not args.quiet)
+    vectors, failures = embed_paths(paths, lambda p: main_face_embedding(pipeline, p), progress=not args.quiet)
     seconds = (time.perf_counter() - start) / max(1, len(paths))
     if args.cache is not None:
         np.savez(args.cache, paths=np.array([str(p) for p in vectors]), vectors=np.stack(list(vectors.values())),
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
     print(f"  verify   {chosen['verify']:.4f}  DevTrain pair accuracy {train_accuracy:.4f}")
     print(f"  identify {chosen['identify']:.4f}  FAR {args.far:g}, TAR {report['devtrain']['tar_at_identify']:.4f}")
     print(f"  cluster  {chosen['cluster']:.4f}  pairwise precision >= {args.cluster_precision}")
-    print("\nDevTest check        | chosen thresholds | facerec/thresholds.py now")
+    print(f"\n{'DevTest check':<25} | chosen thresholds | facerec/thresholds.py now")
     for label, fn in (
         ("pair accuracy", lambda r: r["pair_accuracy_at_verify"]),
         ("FAR per comparison", lambda r: r["far_at_identify"]),
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
         ("clusters: precision", lambda r: r["clustering_at_cluster"]["precision"]),
         ("clusters: recall", lambda r: r["clustering_at_cluster"]["recall"]),
     ):
-        print(f"{label:<21} | {fn(report['devtest_chosen']):<17.5f} | {fn(report['devtest_current']):.5f}")
+        print(f"{label:<25} | {fn(report['devtest_chosen']):<17.5f} | {fn(report['devtest_current']):.5f}")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.out}")

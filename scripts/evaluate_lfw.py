@@ -14,7 +14,8 @@ facerec runs its default pipeline (MTCNN, the dlib backbone's alignment, test-ti
 look for photos that must hold a face; `--no-flip` to measure without the flip). face_recognition
 (`pip install --no-deps face-recognition`: its `dlib` requirement would build dlib from source, and
 `dlib-bin` already provides it) runs its defaults: HOG detector, 5-point predictor, the same ResNet.
-Both take the largest face found in each photo.
+facerec takes each photo's main face (the largest near the centre, as in enrolment: facerec.pipeline.main_face);
+face_recognition, which has no such rule, the largest face found.
 
 LFW's protocol: choose settings on View 1 DevTrain, check them on DevTest, quote View 2 once.
 Prints a table and writes JSON (--out). --cache FILE.npz keeps the embeddings between runs.
@@ -70,13 +71,13 @@ def facerec_embedder(flip: bool, box: str = "dlib"):
     from facerec.errors import NoFaceError
     from facerec.pipeline import FacePipeline
     from facerec.thresholds import threshold_for
-    from facerec.verify import embed_largest_face
+    from facerec.verify import embed_main_face
 
     pipeline = FacePipeline(get_backbone("dlib") if box == "dlib" else DlibBackbone(box=box), flip=flip)
 
     def embed_one(path: Path) -> np.ndarray | None:
         try:
-            return np.asarray(embed_largest_face(path, pipeline)[0], dtype=np.float32)
+            return np.asarray(embed_main_face(path, pipeline)[0], dtype=np.float32)
         except NoFaceError:
             return None
 

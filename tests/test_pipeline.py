@@ -67,3 +67,18 @@ def test_cli_enroll_then_identify_with_the_same_flip_setting(tmp_path, core_imag
     other = [] if flag else ["--no-flip"]
     assert main(["identify", str(core_images / "kit_2.jpg"), "--gallery", gallery, "-q", "--backbone", "dlib",
                  *other]) != 0
+
+
+def test_main_face_is_the_subject_not_a_larger_bystander_at_the_edge(core_images, detector):
+    """A portrait-like crop of a real group photo: its subject in the middle, a larger face at the edge
+    (as in 24 of LFW View 1's photos). Enrolment, verify and evaluation take the subject."""
+    from facerec.pipeline import largest_face, main_face
+
+    image = load_image(core_images / "group_3.jpg")[124:383, 160:440].copy()
+    faces = detector.detect(image)
+    assert len(faces) == 2
+    subject = main_face(faces, image.shape)
+    assert largest_face(faces) is not subject  # the bystander is larger
+    x, y, w, h = subject.box
+    assert abs(x + w / 2 - image.shape[1] / 2) < 40  # the subject is the central face
+    assert main_face([subject], image.shape) is subject and main_face([], image.shape) is None

@@ -47,10 +47,10 @@ def test_shared_set_pairs_across_several_people(dlib_pipeline, shared_faces):
     people = ["Barack_Obama", "Joe_Biden", "Kit_Harington", "Rose_Leslie", "Alex_Lacamoire"]
     photos = {p: sorted((shared_faces / "face_recognition" / p).iterdir())[:2] for p in people}
     from facerec.vectors import cosine_distance
-    from facerec.verify import embed_largest_face
+    from facerec.verify import embed_main_face
     from facerec.thresholds import threshold_for
 
-    vectors = {(p, i): embed_largest_face(path, dlib_pipeline)[0] for p in people for i, path in enumerate(photos[p])}
+    vectors = {(p, i): embed_main_face(path, dlib_pipeline)[0] for p in people for i, path in enumerate(photos[p])}
     threshold = threshold_for("dlib")
     errors = []
     for (ka, va), (kb, vb) in itertools.combinations(vectors.items(), 2):

@@ -125,12 +125,21 @@ def test_hamilton_clip_names_the_two_enrolled_musicians(shared_faces, dlib_pipel
     gallery = tmp_path / "gallery.sqlite"
     with Gallery(gallery) as g:
         enroll_folder(people, g, dlib_pipeline, progress=False)
-    code = main(["webcam", "--source", str(base / "_video" / "short_hamilton_clip.mp4"), "--headless",
-                 "--gallery", str(gallery), "--max-frames", "60", "--detect-every", "3"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    appeared = [d["name"] for d in json_lines(out) if d["event"] == APPEARED]
-    assert sorted(appeared) == ["Alex_Lacamoire", "Lin_Manuel_Miranda"]
+    clip = str(base / "_video" / "short_hamilton_clip.mp4")
+
+    def appeared(*options: str) -> list[str]:
+        code = main(["webcam", "--source", clip, "--headless", "--gallery", str(gallery), "--max-frames", "60",
+                     "--detect-every", "3", *options])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return sorted(d["name"] for d in json_lines(out) if d["event"] == APPEARED)
+
+    # At the verify threshold (face_recognition's example is as lenient) both are named from one photo each.
+    assert set(appeared("--threshold", "0.0858")) == {"Alex_Lacamoire", "Lin_Manuel_Miranda"}
+    # The default identify threshold (a false-accept rate of 1e-4) names nobody wrongly: Alex's blurry
+    # 24-190 px video faces are 0.07-0.10 from his one enrolled photo, so he may stay unknown.
+    named = [n for n in appeared() if n != "unknown"]
+    assert "Lin_Manuel_Miranda" in named and set(named) <= {"Lin_Manuel_Miranda", "Alex_Lacamoire"}
 
 
 # ---- sources that cannot be opened --------------------------------------------------------------------

@@ -166,24 +166,23 @@ def identify(request: Request, image: UploadFile = File(...)) -> dict[str, Any]:
         for i, (fe, ident) in enumerate(zip(found, identities))]}
 
 
-@router.post("/verify", dependencies=keyed, summary="Are the largest faces of two images the same person?")
+@router.post("/verify", dependencies=keyed, summary="Are the main faces of two images the same person?")
 def verify(request: Request, a: UploadFile = File(...), b: UploadFile = File(...)) -> dict[str, Any]:
-    from facerec.pipeline import largest_face
     from facerec.vectors import cosine_distance
 
     state = state_of(request)
     vectors, details = [], {}
     for field, upload in (("a", a), ("b", b)):
         data, label = read_upload(upload, field)
-        image = decode_upload(data, label)
-        faces = state.pipeline.detect(image)
-        face = largest_face(faces)
-        if face is None:
+        subject = state.subject_embedding(decode_upload(data, label))
+        if subject is None:
             raise ApiError(400, f"{label}: no face found")
-        vectors.append(state.pipeline.embed(image, [face])[0])
-        details[field] = {"faces": len(faces), "box": [int(v) for v in face.box]}
+        vector, face, n_faces = subject
+        vectors.append(vector)
+        details[field] = {"faces": n_faces, "box": [int(v) for v in face.box]}
     distance = cosine_distance(vectors[0], vectors[1])
-    return {"same": distance <= state.threshold, "distance": round(distance, 6), "threshold": state.threshold,
+    threshold = state.verify_threshold
+    return {"same": distance <= threshold, "distance": round(distance, 6), "threshold": threshold,
             "backbone": state.backbone, **details}
 
 

@@ -30,7 +30,6 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from facerec.pipeline import largest_face
 from facerec.server.auth import check_key
 from facerec.server.errors import ApiError, checked_name
 from facerec.server.uploads import decode_upload, enroll_upload, forget_person
@@ -166,12 +165,11 @@ def register_faces(state: Any, userid: str, uploads: list[tuple[bytes, str]]) ->
 def match_faces(state: Any, first: tuple[bytes, str], second: tuple[bytes, str]) -> float:
     vectors = []
     for data, label in (first, second):
-        image = decode_upload(data, label)
-        face = largest_face(state.pipeline.detect(image))
-        if face is None:
+        subject = state.subject_embedding(decode_upload(data, label))
+        if subject is None:
             raise ApiError(400, f"no face found in {label}")
-        vectors.append(state.pipeline.embed(image, [face])[0])
-    return confidence_of(cosine_distance(vectors[0], vectors[1]), state.threshold)
+        vectors.append(subject[0])
+    return confidence_of(cosine_distance(vectors[0], vectors[1]), state.verify_threshold)
 
 
 # --------------------------------------------------------------------------- routes

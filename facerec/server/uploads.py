@@ -13,7 +13,7 @@ from facerec.enroll import DEFAULT_MIN_FACE_SIZE
 from facerec.errors import ImageError
 from facerec.fileio import atomic_write
 from facerec.imageio import load_image
-from facerec.pipeline import largest_face
+from facerec.pipeline import main_face
 from facerec.server.errors import ApiError
 
 PRIVATE_FILE = 0o600
@@ -63,7 +63,7 @@ def enroll_upload(state: Any, person: str, data: bytes, label: str,
     except ImageError as e:
         return {"file": label, "status": "unreadable", "note": str(e).replace("<bytes>: ", ""), "faces": None}
     faces = state.pipeline.detect_expecting_face(image)  # a photo given to enrol must hold a face: second look
-    face = largest_face(faces)
+    face = main_face(faces, image.shape)
     if face is None:
         return {"file": label, "status": "no_face", "note": "no face found", "faces": 0}
     if min(face.box[2], face.box[3]) < min_face_size:
