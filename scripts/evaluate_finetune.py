@@ -82,13 +82,13 @@ def detect_and_align(paths: list[Path], cache: Path | None) -> dict[Path, np.nda
         if all(p in chips or str(p) in set(data["no_face"]) for p in paths):
             return {p: chips[p] for p in paths if p in chips}
     from facerec.imageio import load_image
-    from facerec.pipeline import FacePipeline, main_face
+    from facerec.pipeline import FacePipeline, largest_face
 
     pipeline = FacePipeline(BACKBONE)
     chips, no_face = {}, []
     for i, path in enumerate(paths):
         image = load_image(path)
-        face = main_face(pipeline.detect_expecting_face(image), image.shape)
+        face = largest_face(pipeline.detect(image))
         if face is None:
             no_face.append(str(path))
         else:
