@@ -37,25 +37,9 @@ def make_private_dirs(folder: Path) -> None:
 def atomic_write(path: str | Path, data: bytes, mode: int | None = None) -> Path:
     """Write `data` to `path` atomically. `mode` defaults to the existing file's mode, else PUBLIC."""
     path = Path(path)
-    if mode is not None and mode & 0o077 == 0:
-        make_private_dirs(path.parent)  # private data goes in private folders, whatever the umask
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         mode = (path.stat().st_mode & 0o777) if path.exists() else PUBLIC
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_save(path, lambda tmp: tmp.write_bytes(data), mode)
 
 
 def atomic_save(path: str | Path, save: Callable[[Path], object], mode: int = PRIVATE) -> Path:
