@@ -237,11 +237,12 @@ class OnnxEngine:
 
     name = "onnx"
 
-    def __init__(self, threads: int = 0):
+    def __init__(self, threads: int = 1):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per core)
+        options.intra_op_num_threads = threads  # 1: its spinning worker threads lose badly on a shared CPU
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self._sessions = {name: ort.InferenceSession(build_onnx(name), options, providers=["CPUExecutionProvider"])

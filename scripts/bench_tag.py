@@ -5,6 +5,12 @@
     python scripts/bench_tag.py --album ../shared/faces/face_recognition --people PEOPLE_DIR
     python scripts/bench_tag.py --album ALBUM --people PEOPLE_DIR --workers 4 --out bench-tag.json
 
+Before and after in one run: facerec is timed once per --engines entry ("reference" = the mtcnn package,
+facerec's detector before issue 10; "auto" = facerec.mtcnn_fast), each with a fresh gallery.
+"true faces": when the album (or a parent folder) holds the shared set's MANIFEST.tsv, each photo's
+faces found are capped by the faces it holds (1 for a portrait, N for "group:N"), so false detections do
+not count. The JSON records the process RSS before and after each facerec run (flat memory).
+
 PEOPLE_DIR has one folder per person (as for `facerec enroll`). Both tools enroll the same people
 first (not timed), then name every face of every photo under ALBUM (timed): facerec through
 `tag_album` with a fresh gallery (so every photo is analysed; nothing is skipped), face_recognition
@@ -39,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=None, help="facerec cosine distance threshold")
     p.add_argument("--limit", type=int, default=None, help="use only the first N photos of the album")
     p.add_argument("--skip-face-recognition", action="store_true", help="time facerec only")
+    p.add_argument("--engines", default="reference,auto",
+                   help="facerec MTCNN engines to time, comma-separated (default: %(default)s)")
     p.add_argument("--out", "--json-out", dest="json_out", type=Path, default=Path("bench-tag.json"),
                    help="where to write the results as JSON (default: %(default)s)")
     return p.parse_args(argv)
@@ -51,7 +59,44 @@ def album_photos(album: Path, limit: int | None) -> list[Path]:
     return photos[:limit] if limit else photos
 
 
-def bench_facerec(photos: list[Path], people: Path, workers: int | None, threshold: float | None) -> dict:
+def rss_mb() -> float | None:
+    """This process's resident memory now, in MB (Linux /proc; None elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def expected_faces(photos: list[Path]) -> dict[Path, int]:
+    """Faces each photo holds, from the shared set's MANIFEST.tsv when one is found above the photos."""
+    import csv
+
+    expected: dict[Path, int] = {}
+    for photo in photos:
+        for folder in photo.resolve().parents:
+            manifest = folder / "MANIFEST.tsv"
+            if manifest.is_file():
+                if folder not in expected:
+                    for row in csv.DictReader(manifest.open(encoding="utf-8"), delimiter="\t"):
+                        ident = row["identity"]
+                        expected[(folder / row["local_path"]).resolve()] = (
+                            int(ident.split(":")[1]) if ident.startswith("group:") else 1)
+                    expected[folder] = -1  # marks the manifest as read
+                break
+    return {p: expected[p.resolve()] for p in photos if p.resolve() in expected}
+
+
+def true_faces(found: dict[Path, int], expected: dict[Path, int]) -> int | None:
+    if not expected:
+        return None
+    return sum(min(n, expected[p]) for p, n in found.items() if p in expected)
+
+
+def bench_facerec(photos: list[Path], people: Path, workers: int | None, threshold: float | None,
+                  engine: str = "auto") -> dict:
     """Enroll (untimed), then tag a temporary album of links to exactly `photos` with a fresh gallery."""
     from facerec.enroll import enroll_folder
     from facerec.gallery import Gallery
@@ -60,7 +105,9 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
 
     workers = workers or default_workers()
     configure_threads(workers)
-    pipeline = FacePipeline("dlib")
+    from facerec.detect import Detector
+
+    pipeline = FacePipeline("dlib", detector=Detector(engine=engine))
     with tempfile.TemporaryDirectory(prefix="facerec-bench-") as tmp:
         album = Path(tmp) / "album"
         album.mkdir()
@@ -70,11 +117,17 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
             enroll_folder(people, gallery, pipeline, progress=False)
             matcher = matcher_for_album(gallery, "dlib", threshold)
             warm_up(pipeline, photos)
+            rss_start = rss_mb()
             start = time.perf_counter()
             summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=workers)
             seconds = time.perf_counter() - start
-    return {"tool": "facerec tag (MTCNN + dlib)", "photos": len(photos), "faces": summary.faces,
-            "named": summary.named, "unreadable": summary.unreadable, "seconds": seconds, "workers": workers}
+            rss_end = rss_mb()
+    links = {album / f"{i:05d}_{photo.name}": photo for i, photo in enumerate(photos)}
+    found = {links[r.path]: len(r.faces) for r in summary.results if r.path in links}
+    return {"tool": f"facerec tag (MTCNN {engine} + dlib)", "engine": engine, "photos": len(photos),
+            "faces": summary.faces, "found_per_photo": found, "named": summary.named,
+            "unreadable": summary.unreadable, "seconds": seconds, "workers": workers,
+            "rss_mb_start": rss_start, "rss_mb_end": rss_end}
 
 
 def warm_up(pipeline, photos: list[Path]) -> None:
@@ -112,6 +165,7 @@ def bench_face_recognition(fr, photos: list[Path], people: Path) -> dict:
                 known.append(encodings[0])
                 names.append(person.name)
     faces = named = unreadable = 0
+    found: dict[Path, int] = {}
     start = time.perf_counter()
     for photo in photos:
         try:
@@ -120,25 +174,28 @@ def bench_face_recognition(fr, photos: list[Path], people: Path) -> dict:
             unreadable += 1
             continue
         locations = fr.face_locations(image)
+        found[photo] = len(locations)
         for encoding in fr.face_encodings(image, locations):
             faces += 1
             if known and any(fr.compare_faces(known, encoding, tolerance=0.6)):
                 named += 1
     seconds = time.perf_counter() - start
     return {"tool": "face_recognition (HOG + dlib)", "photos": len(photos), "faces": faces, "named": named,
-            "unreadable": unreadable, "seconds": seconds, "enrolled_faces": len(known)}
+            "found_per_photo": found, "unreadable": unreadable, "seconds": seconds, "enrolled_faces": len(known)}
 
 
-def with_rates(result: dict) -> dict:
+def with_rates(result: dict, expected: dict[Path, int]) -> dict:
     s = max(result["seconds"], 1e-9)
-    return {**result, "seconds": round(result["seconds"], 3), "photos_per_s": round(result["photos"] / s, 3),
-            "faces_per_s": round(result["faces"] / s, 3)}
+    found = result.pop("found_per_photo")
+    return {**result, "true_faces": true_faces(found, expected), "seconds": round(result["seconds"], 3),
+            "photos_per_s": round(result["photos"] / s, 3), "faces_per_s": round(result["faces"] / s, 3)}
 
 
 def print_table(rows: list[dict]) -> None:
-    headers = ["tool", "photos", "faces", "named", "seconds", "photos/s", "faces/s"]
-    cells = [[r["tool"], r["photos"], r["faces"], r["named"], f"{r['seconds']:.2f}", f"{r['photos_per_s']:.2f}",
-              f"{r['faces_per_s']:.2f}"] for r in rows]
+    headers = ["tool", "photos", "faces", "true faces", "named", "seconds", "photos/s", "faces/s", "RSS MB start/end"]
+    cells = [[r["tool"], r["photos"], r["faces"], "-" if r["true_faces"] is None else r["true_faces"], r["named"],
+              f"{r['seconds']:.2f}", f"{r['photos_per_s']:.2f}", f"{r['faces_per_s']:.2f}",
+              f"{r['rss_mb_start']}/{r['rss_mb_end']}" if "rss_mb_start" in r else "-"] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *cells)]
     for line in [headers, *cells]:
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)))
@@ -158,16 +215,22 @@ def main(argv=None) -> int:
         print(f"no photos under {args.album}", file=sys.stderr)
         return 1
     load_before = load()
-    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold))]
+    expected = expected_faces(photos)
+    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold, engine), expected)
+            for engine in args.engines.split(",")]
     fr = None if args.skip_face_recognition else import_face_recognition()
     if fr is not None:
-        rows.append(with_rates(bench_face_recognition(fr, photos, args.people)))
+        rows.append(with_rates(bench_face_recognition(fr, photos, args.people), expected))
     print_table(rows)
-    ratio = None
-    if len(rows) == 2 and rows[1]["photos_per_s"] > 0:
-        ratio = round(rows[0]["photos_per_s"] / rows[1]["photos_per_s"], 3)
-        print(f"\nfacerec / face_recognition speed (photos/s): {ratio:.2f}x")
+    ratios = {}
+    if fr is not None and rows[-1]["photos_per_s"] > 0:
+        print()
+        for r in rows[:-1]:
+            ratios[r["engine"]] = round(r["photos_per_s"] / rows[-1]["photos_per_s"], 3)
+            print(f"facerec ({r['engine']}) / face_recognition speed (photos/s): {ratios[r['engine']]:.2f}x")
+    ratio = ratios.get(rows[-2]["engine"]) if ratios else None
     report = {"album": str(args.album), "people": str(args.people), "results": rows, "speed_ratio": ratio,
+              "speed_ratios": ratios,
               "threshold": args.threshold,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                           "numpy": np.__version__, "load_average_before": load_before, "load_average_after": load()}}
