@@ -303,6 +303,8 @@ class _AlbumTagger:
         self.version = gallery.version()
         self.summary = TagSummary(album=str(root))
         self.pending: list[Prepared] = []
+        self.embedding: Any = None  # a facerec.embed_process.EmbeddingProcess, when embedding runs beside detection
+        self.in_flight: list[Prepared] = []  # photos whose faces the embedding process is working on
 
     # ---- identification
 
@@ -331,20 +333,36 @@ class _AlbumTagger:
         else:
             self.fail(prepared)
 
-    def flush(self) -> None:
-        """Embed the faces of all pending photos in one backbone call, then identify and record them."""
-        if not self.pending:
-            return
-        chips = np.concatenate([p.chips for p in self.pending])
-        X = self.pipeline.embed_chips(chips)
+    def flush(self, wait: bool = False) -> None:
+        """Embed the faces of all pending photos in one backbone call, then identify and record them.
+
+        With an embedding process the batch is sent off and recorded when it comes back (the previous
+        batch is collected first), so decoding and detection go on meanwhile; `wait` collects everything.
+        """
+        batch, self.pending = self.pending, []
+        if batch and self.embedding is None:
+            self.record_batch(batch, self.pipeline.embed_chips(np.concatenate([p.chips for p in batch])))
+        elif batch:
+            self.collect()
+            self.embedding.submit(np.concatenate([p.chips for p in batch]))
+            self.in_flight = batch
+        if wait:
+            self.collect()
+
+    def collect(self) -> None:
+        if self.in_flight:
+            batch, X = self.in_flight, self.embedding.collect()
+            self.in_flight = []
+            self.record_batch(batch, X)
+
+    def record_batch(self, batch: list[Prepared], X: np.ndarray) -> None:
         start = 0
-        for p in self.pending:
+        for p in batch:
             n = len(p.faces)
             vectors = X[start:start + n]
             start += n
             self.summary.detection_calls += 1
             self.record(p, p.faces, vectors, self.identify(vectors))
-        self.pending = []
 
     def record(self, p: Prepared, faces: Sequence[Face], X: np.ndarray, identities: Sequence[Identity]) -> None:
         status = OK if faces else NO_FACE
@@ -462,6 +480,7 @@ def tag_album(
     xmp_unknown: bool = False,
     progress: bool = False,
     batch_size: int = 32,
+    embed_in_process: bool | None = None,
 ) -> TagSummary:
     """Tag every photo under `album_dir` (see the module docstring); returns the run's summary.
 
@@ -469,6 +488,8 @@ def tag_album(
     pipeline: a facerec.pipeline.FacePipeline (detector + backbone).
     matcher: anything with predict_identities(X) -> list[Identity]; None = every face is unknown
              (`matcher_for_album` builds the usual one from the gallery).
+    embed_in_process: run the backbone in a child process beside decode + detect (facerec.embed_process);
+             None = when the backbone holds the GIL (dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
     """
     root = Path(album_dir)
     if not root.is_dir():
@@ -497,15 +518,18 @@ def tag_album(
         return prepare_photo(path, records[media_key(path)], pipeline, tagger.version, options, annotated_exists)
 
     bar = progress_bar(len(photos), progress)
+    tagger.embedding = start_embedding_process(pipeline, len(photos), embed_in_process)
     try:
         for prepared in run_in_pool(work, photos, workers or default_workers()):
             tagger.accept(prepared)
             bar.update(1)
-            bar.set_postfix(faces=tagger.summary.faces + sum(len(p.faces) for p in tagger.pending),
+            bar.set_postfix(faces=tagger.summary.faces + sum(len(p.faces) for p in tagger.pending + tagger.in_flight),
                             skipped=tagger.summary.skipped, refresh=False)
-        tagger.flush()
+        tagger.flush(wait=True)
     finally:
         bar.close()
+        if tagger.embedding is not None:
+            tagger.embedding.close()
     summary = tagger.summary
     summary.results.sort(key=lambda r: r.rel_path)
     summary.problems.sort(key=lambda d: d["path"])
@@ -519,6 +543,24 @@ def tag_album(
         summary.outputs["annotated"] = str(options.annotate_dir)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+EMBED_PROCESS_MIN_PHOTOS = 8  # below this, starting a second interpreter costs more than it saves
+
+
+def start_embedding_process(pipeline: Any, photos: int, wanted: bool | None) -> Any:
+    """An EmbeddingProcess for this run, or None to embed in the main thread."""
+    from facerec.embed_process import EmbeddingProcess, holds_the_gil
+
+    if wanted is None:
+        wanted = holds_the_gil(pipeline) and photos >= EMBED_PROCESS_MIN_PHOTOS
+    if not wanted:
+        return None
+    try:
+        return EmbeddingProcess(pipeline.backbone.name)
+    except (OSError, RuntimeError) as e:  # e.g. no process spawning allowed here: embed in this thread
+        log.warning("embedding in the main thread (no child process: %s)", e)
+        return None
 
 
 def run_in_pool(work: Callable[[Path], Prepared], items: Sequence[Path], workers: int) -> Iterator[Prepared]:
