@@ -152,6 +152,7 @@ class Prepared:
     chips: np.ndarray | None = None
     image: np.ndarray | None = None  # kept only when annotating
     error: str = ""
+    data: bytes | None = None  # the file's bytes, for a Ray task (analysed remotely)
 
 
 @dataclass
@@ -252,8 +253,11 @@ def decide(record: Any, sha256: str, backbone: str, version: int, force: bool) -
 
 
 def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
-                  annotated_exists: Callable[[Path], bool]) -> Prepared:
-    """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread."""
+                  annotated_exists: Callable[[Path], bool], remote: bool = False) -> Prepared:
+    """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread.
+
+    `remote`: a photo to analyse keeps its bytes for a Ray task instead (decoded here only when annotating).
+    """
     key = media_key(path)
     try:
         st = path.stat()
@@ -263,6 +267,9 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     sha = hashlib.sha256(data).hexdigest()
     prepared = Prepared(path, key, decide(record, sha, pipeline.backbone.name, version, options.force),
                         sha256=sha, mtime=st.st_mtime, size=st.st_size)
+    if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
+        prepared.data = data
+        return prepared
     if prepared.mode != ANALYSED:
         needs_image = options.annotate_dir is not None and record.status == OK and (
             prepared.mode == REIDENTIFIED or not annotated_exists(path))
@@ -281,7 +288,9 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     prepared.height, prepared.width = image.shape[:2]
     if options.annotate_dir is not None:
         prepared.image = image
-    if prepared.mode == ANALYSED:
+    if prepared.mode == ANALYSED and remote:
+        prepared.data = data
+    elif prepared.mode == ANALYSED:
         try:
             prepared.faces = pipeline.detect(image)
             prepared.chips = pipeline.align(image, prepared.faces)
@@ -332,6 +341,19 @@ class _AlbumTagger:
             self.finish(prepared, SKIPPED, *self.stored(prepared))
         else:
             self.fail(prepared)
+
+    def accept_remote(self, prepared: Prepared, result: dict) -> None:
+        """Identify and record a photo analysed by a Ray task (facerec.distributed.analyse_photo)."""
+        from facerec.distributed import faces_of
+
+        prepared.width, prepared.height = result["width"], result["height"]
+        if result["status"] == UNREADABLE:
+            prepared.mode, prepared.error, prepared.image = FAILED, result["note"], None
+            self.fail(prepared)
+            return
+        self.summary.detection_calls += 1
+        X = result["embeddings"]
+        self.record(prepared, faces_of(result), X, self.identify(X))
 
     def flush(self, wait: bool = False) -> None:
         """Embed the faces of all pending photos in one backbone call, then identify and record them.
@@ -481,6 +503,7 @@ def tag_album(
     progress: bool = False,
     batch_size: int = 32,
     embed_in_process: bool | None = None,
+    ray: RayCluster | None = None,
 ) -> TagSummary:
     """Tag every photo under `album_dir` (see the module docstring); returns the run's summary.
 
@@ -490,6 +513,8 @@ def tag_album(
              (`matcher_for_album` builds the usual one from the gallery).
     embed_in_process: run the backbone in a child process beside decode + detect (facerec.embed_process);
              None = when the backbone holds the GIL (dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
+    ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.distributed); reading,
+             hashing, skipping, identification, the gallery and the outputs stay here, as in a local run.
     """
     root = Path(album_dir)
     if not root.is_dir():
@@ -515,9 +540,16 @@ def tag_album(
         return tagger.annotated_path(path).exists()
 
     def work(path: Path) -> Prepared:
-        return prepare_photo(path, records[media_key(path)], pipeline, tagger.version, options, annotated_exists)
+        return prepare_photo(path, records[media_key(path)], pipeline, tagger.version, options, annotated_exists,
+                             remote=ray is not None)
 
     bar = progress_bar(len(photos), progress)
+    if ray is not None:
+        try:
+            tag_on_ray(tagger, run_in_pool(work, photos, workers or default_workers()), ray, bar)
+        finally:
+            bar.close()
+        return finish_run(tagger.summary, options, csv_path, jsonl_path, started)
     tagger.embedding = start_embedding_process(pipeline, len(photos), embed_in_process)
     try:
         for prepared in run_in_pool(work, photos, workers or default_workers()):
@@ -530,7 +562,12 @@ def tag_album(
         bar.close()
         if tagger.embedding is not None:
             tagger.embedding.close()
-    summary = tagger.summary
+    return finish_run(tagger.summary, options, csv_path, jsonl_path, started)
+
+
+def finish_run(summary: TagSummary, options: TagOptions, csv_path: str | Path | None,
+               jsonl_path: str | Path | None, started: float) -> TagSummary:
+    """Sort the results and write the album-wide outputs."""
     summary.results.sort(key=lambda r: r.rel_path)
     summary.problems.sort(key=lambda d: d["path"])
     if csv_path:
@@ -543,6 +580,44 @@ def tag_album(
         summary.outputs["annotated"] = str(options.annotate_dir)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Where `tag_album(ray=...)` runs its per-photo work: a cluster address, or None for a local cluster
+    with `num_cpus` CPUs (None: all of this machine's). An already initialised Ray is used as it is."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+
+
+def tag_on_ray(tagger: _AlbumTagger, prepared_photos: Iterable[Prepared], cluster: RayCluster, bar: Any) -> None:
+    """Photos to analyse go to Ray tasks; the others, and the tasks' results, are accepted here as they come."""
+    from facerec.distributed import RayRunner, WorkerSpec
+
+    runner = RayRunner(WorkerSpec.of(tagger.pipeline), cluster.address, cluster.num_cpus)
+
+    def accept_finished(block: bool) -> None:
+        for prepared, result in runner.finished(block):
+            tagger.accept_remote(prepared, result)
+            bar.update(1)
+
+    try:
+        for prepared in prepared_photos:
+            if prepared.data is None:
+                tagger.accept(prepared)
+                bar.update(1)
+            else:
+                while runner.full():
+                    accept_finished(block=True)
+                runner.submit(prepared, prepared.data)
+                prepared.data = None
+            accept_finished(block=False)
+            bar.set_postfix(faces=tagger.summary.faces, skipped=tagger.summary.skipped, refresh=False)
+        while runner.pending:
+            accept_finished(block=True)
+    finally:
+        runner.close()
 
 
 EMBED_PROCESS_MIN_PHOTOS = 8  # below this, starting a second interpreter costs more than it saves
