@@ -7,7 +7,7 @@ downloaded) and its arithmetic step by step -- the same pyramid, the same box ge
 (non-greedy) NMS, the same crop sampling (TensorFlow's crop_and_resize conventions) and the same box and
 landmark regression -- and runs the networks through one of three engines:
 
-- ``onnx``: the weights written into an ONNX graph in memory and run by ONNX Runtime (the `fast` extra);
+- ``onnx``: the weights written into an ONNX graph in memory and run by ONNX Runtime (the `onnx` extra);
 - ``tf``: the package's own Keras networks as `tf.function` graphs with fixed input signatures
   (PNet any size, RNet N×24×24, ONet N×48×48), so TensorFlow traces each once;
 - ``reference`` (in facerec.detect): the `mtcnn` package itself, kept for comparison.
@@ -15,13 +15,17 @@ landmark regression -- and runs the networks through one of three engines:
 RNet and ONet run once per call on the candidates of every image in the call. ``auto`` picks ``onnx`` when
 onnxruntime is importable, else ``tf``.
 
-Measured (scripts/bench_detect.py, 640×480 frames from tests/data/webcam, min face 20 px, 2-core CPU shared
-with other jobs, load average ~2.5; ms per frame, median):
+Measured (`python scripts/bench_detect.py`: 8 photos of tests/data fitted into each frame size, min face
+20 px, median of 3 passes, engines in turn; 2-core CPU shared with other jobs, load average 3.7 -> 3.0,
+so every figure is inflated alike; ms per frame):
 
-    engine      ms/frame   same boxes as the package (IoU >= 0.9)
-    reference      88        -
-    tf             see README (scripts/bench_detect.py prints it)
-    onnx           see README
+    engine      640x480   1280x960   frames with the package's boxes (IoU >= 0.9)
+    reference     181.6      532.4     -
+    tf             71.9      220.1     8/8 at both sizes
+    onnx           55.5      232.4     8/8 at both sizes
+
+A profile of the onnx engine at 640x480: ~60 % in ONNX Runtime (one thread: spinning worker threads
+lose badly on a shared CPU), ~15 % in the RNet/ONet crops, ~12 % in the pyramid resizes.
 """
 from __future__ import annotations
 

@@ -9,7 +9,9 @@
    - otherwise (new or changed file, other backbone, `force`) -> **analysed**;
 2. analysed photos are decoded, detected (MTCNN) and aligned in a thread pool, and embedded in
    batches in the main thread while the pool works on the next photos. At most a few photos are in
-   flight, so memory stays flat however big the album is;
+   flight, so memory stays flat however big the album is. With `ray=RayCluster(...)` (`facerec tag
+   --ray`) decode + detect + embed run as Ray tasks instead (facerec.distributed.analyse_photo), and
+   everything else below stays here, so the results are those of a local run;
 3. every face is identified with the matcher (fitted from the gallery) and the photo is recorded in
    the gallery (media + detections: box, landmarks, embedding, predicted name and score), which is
    what `facerec clusters` groups and `facerec name` enrolls from.
