@@ -12,8 +12,8 @@ landmark regression -- and runs the networks through one of three engines:
   (PNet any size, RNet N×24×24, ONet N×48×48), so TensorFlow traces each once;
 - ``reference`` (in facerec.detect): the `mtcnn` package itself, kept for comparison.
 
-RNet and ONet run once per call on the candidates of every image in the call. ``auto`` picks ``onnx`` when
-onnxruntime is importable, else ``tf``.
+RNet and ONet run once per call on the candidates of every image in the call. ``auto`` picks ``tf`` when
+TensorFlow runs on a GPU (detection stays on it), else ``onnx`` when onnxruntime is importable, else ``tf``.
 
 Measured (`python scripts/bench_detect.py`: 8 photos of tests/data fitted into each frame size, min face
 20 px, median of 3 passes, engines in turn; 2-core CPU shared with other jobs, load average 3.7 -> 3.0,
@@ -32,6 +32,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -356,12 +357,27 @@ def build_onnx(name: str) -> bytes:
 
 def make_engine(engine: str = "auto"):
     if engine == "auto":
-        engine = "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "tf"
+        engine = auto_engine()
     if engine == "onnx":
         return OnnxEngine()
     if engine == "tf":
         return TensorFlowEngine()
     raise ValueError(f"unknown MTCNN engine {engine!r}; choose from auto, {', '.join(ENGINES)}")
+
+
+def auto_engine() -> str:
+    """"tf" when TensorFlow runs on a GPU (detection stays there), else "onnx" when installed, else "tf"."""
+    if gpu_likely():
+        from facerec.device import tensorflow_device
+
+        if tensorflow_device().startswith("GPU"):
+            return "tf"
+    return "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "tf"
+
+
+def gpu_likely() -> bool:
+    """Whether a GPU may be there, without importing TensorFlow (seconds) on machines that have none."""
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd"))
 
 
 # ---------------------------------------------------------------- the detector

@@ -189,3 +189,19 @@ def test_fast_engine_on_voc_group_photos_keeps_recall_and_boxes(shared_faces, re
         found["fast"] += sum(best_iou(t, ours) >= 0.4 for t in truth)
         found["reference"] += sum(best_iou(t, theirs) >= 0.4 for t in truth)
     assert truth_total > 0 and found["fast"] >= found["reference"], found
+
+
+def test_auto_engine_keeps_detection_on_a_gpu_and_uses_onnx_on_a_cpu(monkeypatch):
+    """With a GPU TensorFlow detects there (the `tf` engine); without one no TensorFlow import is needed."""
+    pytest.importorskip("onnxruntime")
+    import facerec.device
+    from facerec import mtcnn_fast
+
+    monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: True)
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: "GPU:0")
+    assert mtcnn_fast.auto_engine() == "tf"
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: "CPU:0")  # e.g. CUDA_VISIBLE_DEVICES=""
+    assert mtcnn_fast.auto_engine() == "onnx"
+    monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: False)
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: pytest.fail("TensorFlow asked on a CPU box"))
+    assert mtcnn_fast.auto_engine() == "onnx"
