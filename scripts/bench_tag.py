@@ -42,6 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_common import rss_mb  # noqa: E402  - scripts/ is sys.path[0] when a script runs
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,17 +68,6 @@ def album_photos(album: Path, limit: int | None) -> list[Path]:
 
     photos, _ = walk_album(album)
     return photos[:limit] if limit else photos
-
-
-def rss_mb() -> float | None:
-    """This process's resident memory now, in MB (Linux /proc; None elsewhere)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 def expected_faces(photos: list[Path]) -> dict[Path, int]:

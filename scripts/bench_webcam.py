@@ -40,6 +40,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench_common import rss_mb  # noqa: E402  - scripts/ is sys.path[0] when a script runs
+
 from facerec.webcam import run_loop  # noqa: E402
 
 DEFAULT_PHOTOS = [REPO / "tests" / "data" / "webcam" / "obama_1.jpg", REPO / "tests" / "data" / "webcam" / "biden_1.jpg",
@@ -112,16 +114,6 @@ def make_pipeline(backbone: str, min_face_size: int, engine: str = "auto"):
         print(f"  {backbone}: no published weights here ({str(e).splitlines()[0][:100]}...); using RANDOM weights",
               file=sys.stderr)
         return FacePipeline(backbone, weights="random", detector=detector), "RANDOM (same speed)"
-
-
-def rss_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 def enroll_matcher(pipeline, photo_paths: list[Path], backbone: str):
