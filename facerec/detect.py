@@ -1,9 +1,13 @@
 """Face detection with MTCNN (the `mtcnn` package's shipped weights), returning typed `Face` results.
 
-Two things mtcnn 1.0.0 does not do for us:
-- its `min_face_size` option raises or finds nothing for some values on Keras 3, so we always run it at
-  its default (20 px) and *scale the image* so that our minimum face becomes 20 px, then map back;
-- it is slow on large photos, so images are downscaled to `max_side` for detection and boxes mapped back.
+The networks run through facerec.mtcnn_fast (the package's weights and arithmetic without its per-call
+TensorFlow overhead; RNet and ONet batched over every candidate of every image in a call). The package
+itself stays available as ``engine="reference"`` for comparison (tests/test_detect.py, scripts/bench_detect.py).
+
+The pyramid starts at the smallest face requested: the image is scaled so that `min_face_size` becomes
+MTCNN's native 20 px (a downscale for larger minimum faces, which is also faster), capped by `max_side`
+for large photos, and boxes are mapped back. (mtcnn 1.0.0's own `min_face_size` option raises or finds
+nothing for some values on Keras 3, and scaling the image gives the same pyramid.)
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import cv2
 import numpy as np
 
 from facerec.device import quiet_tensorflow, tensorflow_device
-from facerec.types import Face
+from facerec.types import LANDMARK_NAMES, Face
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,35 @@ MTCNN_NATIVE_MIN_FACE = 20  # the value mtcnn 1.0.0 is reliable at
 MAX_UPSCALE = 2.0  # looking for faces smaller than 10 px would need a bigger image than is sensible
 # MTCNN's per-stage confidence thresholds (PNet proposals, RNet refinement, ONet output): mtcnn's defaults.
 DEFAULT_STAGE_THRESHOLDS = (0.6, 0.7, 0.8)
+
+
+PNET_INPUT = 12  # PNet's window: a smaller image cannot hold a face
+_shared: dict[str, object] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_mtcnn(engine: str):
+    """One set of networks per engine per process (they are read-only; building them costs ~1 s)."""
+    with _shared_lock:
+        if engine not in _shared:
+            if engine == "reference":
+                quiet_tensorflow()
+                from mtcnn import MTCNN
+
+                _shared[engine] = MTCNN(device=tensorflow_device())
+            else:
+                from facerec.mtcnn_fast import FastMTCNN
+
+                _shared[engine] = FastMTCNN(engine)
+        return _shared[engine]
+
+
+def package_style(row: np.ndarray) -> dict:
+    """A facerec.mtcnn_fast row as the package's JSON (box rounded the same way; landmarks kept as floats)."""
+    x1, y1, x2, y2, confidence = (float(v) for v in row[:5])
+    box = [round(x1), round(y1), round(x2 - x1), round(y2 - y1)]
+    keypoints = {name: (float(row[5 + i]), float(row[10 + i])) for i, name in enumerate(LANDMARK_NAMES)}
+    return {"box": box, "confidence": confidence, "keypoints": keypoints}
 
 
 class Detector:
@@ -33,6 +66,7 @@ class Detector:
         max_side: int = 1280,
         min_confidence: float = 0.9,
         stage_thresholds: tuple[float, float, float] = DEFAULT_STAGE_THRESHOLDS,
+        engine: str = "auto",
     ):
         if min_face_size < 1:
             raise ValueError("min_face_size must be >= 1 pixel")
@@ -40,16 +74,15 @@ class Detector:
         self.max_side = int(max_side)
         self.min_confidence = float(min_confidence)
         self.stage_thresholds = tuple(float(t) for t in stage_thresholds)
+        self.engine = engine  # "auto", "tf", "onnx" (facerec.mtcnn_fast) or "reference" (the mtcnn package)
         self._mtcnn = None
         self._lock = threading.Lock()  # one MTCNN per detector, used from one thread at a time
 
     @property
     def mtcnn(self):
+        """The networks, built on first use (shared by every detector with the same engine)."""
         if self._mtcnn is None:
-            quiet_tensorflow()
-            from mtcnn import MTCNN
-
-            self._mtcnn = MTCNN(device=tensorflow_device())
+            self._mtcnn = shared_mtcnn(self.engine)
         return self._mtcnn
 
     def detection_scale(self, height: int, width: int) -> float:
@@ -65,10 +98,15 @@ class Detector:
         """Detect in several RGB uint8 images. Images of equal detection size run as one MTCNN batch."""
         scaled, scales = zip(*(self.scaled_for_detection(img) for img in images)) if images else ((), ())
         results: list[list[Face]] = [[] for _ in images]
-        by_shape: dict[tuple[int, int], list[int]] = {}
-        for i, img in enumerate(scaled):
-            by_shape.setdefault(img.shape[:2], []).append(i)
-        for indices in by_shape.values():
+        if self.engine == "reference":  # the package batches only images of one size
+            groups: dict[tuple[int, int], list[int]] = {}
+            for i, img in enumerate(scaled):
+                groups.setdefault(img.shape[:2], []).append(i)
+        else:
+            groups = {(0, 0): [i for i, img in enumerate(scaled) if min(img.shape[:2]) >= PNET_INPUT]}
+        for indices in groups.values():
+            if not indices:
+                continue
             raw = self.run_mtcnn([scaled[i] for i in indices])
             for i, faces in zip(indices, raw):
                 results[i] = self.to_faces(faces, scales[i], images[i].shape)
@@ -84,8 +122,11 @@ class Detector:
         return cv2.resize(image, size, interpolation=interpolation), scale
 
     def run_mtcnn(self, images: list[np.ndarray]) -> list[list[dict]]:
-        if min(min(img.shape[:2]) for img in images) < 12:  # PNet's input; smaller images cannot hold a face
+        if min(min(img.shape[:2]) for img in images) < PNET_INPUT:  # smaller images cannot hold a face
             return [[] for _ in images]
+        if self.engine != "reference":
+            found = self.mtcnn.detect(images, MTCNN_NATIVE_MIN_FACE, self.stage_thresholds)
+            return [[package_style(row) for row in rows] for rows in found]
         with self._lock:
             try:
                 pnet, rnet, onet = self.stage_thresholds

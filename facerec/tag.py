@@ -9,7 +9,9 @@
    - otherwise (new or changed file, other backbone, `force`) -> **analysed**;
 2. analysed photos are decoded, detected (MTCNN) and aligned in a thread pool, and embedded in
    batches in the main thread while the pool works on the next photos. At most a few photos are in
-   flight, so memory stays flat however big the album is;
+   flight, so memory stays flat however big the album is. With `ray=RayCluster(...)` (`facerec tag
+   --ray`) decode + detect + embed run as Ray tasks instead (facerec.distributed.analyse_photo), and
+   everything else below stays here, so the results are those of a local run;
 3. every face is identified with the matcher (fitted from the gallery) and the photo is recorded in
    the gallery (media + detections: box, landmarks, embedding, predicted name and score), which is
    what `facerec clusters` groups and `facerec name` enrolls from.
@@ -158,6 +160,7 @@ class Prepared:
     chips: np.ndarray | None = None
     image: np.ndarray | None = None  # kept only when annotating
     error: str = ""
+    data: bytes | None = None  # the file's bytes, for a Ray task (analysed remotely)
 
 
 @dataclass
@@ -224,8 +227,11 @@ def decide(record: Any, sha256: str, backbone: str, version: int, force: bool) -
 
 
 def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
-                  annotated_exists: Callable[[Path], bool]) -> Prepared:
-    """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread."""
+                  annotated_exists: Callable[[Path], bool], remote: bool = False) -> Prepared:
+    """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread.
+
+    `remote`: a photo to analyse keeps its bytes for a Ray task instead (decoded here only when annotating).
+    """
     key = media_key(path)
     try:
         st = path.stat()
@@ -235,6 +241,9 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     sha = hashlib.sha256(data).hexdigest()
     prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force),
                         sha256=sha, mtime=st.st_mtime, size=st.st_size)
+    if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
+        prepared.data = data
+        return prepared
     if prepared.mode != ANALYSED:
         needs_image = options.annotate_dir is not None and record.status == OK and (
             prepared.mode == REIDENTIFIED or not annotated_exists(path))
@@ -253,7 +262,9 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     prepared.height, prepared.width = image.shape[:2]
     if options.annotate_dir is not None:
         prepared.image = image
-    if prepared.mode == ANALYSED:
+    if prepared.mode == ANALYSED and remote:
+        prepared.data = data
+    elif prepared.mode == ANALYSED:
         try:
             prepared.faces = pipeline.detect(image)
             prepared.chips = pipeline.align(image, prepared.faces)
@@ -277,6 +288,8 @@ class _AlbumTagger:
         self.pending: list[Prepared] = []
         self.inputs: frozenset[str] = frozenset()  # real paths of the photos: no output may replace one
         self.shared_sidecars: set[Path] = set()  # photos whose lightroom-style sidecar another photo shares
+        self.embedding: Any = None  # a facerec.embed_process.EmbeddingProcess, when embedding runs beside detection
+        self.in_flight: list[Prepared] = []  # photos whose faces the embedding process is working on
 
     # ---- identification
 
@@ -305,20 +318,49 @@ class _AlbumTagger:
         else:
             self.fail(prepared)
 
-    def flush(self) -> None:
-        """Embed the faces of all pending photos in one backbone call, then identify and record them."""
-        if not self.pending:
+    def accept_remote(self, prepared: Prepared, result: dict) -> None:
+        """Identify and record a photo analysed by a Ray task (facerec.distributed.analyse_photo)."""
+        from facerec.distributed import faces_of
+
+        prepared.width, prepared.height = result["width"], result["height"]
+        if result["status"] == UNREADABLE:
+            prepared.mode, prepared.error, prepared.image = FAILED, result["note"], None
+            self.fail(prepared)
             return
-        chips = np.concatenate([p.chips for p in self.pending])
-        X = self.pipeline.embed_chips(chips)
+        self.summary.detection_calls += 1
+        X = result["embeddings"]
+        self.record(prepared, faces_of(result), X, self.identify(X))
+
+    def flush(self, wait: bool = False) -> None:
+        """Embed the faces of all pending photos in one backbone call, then identify and record them.
+
+        With an embedding process the batch is sent off and recorded when it comes back (the previous
+        batch is collected first), so decoding and detection go on meanwhile; `wait` collects everything.
+        """
+        batch, self.pending = self.pending, []
+        if batch and self.embedding is None:
+            self.record_batch(batch, self.pipeline.embed_chips(np.concatenate([p.chips for p in batch])))
+        elif batch:
+            self.collect()
+            self.embedding.submit(np.concatenate([p.chips for p in batch]))
+            self.in_flight = batch
+        if wait:
+            self.collect()
+
+    def collect(self) -> None:
+        if self.in_flight:
+            batch, X = self.in_flight, self.embedding.collect()
+            self.in_flight = []
+            self.record_batch(batch, X)
+
+    def record_batch(self, batch: list[Prepared], X: np.ndarray) -> None:
         start = 0
-        for p in self.pending:
+        for p in batch:
             n = len(p.faces)
             vectors = X[start:start + n]
             start += n
             self.summary.detection_calls += 1
             self.record(p, p.faces, vectors, self.identify(vectors))
-        self.pending = []
 
     def record(self, p: Prepared, faces: Sequence[Face], X: np.ndarray, identities: Sequence[Identity]) -> None:
         status = OK if faces else NO_FACE
@@ -448,6 +490,8 @@ def tag_album(
     xmp_unknown: bool = False,
     progress: bool = False,
     batch_size: int = 32,
+    embed_in_process: bool | None = None,
+    ray: RayCluster | None = None,
 ) -> TagSummary:
     """Tag every photo under `album_dir` (see the module docstring); returns the run's summary.
 
@@ -455,6 +499,10 @@ def tag_album(
     pipeline: a facerec.pipeline.FacePipeline (detector + backbone).
     matcher: anything with predict_identities(X) -> list[Identity]; None = every face is unknown
              (`matcher_for_album` builds the usual one from the gallery).
+    embed_in_process: run the backbone in a child process beside decode + detect (facerec.embed_process);
+             None = when the backbone holds the GIL (dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
+    ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.distributed); reading,
+             hashing, skipping, identification, the gallery and the outputs stay here, as in a local run.
     """
     root = Path(album_dir)
     if not root.is_dir():
@@ -488,19 +536,34 @@ def tag_album(
         return tagger.annotated_path(path).exists()
 
     def work(path: Path) -> Prepared:
-        return prepare_photo(path, records[media_key(path)], pipeline, tagger.version, options, annotated_exists)
+        return prepare_photo(path, records[media_key(path)], pipeline, tagger.version, options, annotated_exists,
+                             remote=ray is not None)
 
     bar = progress_bar(len(photos), progress)
+    if ray is not None:
+        try:
+            tag_on_ray(tagger, run_in_pool(work, photos, workers or default_workers()), ray, bar)
+        finally:
+            bar.close()
+        return finish_run(tagger.summary, options, csv_path, jsonl_path, started)
+    tagger.embedding = start_embedding_process(pipeline, len(photos), embed_in_process)
     try:
         for prepared in run_in_pool(work, photos, workers or default_workers()):
             tagger.accept(prepared)
             bar.update(1)
-            bar.set_postfix(faces=tagger.summary.faces + sum(len(p.faces) for p in tagger.pending),
+            bar.set_postfix(faces=tagger.summary.faces + sum(len(p.faces) for p in tagger.pending + tagger.in_flight),
                             skipped=tagger.summary.skipped, refresh=False)
-        tagger.flush()
+        tagger.flush(wait=True)
     finally:
         bar.close()
-    summary = tagger.summary
+        if tagger.embedding is not None:
+            tagger.embedding.close()
+    return finish_run(tagger.summary, options, csv_path, jsonl_path, started)
+
+
+def finish_run(summary: TagSummary, options: TagOptions, csv_path: str | Path | None,
+               jsonl_path: str | Path | None, started: float) -> TagSummary:
+    """Sort the results and write the album-wide outputs."""
     summary.results.sort(key=lambda r: r.rel_path)
     summary.problems.sort(key=lambda d: d["path"])
     if csv_path:
@@ -525,6 +588,62 @@ def check_output_options(root: Path, options: TagOptions, csv_path: str | Path |
     for option, report in (("--csv", csv_path), ("--jsonl", jsonl_path)):
         if report:
             check_report_path(report, option)
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Where `tag_album(ray=...)` runs its per-photo work: a cluster address, or None for a local cluster
+    with `num_cpus` CPUs (None: all of this machine's). An already initialised Ray is used as it is."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+
+
+def tag_on_ray(tagger: _AlbumTagger, prepared_photos: Iterable[Prepared], cluster: RayCluster, bar: Any) -> None:
+    """Photos to analyse go to Ray tasks; the others, and the tasks' results, are accepted here as they come."""
+    from facerec.distributed import RayRunner, WorkerSpec
+
+    runner = RayRunner(WorkerSpec.of(tagger.pipeline), cluster.address, cluster.num_cpus)
+
+    def accept_finished(block: bool) -> None:
+        for prepared, result in runner.finished(block):
+            tagger.accept_remote(prepared, result)
+            bar.update(1)
+
+    try:
+        for prepared in prepared_photos:
+            if prepared.data is None:
+                tagger.accept(prepared)
+                bar.update(1)
+            else:
+                while runner.full():
+                    accept_finished(block=True)
+                runner.submit(prepared, prepared.data)
+                prepared.data = None
+            accept_finished(block=False)
+            bar.set_postfix(faces=tagger.summary.faces, skipped=tagger.summary.skipped, refresh=False)
+        while runner.pending:
+            accept_finished(block=True)
+    finally:
+        runner.close()
+
+
+EMBED_PROCESS_MIN_PHOTOS = 8  # below this, starting a second interpreter costs more than it saves
+
+
+def start_embedding_process(pipeline: Any, photos: int, wanted: bool | None) -> Any:
+    """An EmbeddingProcess for this run, or None to embed in the main thread."""
+    from facerec.embed_process import EmbeddingProcess, holds_the_gil
+
+    if wanted is None:
+        wanted = holds_the_gil(pipeline) and photos >= EMBED_PROCESS_MIN_PHOTOS
+    if not wanted:
+        return None
+    try:
+        return EmbeddingProcess(pipeline.backbone.name, flip=bool(getattr(pipeline, "flip", False)))
+    except (OSError, RuntimeError) as e:  # e.g. no process spawning allowed here: embed in this thread
+        log.warning("embedding in the main thread (no child process: %s)", e)
+        return None
 
 
 def run_in_pool(work: Callable[[Path], Prepared], items: Sequence[Path], workers: int) -> Iterator[Prepared]:

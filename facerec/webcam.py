@@ -1,7 +1,7 @@
 """Identify people live in a camera, a video file or a stream: the loop, and the outputs it can feed.
 
-`run_loop` knows nothing about windows or JSON: it reads frames, detects every `detect_every` frames
-on a copy downscaled to `detect_width`, follows faces in between with `facerec.track.Tracker`, embeds
+`run_loop` knows nothing about windows or JSON: it reads frames, detects on every frame while processing
+keeps up with the source (or every `detect_every` frames when set) on a copy downscaled to `detect_width`, follows faces in between with `facerec.track.Tracker`, embeds
 only the tracks the tracker asks for, and reports each processed frame to `on_frame` and each
 appeared/left/renamed event to `on_event`. The outputs (`JsonLinesOutput`, `WindowOutput`,
 `VideoRecorder`, `UnknownFaceSaver`) are small classes the command wires to those callbacks.
@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +40,10 @@ from facerec.types import UNKNOWN, Face, Identity
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DETECT_EVERY = 3
+AUTO = 0  # detect_every=AUTO: on every frame while the machine keeps up, tracking fills in when not
+DEFAULT_DETECT_EVERY = AUTO
+MAX_AUTO_DETECT_EVERY = 6  # AUTO never lets tracking alone carry more frames than this
+FPS_WINDOW_S = 2.0  # the FPS shown and written is the processed rate over this many seconds
 DEFAULT_DETECT_WIDTH = 640
 FALLBACK_FPS = 25.0  # when a file or camera does not say
 READ_FAILURES_BEFORE_LOST = 5  # consecutive failed reads before a live source counts as gone
@@ -477,15 +480,18 @@ def run_loop(
     """Identify faces in every processed frame of `source` until it ends, `max_frames`, `on_frame` returns
     False, or Ctrl-C (which ends the loop cleanly: `stats.ended == "interrupted"`).
 
+    detect_every: K >= 1 detects every K processed frames; AUTO (0, the default) detects on every frame while
+    processing keeps up with the source's frame rate, and otherwise as often as keeps up (DetectionSchedule).
     realtime: None = live sources drop frames to stay current and files are read frame by frame;
     True on a file plays it at native speed, dropping frames when behind.
     confident_distance: a vote this close settles a track at once (default: half the matcher's threshold).
     tracker: default Tracker(TrackerConfig(same_person_distance=SAME_TRACK_FRACTION x the matcher's threshold)).
     A live source that disappears ends the loop with `stats.ended == "source lost"` and `stats.lost` set.
     """
-    if detect_every < 1:
-        raise ValueError("detect_every must be >= 1")
+    if detect_every < 0:
+        raise ValueError("detect_every must be >= 1, or AUTO (0)")
     video = source if isinstance(source, VideoSource) else open_video(source, realtime)
+    schedule = DetectionSchedule(detect_every, video.fps)
     threshold = matcher_threshold(matcher)
     same_person = None if threshold is None else SAME_TRACK_FRACTION * threshold
     tracker = tracker or Tracker(TrackerConfig(same_person_distance=same_person))
@@ -498,8 +504,9 @@ def run_loop(
     result: FrameResult | None = None
     try:
         for frame in video.frames():
-            result = _process_frame(frame, stats.frames % detect_every == 0, pipeline, identifier, tracker,
-                                    detect_width, stats, fps_meter)
+            detect, began = schedule.due(stats.frames), time.perf_counter()
+            result = _process_frame(frame, detect, pipeline, identifier, tracker, detect_width, stats, fps_meter)
+            schedule.record(detect, time.perf_counter() - began)
             stats.frames += 1
             stats.last_index = frame.index
             _deliver_events(tracker, result, on_event, stats)
@@ -547,19 +554,62 @@ def _deliver_events(tracker: Tracker, result: FrameResult, on_event: EventCallba
             on_event(event, result)
 
 
-class _FpsMeter:
-    """Processed frames per second, smoothed over roughly the last second."""
+class DetectionSchedule:
+    """Which processed frames run the detector.
 
-    def __init__(self) -> None:
-        self._last: float | None = None
+    Fixed K: every K-th frame. AUTO: every frame while a detection frame costs no more than the source's
+    frame interval; when it costs more, the smallest K whose average cost (one detection frame and K-1
+    tracking frames) fits the interval, at most MAX_AUTO_DETECT_EVERY. Costs are running averages of the
+    measured processing times, so the schedule follows the machine's load.
+    """
+
+    def __init__(self, detect_every: int, source_fps: float | None):
+        self.fixed = detect_every if detect_every >= 1 else None
+        self.interval = 1.0 / (source_fps or FALLBACK_FPS)
+        self.detect_cost: float | None = None
+        self.track_cost = 0.0
+        self.since_detection = 0  # frames processed since the last detection
+
+    def every(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        if self.detect_cost is None or self.detect_cost <= self.interval:
+            return 1
+        if self.track_cost >= self.interval:
+            return MAX_AUTO_DETECT_EVERY
+        k = (self.detect_cost - self.track_cost) / (self.interval - self.track_cost)
+        return max(1, min(MAX_AUTO_DETECT_EVERY, int(np.ceil(k))))
+
+    def due(self, processed: int) -> bool:
+        if self.fixed is not None:
+            return processed % self.fixed == 0
+        return processed == 0 or self.since_detection + 1 >= self.every()
+
+    def record(self, detected: bool, seconds: float) -> None:
+        if detected:
+            self.detect_cost = seconds if self.detect_cost is None else 0.8 * self.detect_cost + 0.2 * seconds
+            self.since_detection = 0
+        else:
+            self.track_cost = 0.8 * self.track_cost + 0.2 * seconds
+            self.since_detection += 1
+
+
+class _FpsMeter:
+    """Processed frames per second over the last FPS_WINDOW_S seconds (what the video and JSON show)."""
+
+    def __init__(self, window_s: float = FPS_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._ticks: deque[float] = deque()
         self.fps = 0.0
 
     def tick(self) -> float:
         now = time.monotonic()
-        if self._last is not None and now > self._last:
-            instant = 1.0 / (now - self._last)
-            self.fps = instant if self.fps == 0 else 0.9 * self.fps + 0.1 * instant
-        self._last = now
+        self._ticks.append(now)
+        while now - self._ticks[0] > self.window_s:
+            self._ticks.popleft()
+        span = now - self._ticks[0]
+        if len(self._ticks) >= 2 and span > 0:
+            self.fps = (len(self._ticks) - 1) / span
         return self.fps
 
 
@@ -574,7 +624,7 @@ class JsonLinesOutput:
     """One JSON object per line on `stream`: events always, `face` lines on detection frames (or every frame).
 
     {"ts": 1.2, "frame": 36, "event": "face", "track": 3, "box": [x, y, w, h], "name": "Alice",
-     "score": 0.93, "settled": true, "detected": true}
+     "score": 0.93, "settled": true, "detected": true, "fps": 24.8}   (fps: processed, last 2 s)
     {"ts": 1.2, "frame": 36, "event": "appeared", "track": 3, "box": [...], "name": "Alice", "score": 0.93,
      "first_ts": 0.9, "time": "2024-05-01T12:00:00+02:00"}
     {"ts": 9.0, ..., "event": "left", ..., "first_ts": 0.9, "last_ts": 5.0, "duration": 4.1, "time": ...}
@@ -590,7 +640,7 @@ class JsonLinesOutput:
         for view in result.tracks:
             if view.detected or self.every_frame:
                 self._write({"ts": round(result.frame.ts, 3), "frame": result.frame.index, "event": "face",
-                             **view.to_dict()})
+                             **view.to_dict(), "fps": round(result.fps, 1)})
 
     def on_event(self, event: TrackEvent, result: FrameResult) -> None:
         self._write({**event.to_dict(), "time": wall_clock()})

@@ -5,6 +5,18 @@
     python scripts/bench_tag.py --album ../shared/faces/face_recognition --people PEOPLE_DIR
     python scripts/bench_tag.py --album ALBUM --people PEOPLE_DIR --workers 4 --out bench-tag.json
 
+Before and after in one run: facerec is timed once per --engines entry ("reference" = the mtcnn package,
+facerec's detector before issue 10; "auto" = facerec.mtcnn_fast), each with a fresh gallery.
+"true faces": when the album (or a parent folder) holds the shared set's MANIFEST.tsv, each photo's
+faces found are capped by the faces it holds (1 for a portrait, N for "group:N"), so false detections do
+not count. The JSON records the process RSS before and after each facerec run (flat memory).
+
+Whole process, as a user runs them (--cli-repeats N, taken in turn, median): `facerec tag ALBUM --people
+PEOPLE_DIR` (model loading and enrollment included) against the `face_recognition` command with
+--cpus 2 (its process pool; the first photo of each person as its known-people folder, photos over
+1600 px shrunk, as it does). Its "faces" are its output lines, one per photo and known name matched,
+or "unknown_person": a face that matches two people counts twice.
+
 PEOPLE_DIR has one folder per person (as for `facerec enroll`). Both tools enroll the same people
 first (not timed), then name every face of every photo under ALBUM (timed): facerec through
 `tag_album` with a fresh gallery (so every photo is analysed; nothing is skipped), face_recognition
@@ -30,6 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_common import rss_mb  # noqa: E402  - scripts/ is sys.path[0] when a script runs
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,6 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=None, help="facerec cosine distance threshold")
     p.add_argument("--limit", type=int, default=None, help="use only the first N photos of the album")
     p.add_argument("--skip-face-recognition", action="store_true", help="time facerec only")
+    p.add_argument("--engines", default="reference,auto",
+                   help="facerec MTCNN engines to time, comma-separated (default: %(default)s)")
+    p.add_argument("--cli-repeats", type=int, default=1,
+                   help="whole-process runs of both command lines, in turn (0: skip; default: %(default)s)")
+    p.add_argument("--cpus", type=int, default=2, help="face_recognition --cpus for the command line (default: 2)")
     p.add_argument("--out", "--json-out", dest="json_out", type=Path, default=Path("bench-tag.json"),
                    help="where to write the results as JSON (default: %(default)s)")
     return p.parse_args(argv)
@@ -51,7 +70,33 @@ def album_photos(album: Path, limit: int | None) -> list[Path]:
     return photos[:limit] if limit else photos
 
 
-def bench_facerec(photos: list[Path], people: Path, workers: int | None, threshold: float | None) -> dict:
+def expected_faces(photos: list[Path]) -> dict[Path, int]:
+    """Faces each photo holds, from the shared set's MANIFEST.tsv when one is found above the photos."""
+    import csv
+
+    expected: dict[Path, int] = {}
+    for photo in photos:
+        for folder in photo.resolve().parents:
+            manifest = folder / "MANIFEST.tsv"
+            if manifest.is_file():
+                if folder not in expected:
+                    for row in csv.DictReader(manifest.open(encoding="utf-8"), delimiter="\t"):
+                        ident = row["identity"]
+                        expected[(folder / row["local_path"]).resolve()] = (
+                            int(ident.split(":")[1]) if ident.startswith("group:") else 1)
+                    expected[folder] = -1  # marks the manifest as read
+                break
+    return {p: expected[p.resolve()] for p in photos if p.resolve() in expected}
+
+
+def true_faces(found: dict[Path, int], expected: dict[Path, int]) -> int | None:
+    if not expected:
+        return None
+    return sum(min(n, expected[p]) for p, n in found.items() if p in expected)
+
+
+def bench_facerec(photos: list[Path], people: Path, workers: int | None, threshold: float | None,
+                  engine: str = "auto") -> dict:
     """Enroll (untimed), then tag a temporary album of links to exactly `photos` with a fresh gallery."""
     from facerec.enroll import enroll_folder
     from facerec.gallery import Gallery
@@ -60,21 +105,26 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
 
     workers = workers or default_workers()
     configure_threads(workers)
-    pipeline = FacePipeline("dlib")
+    from facerec.detect import Detector
+
+    pipeline = FacePipeline("dlib", detector=Detector(engine=engine))
     with tempfile.TemporaryDirectory(prefix="facerec-bench-") as tmp:
         album = Path(tmp) / "album"
-        album.mkdir()
-        for i, photo in enumerate(photos):  # links keep the subset exact without copying the files
-            (album / f"{i:05d}_{photo.name}").symlink_to(photo.resolve())
+        links = linked_album(album, photos)
         with Gallery(Path(tmp) / "gallery.sqlite") as gallery:
             enroll_folder(people, gallery, pipeline, progress=False)
             matcher = matcher_for_album(gallery, pipeline.embedding_id, threshold)
             warm_up(pipeline, photos)
+            rss_start = rss_mb()
             start = time.perf_counter()
             summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=workers)
             seconds = time.perf_counter() - start
-    return {"tool": "facerec tag (MTCNN + dlib)", "photos": len(photos), "faces": summary.faces,
-            "named": summary.named, "unreadable": summary.unreadable, "seconds": seconds, "workers": workers}
+            rss_end = rss_mb()
+    found = {links[r.path]: len(r.faces) for r in summary.results if r.path in links}
+    return {"tool": f"facerec tag (MTCNN {engine} + dlib)", "engine": engine, "photos": len(photos),
+            "faces": summary.faces, "found_per_photo": found, "named": summary.named,
+            "unreadable": summary.unreadable, "seconds": seconds, "workers": workers,
+            "rss_mb_start": rss_start, "rss_mb_end": rss_end}
 
 
 def warm_up(pipeline, photos: list[Path]) -> None:
@@ -112,6 +162,7 @@ def bench_face_recognition(fr, photos: list[Path], people: Path) -> dict:
                 known.append(encodings[0])
                 names.append(person.name)
     faces = named = unreadable = 0
+    found: dict[Path, int] = {}
     start = time.perf_counter()
     for photo in photos:
         try:
@@ -120,25 +171,94 @@ def bench_face_recognition(fr, photos: list[Path], people: Path) -> dict:
             unreadable += 1
             continue
         locations = fr.face_locations(image)
+        found[photo] = len(locations)
         for encoding in fr.face_encodings(image, locations):
             faces += 1
             if known and any(fr.compare_faces(known, encoding, tolerance=0.6)):
                 named += 1
     seconds = time.perf_counter() - start
     return {"tool": "face_recognition (HOG + dlib)", "photos": len(photos), "faces": faces, "named": named,
-            "unreadable": unreadable, "seconds": seconds, "enrolled_faces": len(known)}
+            "found_per_photo": found, "unreadable": unreadable, "seconds": seconds, "enrolled_faces": len(known)}
 
 
-def with_rates(result: dict) -> dict:
+def linked_album(folder: Path, photos: list[Path]) -> dict[Path, Path]:
+    """A flat folder of links to `photos` (exactly that subset, nothing copied); link -> photo."""
+    folder.mkdir(parents=True)
+    links = {}
+    for i, photo in enumerate(photos):
+        link = folder / f"{i:05d}_{photo.name}"
+        link.symlink_to(photo.resolve())
+        links[link] = photo
+    return links
+
+
+def known_people_folder(folder: Path, people: Path) -> None:
+    """face_recognition's known-people folder: the first photo of each person, named after the person."""
+    folder.mkdir(parents=True)
+    for person in sorted(p for p in people.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        first = sorted(f for f in person.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png"))[:1]
+        for photo in first:
+            (folder / f"{person.name}{photo.suffix.lower()}").symlink_to(photo.resolve())
+
+
+def run_timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    import subprocess
+
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, done.stdout
+
+
+def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: int) -> list[dict]:
+    """`facerec tag --people` and `face_recognition --cpus N`, whole processes, in turn; median wall time."""
+    import shutil
+    import statistics
+
+    repo = Path(__file__).resolve().parent.parent
+    fr_command = shutil.which("face_recognition") or str(Path(sys.executable).parent / "face_recognition")
+    times: dict[str, list[float]] = {"facerec": [], "face_recognition": []}
+    found: dict[str, dict[Path, int]] = {}
+    with tempfile.TemporaryDirectory(prefix="facerec-bench-cli-") as tmp:
+        links = linked_album(Path(tmp) / "album", photos)
+        known_people_folder(Path(tmp) / "known", people)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
+               "FACEREC_HOME": str(Path(tmp) / "home"), "FACEREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        for i in range(repeats):
+            gallery = Path(tmp) / f"gallery{i}.sqlite"  # fresh each time: every photo analysed
+            seconds, out = run_timed([sys.executable, "-m", "facerec.cli", "tag", str(Path(tmp) / "album"),
+                                      "--people", str(people), "--gallery", str(gallery), "--json", "-q"], env)
+            times["facerec"].append(seconds)
+            summary = json.loads(out)
+            found["facerec"] = {links[Path(tmp) / "album" / r["path"]]: len(r["faces"]) for r in summary["results"]}
+            seconds, out = run_timed([fr_command, "--cpus", str(cpus), str(Path(tmp) / "known"),
+                                      str(Path(tmp) / "album")], env)
+            times["face_recognition"].append(seconds)
+            counts = {photo: 0 for photo in photos}
+            for line in out.splitlines():
+                path, _, name = line.rpartition(",")
+                if Path(path) in links and name != "no_persons_found":
+                    counts[links[Path(path)]] += 1
+            found["face_recognition"] = counts
+    tools = {"facerec": "facerec tag --people (command, whole process)",
+             "face_recognition": f"face_recognition --cpus {cpus} (command, whole process)"}
+    return [{"tool": tools[k], "engine": f"cli:{k}", "photos": len(photos), "faces": sum(found[k].values()),
+             "named": None, "found_per_photo": found[k], "unreadable": None, "seconds": statistics.median(v),
+             "runs_s": [round(t, 2) for t in v]} for k, v in times.items()]
+
+
+def with_rates(result: dict, expected: dict[Path, int]) -> dict:
     s = max(result["seconds"], 1e-9)
-    return {**result, "seconds": round(result["seconds"], 3), "photos_per_s": round(result["photos"] / s, 3),
-            "faces_per_s": round(result["faces"] / s, 3)}
+    found = result.pop("found_per_photo")
+    return {**result, "true_faces": true_faces(found, expected), "seconds": round(result["seconds"], 3),
+            "photos_per_s": round(result["photos"] / s, 3), "faces_per_s": round(result["faces"] / s, 3)}
 
 
 def print_table(rows: list[dict]) -> None:
-    headers = ["tool", "photos", "faces", "named", "seconds", "photos/s", "faces/s"]
-    cells = [[r["tool"], r["photos"], r["faces"], r["named"], f"{r['seconds']:.2f}", f"{r['photos_per_s']:.2f}",
-              f"{r['faces_per_s']:.2f}"] for r in rows]
+    headers = ["tool", "photos", "faces", "true faces", "named", "seconds", "photos/s", "faces/s", "RSS MB start/end"]
+    cells = [[r["tool"], r["photos"], r["faces"], "-" if r["true_faces"] is None else r["true_faces"],
+              "-" if r["named"] is None else r["named"],
+              f"{r['seconds']:.2f}", f"{r['photos_per_s']:.2f}", f"{r['faces_per_s']:.2f}",
+              f"{r['rss_mb_start']}/{r['rss_mb_end']}" if "rss_mb_start" in r else "-"] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *cells)]
     for line in [headers, *cells]:
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)))
@@ -158,16 +278,32 @@ def main(argv=None) -> int:
         print(f"no photos under {args.album}", file=sys.stderr)
         return 1
     load_before = load()
-    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold))]
+    expected = expected_faces(photos)
+    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold, engine), expected)
+            for engine in args.engines.split(",")]
     fr = None if args.skip_face_recognition else import_face_recognition()
     if fr is not None:
-        rows.append(with_rates(bench_face_recognition(fr, photos, args.people)))
+        rows.append(with_rates(bench_face_recognition(fr, photos, args.people), expected))
     print_table(rows)
-    ratio = None
-    if len(rows) == 2 and rows[1]["photos_per_s"] > 0:
-        ratio = round(rows[0]["photos_per_s"] / rows[1]["photos_per_s"], 3)
-        print(f"\nfacerec / face_recognition speed (photos/s): {ratio:.2f}x")
+    ratios = {}
+    if fr is not None and rows[-1]["photos_per_s"] > 0:
+        print()
+        for r in rows[:-1]:
+            ratios[r["engine"]] = round(r["photos_per_s"] / rows[-1]["photos_per_s"], 3)
+            print(f"facerec ({r['engine']}) / face_recognition speed (photos/s): {ratios[r['engine']]:.2f}x")
+    ratio = ratios.get(rows[-2]["engine"]) if ratios else None
+    if fr is not None and args.cli_repeats > 0:
+        cli_rows = [with_rates(r, expected) for r in bench_command_lines(photos, args.people, args.cli_repeats,
+                                                                         args.cpus)]
+        print()
+        print_table(cli_rows)
+        rows += cli_rows
+        if cli_rows[1]["photos_per_s"] > 0:
+            ratios["cli"] = round(cli_rows[0]["photos_per_s"] / cli_rows[1]["photos_per_s"], 3)
+            print(f"\nfacerec tag / face_recognition --cpus {args.cpus}, whole processes (photos/s, median of "
+                  f"{args.cli_repeats}): {ratios['cli']:.2f}x")
     report = {"album": str(args.album), "people": str(args.people), "results": rows, "speed_ratio": ratio,
+              "speed_ratios": ratios,
               "threshold": args.threshold,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                           "numpy": np.__version__, "load_average_before": load_before, "load_average_after": load()}}

@@ -11,6 +11,11 @@ a live camera at a higher frame rate than the effective FPS would drop the diffe
 VGGFace backbones use the published weights when they are installed (FACEREC_WEIGHTS_DIR, the cache or
 models/) and random weights otherwise: the speed is the same, the output says which.
 
+Before and after in one run: --engines reference,auto times the `mtcnn` package (facerec's detector
+before issue 10) and facerec.mtcnn_fast on the same clip; --detect-every takes K values and "auto" (the
+default of `facerec webcam`: every frame while the machine keeps up). The JSON records the RSS at the
+start and end of each run (flat memory).
+
   python scripts/bench_webcam.py                         # resnet50 + dlib at 640x480 and 1280x720
   python scripts/bench_webcam.py --photos ../shared/faces/face_recognition --out bench-webcam.json
 """
@@ -35,6 +40,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench_common import rss_mb  # noqa: E402  - scripts/ is sys.path[0] when a script runs
+
 from facerec.webcam import run_loop  # noqa: E402
 
 DEFAULT_PHOTOS = [REPO / "tests" / "data" / "webcam" / "obama_1.jpg", REPO / "tests" / "data" / "webcam" / "biden_1.jpg",
@@ -46,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbones", default="resnet50,dlib", help="comma-separated (default: %(default)s)")
     p.add_argument("--sizes", default="640x480,1280x720", help="comma-separated WxH (default: %(default)s)")
-    p.add_argument("--detect-every", default="3", help="comma-separated K values (default: %(default)s)")
+    p.add_argument("--detect-every", default="3", help="comma-separated K values or 'auto' (default: %(default)s)")
+    p.add_argument("--engines", default="auto", help="MTCNN engines, comma-separated: reference (the mtcnn "
+                   "package), auto, tf, onnx (default: %(default)s)")
     p.add_argument("--detect-width", type=int, default=640, help="detection copy width (default: %(default)s)")
     p.add_argument("--min-face-size", type=int, default=20,
                    help="smallest face in px of the detection copy, as `facerec webcam` (default: %(default)s)")
@@ -90,19 +99,21 @@ def write_stream(path: Path, photos: list[np.ndarray], size: tuple[int, int], fp
     return frames_each * len(photos)
 
 
-def make_pipeline(backbone: str, min_face_size: int):
+def make_pipeline(backbone: str, min_face_size: int, engine: str = "auto"):
     """FacePipeline for `backbone`; VGGFace networks fall back to random weights when none are installed."""
+    from facerec.detect import Detector
     from facerec.errors import FacerecError
     from facerec.pipeline import FacePipeline
 
+    detector = Detector(min_face_size=min_face_size, engine=engine)
     if backbone == "dlib":
-        return FacePipeline("dlib", min_face_size=min_face_size), "pretrained (dlib extra)"
+        return FacePipeline("dlib", detector=detector), "pretrained (dlib extra)"
     try:
-        return FacePipeline(backbone, min_face_size=min_face_size), "published"
+        return FacePipeline(backbone, detector=detector), "published"
     except FacerecError as e:
         print(f"  {backbone}: no published weights here ({str(e).splitlines()[0][:100]}...); using RANDOM weights",
               file=sys.stderr)
-        return FacePipeline(backbone, weights="random", min_face_size=min_face_size), "RANDOM (same speed)"
+        return FacePipeline(backbone, weights="random", detector=detector), "RANDOM (same speed)"
 
 
 def enroll_matcher(pipeline, photo_paths: list[Path], backbone: str):
@@ -131,10 +142,13 @@ def measure(clip: Path, pipeline, matcher, detect_every: int, detect_width: int,
         durations["detect" if result.detected else "track"].append(now - last[0])
         last[0] = now
 
+    rss_start = rss_mb()
     stats = run_loop(str(clip), pipeline, matcher, detect_every=detect_every, detect_width=detect_width,
                      on_frame=on_frame)
     per_frame = durations["detect"] + durations["track"]
     return {
+        "rss_mb_start": rss_start, "rss_mb_end": rss_mb(),
+        "detections": stats.detections,
         "frames": stats.frames,
         "ms_per_frame": 1000 * float(np.mean(per_frame)),
         "ms_detection_frame": 1000 * float(np.mean(durations["detect"])) if durations["detect"] else None,
@@ -146,8 +160,10 @@ def measure(clip: Path, pipeline, matcher, detect_every: int, detect_width: int,
 
 
 def print_table(rows: list[dict]) -> None:
-    headers = ["backbone", "size", "K", "ms/frame", "ms detect-frame", "ms track-frame", "FPS", "embeds", "weights"]
-    lines = [[r["backbone"], r["size"], str(r["detect_every"]), f"{r['ms_per_frame']:.1f}",
+    headers = ["backbone", "MTCNN", "size", "K", "detections", "ms/frame", "ms detect-frame", "ms track-frame", "FPS",
+               "embeds", "weights"]
+    lines = [[r["backbone"], r["engine"], r["size"], str(r["detect_every"]), f"{r['detections']}/{r['frames']}",
+              f"{r['ms_per_frame']:.1f}",
               f"{r['ms_detection_frame']:.1f}" if r["ms_detection_frame"] is not None else "-",
               f"{r['ms_tracking_frame']:.1f}" if r["ms_tracking_frame"] is not None else "-",
               f"{r['effective_fps']:.2f}", str(r["embeddings"]), r["weights"]] for r in rows]
@@ -165,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     photos = [cv2.imread(str(p)) for p in photo_paths]
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
-    ks = [int(k) for k in args.detect_every.split(",")]
+    ks = [0 if k.strip() == "auto" else int(k) for k in args.detect_every.split(",")]  # 0: webcam.AUTO
     from facerec.device import tensorflow_device
 
     device = tensorflow_device()
@@ -179,14 +195,17 @@ def main(argv: list[str] | None = None) -> int:
               f"detection on a {args.detect_width} px wide copy; TensorFlow on {device}; "
               f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})", file=sys.stderr)
         for backbone in args.backbones.split(","):
-            pipeline, weights = make_pipeline(backbone, args.min_face_size)
-            matcher = enroll_matcher(pipeline, photo_paths, backbone)
-            for size in sizes:
-                for k in ks:
-                    print(f"  running {backbone} {size[0]}x{size[1]} K={k} ...", file=sys.stderr, flush=True)
-                    result = measure(clips[size], pipeline, matcher, k, args.detect_width, args.warmup_frames)
-                    rows.append({"backbone": backbone, "size": f"{size[0]}x{size[1]}", "detect_every": k,
-                                 "weights": weights, **result})
+            for engine in args.engines.split(","):
+                pipeline, weights = make_pipeline(backbone, args.min_face_size, engine)
+                matcher = enroll_matcher(pipeline, photo_paths, backbone)
+                for size in sizes:
+                    for k in ks:
+                        label = "auto" if k == 0 else k
+                        print(f"  running {backbone} {engine} {size[0]}x{size[1]} K={label} ...", file=sys.stderr,
+                              flush=True)
+                        result = measure(clips[size], pipeline, matcher, k, args.detect_width, args.warmup_frames)
+                        rows.append({"backbone": backbone, "engine": engine, "size": f"{size[0]}x{size[1]}",
+                                     "detect_every": label, "weights": weights, **result})
     load = os.getloadavg()
     print_table(rows)
     print(f"(load average {load[0]:.1f} on {os.cpu_count()} cores while measuring: above the core count, other "

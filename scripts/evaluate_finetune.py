@@ -38,6 +38,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parent.parent
 BACKBONE = "dlib-keras"
+# The unknown gate of nn and of the head, pinned: the README's table was measured at dlib's former default
+# 0.10; facerec's defaults are stricter today (facerec/thresholds.py: identify 0.0564, verify 0.0858).
+GATE = 0.10
 METHODS = ("nn", "head", "fine-tune")
 
 
@@ -174,7 +177,7 @@ def run_k(k: int, people: dict[str, list[Path]], strangers: list[Path], rows: di
     results = {}
 
     start = time.perf_counter()
-    nn = NearestNeighbourMatcher(backbone=BACKBONE).fit(frozen[enrolled_rows], enrolled_names)
+    nn = NearestNeighbourMatcher(backbone=BACKBONE, threshold=GATE).fit(frozen[enrolled_rows], enrolled_names)
     seconds = time.perf_counter() - start
     closed = [str(nn.classes_[i]) for i in nn.decision_function(frozen[probe_rows]).argmax(axis=1)]
     results["nn"] = score(truth, nn.predict(frozen[probe_rows]), closed, names, seconds)
@@ -184,7 +187,7 @@ def run_k(k: int, people: dict[str, list[Path]], strangers: list[Path], rows: di
     labels = np.repeat(enrolled_names, n_variants)
     groups = np.repeat(np.arange(len(enrolled_rows)), n_variants)
     start = time.perf_counter()
-    head = FaceHead(backbone=BACKBONE, epochs=args.head_epochs, seed=args.seed).fit(augmented, labels, groups=groups)
+    head = FaceHead(backbone=BACKBONE, epochs=args.head_epochs, seed=args.seed, max_distance=GATE).fit(augmented, labels, groups=groups)
     seconds = time.perf_counter() - start
     closed = [head.classes_[i] for i in head.predict_proba(frozen[probe_rows]).argmax(axis=1)]
     results["head"] = score(truth, head.predict(frozen[probe_rows]), closed, names, seconds, head, frozen[probe_rows])

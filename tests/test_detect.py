@@ -94,3 +94,114 @@ def test_cli_detect_bad_file_is_reported_and_the_others_still_listed(core_images
 
 def test_cli_detect_no_face_exit_code(core_images, capsys):
     assert main(["detect", str(core_images / "noface_017.jpg")]) == EXIT_NEGATIVE
+
+
+# ---- the fast MTCNN (facerec.mtcnn_fast) against the mtcnn package it replaces, on real photos
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / float(aw * ah + bw * bh - inter) if inter else 0.0
+
+
+def best_iou(box, boxes) -> float:
+    return max((iou(box, b) for b in boxes), default=0.0)
+
+
+@pytest.fixture(scope="module")
+def reference_detector():
+    from facerec.detect import Detector
+
+    return Detector(engine="reference")
+
+
+def voc_faces(folder: Path) -> dict[str, list[tuple[int, int, int, int]]]:
+    """dlib's VOC-style annotations_testing.xml: file name -> face boxes (x, y, w, h)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(folder / "annotations_testing.xml").getroot()
+    return {img.get("file"): [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
+                              for b in img.iter("box")]
+            for img in root.iter("image") if (folder / img.get("file")).is_file()}
+
+
+def assert_same_or_closer_to_truth(fast, reference, truth=()):
+    """Every box of one detector has a box of the other at IoU >= 0.9, or is at least as close to the truth."""
+    for box in fast:
+        assert best_iou(box, reference) >= 0.9 or best_iou(box, truth) >= best_iou(box, reference) > 0, (box, reference)
+    for box in reference:
+        assert best_iou(box, fast) >= 0.9 or best_iou(box, truth) < 0.5, (box, fast)  # a true face is never lost
+
+
+@pytest.mark.parametrize("engine", ["auto", "onnx"])
+def test_fast_engine_finds_the_packages_faces_on_core_photos(core_images, reference_detector, engine):
+    from facerec.detect import Detector
+
+    if engine == "onnx":
+        pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    fast = Detector(engine=engine)
+    for path in sorted(core_images.glob("*.jpg")):
+        image = load_image(path)
+        ours, theirs = fast.detect(image), reference_detector.detect(image)
+        assert len(ours) == len(theirs), path.name
+        assert_same_or_closer_to_truth([f.box for f in ours], [f.box for f in theirs])
+        for a, b in zip(ours, theirs):  # same reading order, so landmarks pair up
+            assert np.abs(a.landmarks_array() - b.landmarks_array()).max() <= 0.1 * max(b.box[2:]) + 1
+
+
+def test_fast_engine_batch_of_mixed_sizes_equals_one_by_one(core_images):
+    from facerec.detect import Detector
+
+    fast = Detector()
+    images = [load_image(core_images / n) for n in ("group_6.jpg", "kit_2.jpg", "noface_017.jpg", "group_3.jpg")]
+    assert fast.detect_batch(images) == [fast.detect(i) for i in images]
+
+
+def test_relaxed_stage_thresholds_find_at_least_as_much(core_images):
+    from facerec.detect import Detector
+
+    image = load_image(core_images / "group_6.jpg")
+    strict = Detector().detect(image)
+    relaxed = Detector(min_confidence=0.7, stage_thresholds=(0.5, 0.6, 0.7)).detect(image)
+    assert len(relaxed) >= len(strict)
+    assert all(best_iou(f.box, [r.box for r in relaxed]) >= 0.9 for f in strict)
+
+
+def test_fast_engine_on_voc_group_photos_keeps_recall_and_boxes(shared_faces, reference_detector):
+    """dlib's VOC group photos: recall at IoU 0.4 not lower than the package's; boxes the same or closer to truth."""
+    from facerec.detect import Detector
+
+    folder = shared_faces / "dlib" / "_group"
+    if not (folder / "annotations_testing.xml").is_file():
+        pytest.skip("no VOC annotations in the shared set")
+    fast = Detector()
+    found = {"fast": 0, "reference": 0}
+    truth_total = 0
+    for name, truth in voc_faces(folder).items():
+        image = load_image(folder / name)
+        ours = [f.box for f in fast.detect(image)]
+        theirs = [f.box for f in reference_detector.detect(image)]
+        assert_same_or_closer_to_truth(ours, theirs, truth)
+        truth_total += len(truth)
+        found["fast"] += sum(best_iou(t, ours) >= 0.4 for t in truth)
+        found["reference"] += sum(best_iou(t, theirs) >= 0.4 for t in truth)
+    assert truth_total > 0 and found["fast"] >= found["reference"], found
+
+
+def test_auto_engine_keeps_detection_on_a_gpu_and_uses_onnx_on_a_cpu(monkeypatch):
+    """With a GPU TensorFlow detects there (the `tf` engine); without one no TensorFlow import is needed."""
+    pytest.importorskip("onnxruntime")
+    import facerec.device
+    from facerec import mtcnn_fast
+
+    monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: True)
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: "GPU:0")
+    assert mtcnn_fast.auto_engine() == "tf"
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: "CPU:0")  # e.g. CUDA_VISIBLE_DEVICES=""
+    assert mtcnn_fast.auto_engine() == "onnx"
+    monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: False)
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: pytest.fail("TensorFlow asked on a CPU box"))
+    assert mtcnn_fast.auto_engine() == "onnx"

@@ -350,3 +350,19 @@ def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tag
     expected = {**EXPECTED_NAMES, "2019/rose_1.jpg": ["Rose_Leslie"], "2020/rose_2.jpeg": ["Rose_Leslie"]}
     assert names_by_photo(summary) == expected
     assert read_people_tags(tagged["album"] / "2020" / "rose_2.jpeg.xmp")["dc:subject"] == ["Rose_Leslie"]
+
+
+def test_embedding_in_a_child_process_gives_the_same_faces_names_and_embeddings(tmp_path, dlib_pipeline):
+    """dlib holds the GIL, so tagging embeds in a child process beside decode + detect: same results."""
+    from facerec.gallery import Gallery
+
+    album = Path(__file__).resolve().parent / "data" / "album"
+    runs, vectors = {}, {}
+    for in_process in (False, True):
+        with Gallery(tmp_path / f"g{in_process}.sqlite") as gallery:
+            summary = tag_album(album, gallery, dlib_pipeline, embed_in_process=in_process, batch_size=2)
+            runs[in_process] = {(r.rel_path, t.face_index): (t.face.box, t.name) for r in summary.results for t in r.faces}
+            vectors[in_process] = np.stack([d.embedding for r in summary.results
+                                            for d in gallery.detections(str(r.path.absolute()))])
+    assert runs[True] == runs[False] and len(runs[True]) >= 3
+    np.testing.assert_allclose(vectors[True], vectors[False], atol=1e-5)

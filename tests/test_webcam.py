@@ -92,6 +92,63 @@ def test_headless_run_names_each_person_once(obama_biden_clip, enrolled_gallery,
     assert "2 people enrolled" in err and "2 appearances" in err
 
 
+def test_default_detects_every_frame_and_names_each_entering_face_within_a_second(obama_biden_clip, enrolled_gallery,
+                                                                                    dlib_pipeline):
+    """Default schedule (AUTO), frame by frame: Obama enters at 0 s, Biden at 2 s; each named within 1 s."""
+    from facerec.gallery import Gallery
+    from facerec.match import make_matcher
+
+    with Gallery(enrolled_gallery, create=False) as gallery:
+        X, names, _ = gallery.embeddings("dlib")
+    matcher = make_matcher("nn", backbone="dlib").fit(X, names)
+    frames, appeared = [], []
+    stats = run_loop(str(obama_biden_clip), dlib_pipeline, matcher, on_frame=frames.append,
+                     on_event=lambda e, r: appeared.append((e.name, r.frame.ts)) if e.kind == APPEARED else None)
+    assert [name for name, _ in appeared] == ["Barack_Obama", "Joe_Biden"]
+    assert appeared[0][1] - 0.0 <= 1.0 and appeared[1][1] - 2.0 <= 1.0, appeared
+    assert stats.detections >= stats.frames / 6  # AUTO never leaves more than 5 frames to tracking alone
+    late = [f.fps for f in frames if f.frame.ts >= 1.0]  # once the window holds a second of frames
+    assert all(stats.fps / 3 < fps < stats.fps * 3 for fps in late), (stats.fps, late)  # a rate, not 1/gap
+
+
+def test_auto_schedule_detects_every_frame_while_it_keeps_up_and_less_often_when_not():
+    from facerec.webcam import AUTO, MAX_AUTO_DETECT_EVERY, DetectionSchedule
+
+    fast = DetectionSchedule(AUTO, 25.0)  # 40 ms per frame
+    for _ in range(10):
+        assert fast.due(1)
+        fast.record(True, 0.030)
+    assert fast.every() == 1
+    slow = DetectionSchedule(AUTO, 25.0)
+    slow.record(True, 0.100)  # a detection frame costs 100 ms, a tracking frame 10 ms: (100 + 10 (k-1)) / k <= 40
+    for _ in range(20):
+        slow.record(False, 0.010)
+    assert slow.every() == 3
+    slow.record(True, 0.100)
+    pattern = []
+    for n in range(1, 7):
+        pattern.append(slow.due(n))
+        slow.record(pattern[-1], 0.100 if pattern[-1] else 0.010)
+    assert pattern == [False, False, True, False, False, True]
+    hopeless = DetectionSchedule(AUTO, 25.0)
+    hopeless.record(True, 1.0)
+    hopeless.record(False, 0.5)
+    assert hopeless.every() == MAX_AUTO_DETECT_EVERY
+    assert [DetectionSchedule(3, 25.0).due(n) for n in range(4)] == [True, False, False, True]
+
+
+def test_fps_is_the_processed_rate_over_a_sliding_window(monkeypatch):
+    import facerec.webcam as webcam
+
+    clock = iter([0.0, 0.001, 0.1, 0.101, 0.2, 0.201] + [0.3 + 0.1 * i for i in range(40)])
+    monkeypatch.setattr(webcam.time, "monotonic", lambda: next(clock))
+    meter = webcam._FpsMeter(window_s=2.0)
+    rates = [meter.tick() for _ in range(46)]
+    assert rates[1] == pytest.approx(1000.0)  # two frames 1 ms apart, nothing else known yet
+    assert rates[5] == pytest.approx(5 / 0.201)  # not 1000: six frames in 0.2 s
+    assert rates[-1] == pytest.approx(10.0, rel=0.06)  # steady 10 frames per second
+
+
 @pytest.mark.slow
 def test_empty_gallery_runs_detection_only_and_saves_one_crop_per_unknown_face(obama_biden_clip, tmp_path, capsys):
     unknown_dir, video = tmp_path / "unknown", tmp_path / "annotated.mp4"
@@ -304,7 +361,7 @@ def test_json_lines_print_events_and_detection_frames_only(tmp_path):
     lines = json_lines(stream.getvalue())
     assert [d["event"] for d in lines] == ["face", "appeared"]
     assert lines[0] == {"ts": 0.3, "frame": 9, "event": "face", "track": 3, "box": [1, 2, 3, 4], "name": "ann",
-                        "score": 0.9123, "settled": True, "detected": True}
+                        "score": 0.9123, "settled": True, "detected": True, "fps": 10.0}
     assert lines[1]["first_ts"] == 0.0 and "time" in lines[1]
 
 

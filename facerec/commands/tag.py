@@ -30,6 +30,12 @@ Outputs always cover the whole album, skipped photos included:
                     lightroom = photo.xmp, both.
 The photos themselves are never modified.
 
+--ray [ADDRESS] runs the per-photo work (decode, detect, embed) on a Ray cluster: the one at ADDRESS
+(e.g. auto, 10.0.0.5:6379, ray://head:10001), or a local one with --workers CPUs when no address is
+given. Reading, skipping unchanged photos, naming and the gallery stay on this machine, so the results,
+the progress bar and re-runs are those of a local run. Workers must have facerec (and the backbone's
+weights) installed and read the photos' bytes from this machine; needs `pip install 'facerec[ray]'`.
+
 Photos that cannot be read (corrupt, truncated, not an image, too large) or have no face are
 listed in the summary with the reason; they never stop the run.
 
@@ -37,8 +43,11 @@ examples:
   facerec tag ~/Pictures/2023 --csv faces.csv
   facerec tag album/ --xmp --annotate /tmp/annotated --workers 4
   facerec tag album/ --json > summary.json
+  facerec tag album/ --ray                  # a local Ray cluster
+  facerec tag album/ --ray auto             # the Ray cluster this machine belongs to
 
-exit code: 0 when the run finished (even if some photos were bad), 1 when no photo could be read."""
+exit code: 0 when the run finished (even if some photos were bad), 1 when no photo could be read,
+4 when --ray is given but Ray is not installed or its cluster cannot be started or reached."""
 
 
 def register(sub, common) -> None:
@@ -56,6 +65,9 @@ def register(sub, common) -> None:
     p.add_argument("--xmp-unknown", action="store_true", help="also write (unnamed) regions for unknown faces")
     p.add_argument("--workers", type=number_in(int, 1, 256), default=None, metavar="N",
                    help="threads decoding and detecting photos (default: min(4, CPUs))")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the per-photo work on the Ray cluster at ADDRESS (a local one when omitted);"
+                        " put --ray after ALBUM_DIR")
     p.add_argument("--threshold", type=DISTANCE, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone)")
     p.add_argument("--force", action="store_true", help="analyse every photo again, even unchanged ones")
@@ -76,6 +88,7 @@ def run(args) -> int:
         raise errors.FacerecError("--workers must be at least 1")
     workers = args.workers or default_workers()
     configure_threads(workers)
+    cluster = ray_cluster(args)
     pipeline = pipeline_from_args(args)
     with Gallery(args.gallery) as gallery:
         if args.people:
@@ -84,7 +97,7 @@ def run(args) -> int:
         summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
                             xmp_naming=args.xmp_naming, xmp_unknown=args.xmp_unknown,
-                            progress=progress_enabled(args))
+                            progress=progress_enabled(args), ray=cluster)
     if args.json:
         print_json({**summary.to_dict(), "backbone": pipeline.backbone.name, "embedding": pipeline.embedding_id, "gallery": str(args.gallery)})
     else:
@@ -96,6 +109,17 @@ def run(args) -> int:
         print("facerec: none of the photos could be read", file=sys.stderr)
         return errors.EXIT_NEGATIVE
     return errors.EXIT_OK
+
+
+def ray_cluster(args):
+    """The RayCluster for --ray (None without it); a missing Ray is reported before any work (exit 4)."""
+    from facerec.distributed import import_ray
+    from facerec.tag import RayCluster
+
+    if args.ray is None:
+        return None
+    import_ray()
+    return RayCluster(address=args.ray.strip() or None, num_cpus=args.workers)
 
 
 def enroll_before_tagging(args, gallery, pipeline) -> None:

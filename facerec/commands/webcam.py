@@ -22,8 +22,9 @@ and one per face found by each detection pass (--every-frame: one per face on ev
   {"ts": 6.1, "frame": 183, "event": "left", "track": 1, "name": "Alice", "first_ts": 0.0, "last_ts": 2.1, "duration": 2.1, ...}
   ("renamed" when a settled face's majority name changes; ts is seconds of video / since the start)
 
-How it works: faces are detected every --detect-every frames on a copy --detect-width pixels wide
-and followed in between by box overlap; each new face is embedded a few times, then re-checked
+How it works: faces are detected on every frame while the machine keeps up with the source (else, or
+with --detect-every K, every K frames) on a copy --detect-width pixels wide, and followed in between by
+box overlap; the fps shown and written is the processed rate over the last 2 s; each new face is embedded a few times, then re-checked
 every 2 s, and its name is a vote over those embeddings (`unknown` needs a majority). `appeared`
 comes once per appearance, when the vote settles (after 2 embeddings, or 1 very close match);
 a known person who comes back within 3 s is the same appearance. `left` comes when a face has
@@ -60,8 +61,9 @@ def register(sub, common) -> None:
     p.add_argument("--record", type=Path, metavar="OUT.mp4", help="save the annotated video (mp4v)")
     p.add_argument("--save-unknown", type=Path, metavar="DIR",
                    help="save one PNG crop per unknown face (per track, not per frame) into DIR")
-    p.add_argument("--detect-every", type=COUNT, default=DEFAULT_DETECT_EVERY, metavar="K",
-                   help="run the detector every K processed frames; follow faces in between (default: %(default)s)")
+    p.add_argument("--detect-every", type=_detect_every, default=DEFAULT_DETECT_EVERY, metavar="K",
+                   help="run the detector every K processed frames and follow faces in between; 'auto' (the "
+                        "default): every frame while the machine keeps up with the source, less often when not")
     p.add_argument("--detect-width", type=NON_NEGATIVE, default=DEFAULT_DETECT_WIDTH, metavar="W",
                    help="detect on a copy W pixels wide, 0 for full size (default: %(default)s)")
     p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX",
@@ -73,6 +75,12 @@ def register(sub, common) -> None:
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="drop frames to keep up (default: on for cameras and streams, off for files)")
     p.set_defaults(func=run)
+
+
+def _detect_every(text: str) -> int:
+    from facerec.webcam import AUTO
+
+    return AUTO if text.strip().lower() == "auto" else COUNT(text)
 
 
 def run(args) -> int:
