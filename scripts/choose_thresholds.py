@@ -112,6 +112,13 @@ def cluster_quality(vectors: dict[Path, np.ndarray], threshold: float, method: s
     return pairwise_precision_recall(labels, [person_of(p) for p in paths])
 
 
+def compare_cluster_methods(splits: dict[str, dict[Path, np.ndarray]], threshold: float) -> dict:
+    """Pairwise precision / recall of every clustering method at one threshold, per split."""
+    from facerec.cluster import METHODS
+
+    return {m: {name: cluster_quality(vectors, threshold, m) for name, vectors in splits.items()} for m in METHODS}
+
+
 def choose_cluster_threshold(vectors: dict[Path, np.ndarray], precision: float, candidates: np.ndarray) -> tuple[float, list]:
     """The largest candidate whose clustering precision is >= `precision` (precision falls as t grows)."""
     tried, chosen = [], float(candidates[0])
@@ -202,6 +209,7 @@ def main(argv=None) -> int:
         "chosen": chosen, "current": current,
         "devtest_chosen": check(test, test_pairs, args.lfw, chosen, args.seed),
         "devtest_current": check(test, test_pairs, args.lfw, current, args.seed),
+        "cluster_methods": compare_cluster_methods({"DevTrain": train, "DevTest": test}, cluster),
     }
     print(f"\n{key}: thresholds chosen on DevTrain ({len(train)} photos; {report['devtrain']['impostor_image_pairs']:,} "
           f"different-person and {report['devtrain']['genuine_image_pairs']:,} same-person image pairs)")
@@ -219,6 +227,10 @@ def main(argv=None) -> int:
         ("clusters: recall", lambda r: r["clustering_at_cluster"]["recall"]),
     ):
         print(f"{label:<25} | {fn(report['devtest_chosen']):<17.5f} | {fn(report['devtest_current']):.5f}")
+    print(f"\nclustering methods at cosine distance {cluster} (pairwise precision / recall)")
+    for method, by_split in report["cluster_methods"].items():
+        print(f"  {method:<17} " + "   ".join(f"{split} {q['precision']:.4f} / {q['recall']:.4f}"
+                                               for split, q in by_split.items()))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.out}")

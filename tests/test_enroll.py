@@ -125,7 +125,7 @@ def test_changes_in_the_folder_are_followed(tmp_path, dlib_pipeline):
     assert got["deepface_id03/noface.jpg"] == "no_face"
     assert got["deepface_id05/img16.jpg"] == "removed" and report.removed_people == ["deepface_id05"]
     rows = {Path(r.path).name: r for r in report.rows}
-    assert rows["group.jpg"].note == "3 faces, took the largest" and rows["group.jpg"].faces == 3
+    assert rows["group.jpg"].note == "3 faces, took the largest near the centre" and rows["group.jpg"].faces == 3
     assert "broken.jpg" in rows["broken.jpg"].note and "corrupt" in rows["broken.jpg"].note
     assert counting.embeds == 2  # the changed photo and the group photo; the rename reused its embedding
     assert people_now == {"Angelina_Jolie": (4, 4), "deepface_id03": (4, 2)}
