@@ -99,8 +99,8 @@ def test_default_detects_every_frame_and_names_each_entering_face_within_a_secon
     from facerec.match import make_matcher
 
     with Gallery(enrolled_gallery, create=False) as gallery:
-        X, names, _ = gallery.embeddings("dlib")
-    matcher = make_matcher("nn", backbone="dlib").fit(X, names)
+        X, names, _ = gallery.embeddings(dlib_pipeline.embedding_id)
+    matcher = make_matcher("nn", backbone=dlib_pipeline.embedding_id).fit(X, names)
     frames, appeared = [], []
     stats = run_loop(str(obama_biden_clip), dlib_pipeline, matcher, on_frame=frames.append,
                      on_event=lambda e, r: appeared.append((e.name, r.frame.ts)) if e.kind == APPEARED else None)
