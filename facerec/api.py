@@ -29,7 +29,7 @@ def pipeline(backbone: str = "dlib", weights: str | None = None, min_face_size: 
 
 
 def _gallery_path(gallery: str | Path | None) -> Path:
-    from facerec.cli import default_gallery_path
+    from facerec.paths import default_gallery_path
 
     return Path(gallery) if gallery is not None else default_gallery_path()
 

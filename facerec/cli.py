@@ -12,20 +12,13 @@ from pathlib import Path
 from facerec import errors
 from facerec.commands import COMMAND_MODULES
 from facerec.names import printable
+from facerec.paths import ENVIRONMENT, default_gallery_path
 
 EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; identify: nobody known) or failure ·
 2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
 
-environment: FACEREC_BACKBONE (default backbone), FACEREC_GALLERY (gallery file), FACEREC_HOME (models and weights cache),
-FACEREC_WEIGHTS_DIR (folder of pre-downloaded VGGFace .h5 files)"""
-
-
-def default_gallery_path() -> Path:
-    if os.environ.get("FACEREC_GALLERY"):
-        return Path(os.environ["FACEREC_GALLERY"])
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("facerec", appauthor=False)) / "gallery.sqlite"
+environment: """ + ", ".join(f"{name} ({meaning})" for name, meaning in ENVIRONMENT.items()) + """
+trained heads live beside the gallery, in <gallery name>-heads/"""
 
 
 def common_parser() -> argparse.ArgumentParser:
