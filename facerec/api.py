@@ -94,6 +94,7 @@ def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone
 
 
 def forget_person(name: str, gallery: str | Path | None = None) -> bool:
+    """Forget `name` everywhere (gallery, the trained heads that name them, caches); False if nobody has that name."""
     from facerec.enroll import forget as forget_person
     from facerec.gallery import Gallery
 

@@ -18,7 +18,7 @@ EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; ide
 2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
 
 environment: """ + ", ".join(f"{name} ({meaning})" for name, meaning in ENVIRONMENT.items()) + """
-trained heads live beside the gallery, in <gallery name>-heads/"""
+trained heads live beside the gallery, in <gallery stem>-heads/"""
 
 
 def common_parser() -> argparse.ArgumentParser:
