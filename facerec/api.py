@@ -29,7 +29,7 @@ def pipeline(backbone: str = "dlib", weights: str | None = None, min_face_size: 
 
 
 def _gallery_path(gallery: str | Path | None) -> Path:
-    from facerec.cli import default_gallery_path
+    from facerec.paths import default_gallery_path
 
     return Path(gallery) if gallery is not None else default_gallery_path()
 
@@ -94,6 +94,7 @@ def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone
 
 
 def forget_person(name: str, gallery: str | Path | None = None) -> bool:
+    """Forget `name` everywhere (gallery, the trained heads that name them, caches); False if nobody has that name."""
     from facerec.enroll import forget as forget_person
     from facerec.gallery import Gallery
 

@@ -5,27 +5,20 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 from facerec import errors
 from facerec.commands import COMMAND_MODULES
 from facerec.names import printable
+from facerec.paths import ENVIRONMENT, default_gallery_path
+from facerec.quiet import hide_tensorflow_startup_lines, show_tensorflow_log
 
 EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; identify: nobody known) or failure ·
 2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
 
-environment: FACEREC_BACKBONE (default backbone), FACEREC_GALLERY (gallery file), FACEREC_HOME (models and weights cache),
-FACEREC_WEIGHTS_DIR (folder of pre-downloaded VGGFace .h5 files)"""
-
-
-def default_gallery_path() -> Path:
-    if os.environ.get("FACEREC_GALLERY"):
-        return Path(os.environ["FACEREC_GALLERY"])
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("facerec", appauthor=False)) / "gallery.sqlite"
+environment: """ + ", ".join(f"{name} ({meaning})" for name, meaning in ENVIRONMENT.items()) + """
+trained heads live beside the gallery, in <gallery stem>-heads/"""
 
 
 def common_parser() -> argparse.ArgumentParser:
@@ -74,11 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # TensorFlow's C++ logging is noise for users unless they asked for debug output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose >= 2 else "3")
+    if verbose >= 2:  # TensorFlow's start-up lines are noise for users unless they asked for debug output
+        show_tensorflow_log()
 
 
 def main(argv: list[str] | None = None) -> int:
+    hide_tensorflow_startup_lines()  # before anything can import TensorFlow
+    return run_command(argv)
+
+
+def run_command(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

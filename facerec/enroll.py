@@ -325,8 +325,11 @@ def _remove_missing(gallery: Gallery, people_dir: Path, present: set[str], scan:
 
 
 def forget(gallery: Gallery, name: str) -> bool:
-    """Remove a person and all their photos and embeddings; False if nobody has that name."""
-    return gallery.forget(name)
+    """Remove a person everywhere (gallery, the heads that name them, caches: facerec.forget); False if nobody
+    has that name."""
+    from facerec.forget import forget_person
+
+    return forget_person(gallery, name) is not None
 
 
 def list_people(gallery: Gallery, backbone: str | None = None) -> list[PersonSummary]:

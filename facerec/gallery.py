@@ -307,6 +307,7 @@ class Gallery:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT_S)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA secure_delete = ON")  # deleted rows (a forgotten face) are zeroed, not left in free pages
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 log.warning("gallery %s: SQLite refused WAL mode (%s)", self.path, mode)
@@ -397,12 +398,24 @@ class Gallery:
         return int(db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()[0])
 
     def forget(self, name: str) -> bool:
-        """Delete a person with all their photos and embeddings. False if nobody has that name."""
+        """Delete a person with all their photos and embeddings; the album faces that were named as them (by
+        tagging or a named group) become unidentified and leave their group. False if nobody has that name."""
         with self._transaction() as db:
+            db.execute("""UPDATE detections SET predicted_name = NULL, score = NULL, cluster_id = NULL
+                          WHERE predicted_name = ?1 OR assigned_person_id = (SELECT id FROM people WHERE name = ?1)""",
+                       (name,))
             deleted = db.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount
             if deleted:
                 self._bump_version(db)
+        if deleted:  # older copies of their pages stay in the write-ahead log until it is checkpointed
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return bool(deleted)
+
+    def detections_naming(self, name: str) -> int:
+        """How many album faces are named `name` (predicted by tagging or assigned from a group)."""
+        return int(self._db.execute(
+            """SELECT COUNT(*) FROM detections WHERE predicted_name = ?1
+               OR assigned_person_id = (SELECT id FROM people WHERE name = ?1)""", (name,)).fetchone()[0])
 
     def prune_empty_people(self) -> list[str]:
         """Delete people left without any photo (their folder was emptied); returns their names."""

@@ -324,9 +324,10 @@ def make_matcher(kind: str = "nn", backbone: str | None = None, threshold: float
 
 def matcher_from_gallery(gallery: Any, kind: str = "nn", backbone: str = "dlib", threshold: float | None = None,
                          **kwargs: Any) -> IdentityPredictor:
-    """A matcher fitted on everyone enrolled in `gallery` for `backbone` (or the trained head for 'head')."""
+    """A matcher fitted on everyone enrolled in `gallery` for `backbone` (an embedding id), or for 'head' the
+    head trained on this gallery (checked to name only people it holds)."""
     if kind == "head":
-        return _load_head(backbone)
+        return _load_head(gallery, backbone)
     X, names, _ = gallery.embeddings(backbone)
     if len(X) == 0:
         raise GalleryError(f"nobody is enrolled for backbone {backbone} in {gallery.path}; "
@@ -334,14 +335,14 @@ def matcher_from_gallery(gallery: Any, kind: str = "nn", backbone: str = "dlib",
     return make_matcher(kind, backbone=backbone, threshold=threshold, **kwargs).fit(X, names)
 
 
-def _load_head(backbone: str) -> IdentityPredictor:
+def _load_head(gallery: Any, embedding: str) -> IdentityPredictor:
     try:
-        from facerec.train import load_head
+        from facerec.train import load_gallery_head
     except ImportError as e:
         raise MissingExtraError(f"the 'head' matcher needs facerec.train, which is not available here ({e})") from e
     try:
-        return load_head(backbone, path=None)
+        return load_gallery_head(gallery, embedding)
     except FacerecError:
         raise
     except FileNotFoundError as e:
-        raise MissingExtraError(f"no trained head for backbone {backbone}: run `facerec train` first ({e})") from e
+        raise MissingExtraError(f"no trained head for {embedding}: run `facerec train` first ({e})") from e

@@ -6,7 +6,7 @@ This is the classic keras-vggface recipe, as an estimator:
    "bottleneck feature") is what the head learns from. Without augmentation these are exactly the
    gallery's stored embeddings, so nothing is re-read. Augmented variants (flip, +-10 degree
    rotation, +-20 % brightness, applied to the aligned face chip) are embedded once and cached on
-   disk as .npy files keyed by (backbone, sha256 of the photo, face box, variant).
+   disk as .npy files keyed by (backbone, sha256 of the photo, face box, variant), beside the gallery.
 2. New head. Dense(256, relu) -> Dropout -> Dense(n_people, softmax), trained with early stopping,
    balanced class weights and, when every person has enough photos, a validation split made by
    photo (augmented copies of a photo never straddle the split).
@@ -24,9 +24,11 @@ Open set: a softmax always names someone, so `predict_identities` answers `unkno
 probability is below `min_probability` or when the face is farther (cosine distance) than
 `max_distance` from the centroid of the training embeddings of the predicted person.
 
-Saved as <models>/heads/<backbone>/head.keras + head.json (class names, thresholds, centroids,
-metrics; plain JSON, no pickle). <models> is FACEREC_HOME if set, else the source checkout's models/
-folder, else ./models.
+Saved beside the gallery it was trained on, <gallery stem>-heads/<embedding id>/head.keras + head.json
+(class names, thresholds, centroids, metrics, the gallery and embedding id; plain JSON, no pickle; all
+files private), see facerec.paths. A head names the people of its gallery, so loading it for a gallery
+checks that every person it can name is still enrolled there (`facerec forget` deletes the heads that
+name the forgotten person).
 """
 from __future__ import annotations
 
@@ -34,7 +36,6 @@ import datetime as _dt
 import io
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -43,6 +44,7 @@ import numpy as np
 
 from facerec.errors import FacerecError, MissingExtraError
 from facerec.fileio import PRIVATE, atomic_save, atomic_write, atomic_write_text
+from facerec.paths import bottleneck_cache_dir, head_dir
 from facerec.types import UNKNOWN, Face, Identity
 from facerec.vectors import l2_normalise
 
@@ -66,22 +68,9 @@ FINE_TUNE_MEASURED_UP_TO_PHOTOS = 5
 # --------------------------------------------------------------------------------------------------
 
 
-def models_dir() -> Path:
-    """FACEREC_HOME if set, else the source checkout's models/ folder, else ./models."""
-    if os.environ.get("FACEREC_HOME"):
-        return Path(os.environ["FACEREC_HOME"]).expanduser()
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").is_file():
-        return checkout / "models"
-    return Path.cwd() / "models"
-
-
-def default_head_path(backbone: str) -> Path:
-    return models_dir() / "heads" / backbone / HEAD_FILENAME
-
-
-def default_cache_dir() -> Path:
-    return models_dir() / "cache" / "bottlenecks"
+def gallery_head_path(gallery: str | Path, embedding: str) -> Path:
+    """head.keras of the head trained on `gallery` for the embedding id `embedding`."""
+    return head_dir(gallery, embedding) / HEAD_FILENAME
 
 
 def _head_files(path: Path) -> tuple[Path, Path]:
@@ -144,11 +133,12 @@ def resolve_variants(augment: bool | Sequence[str]) -> list[str]:
 class BottleneckCache:
     """Embeddings of chips under a frozen backbone, one .npy per (backbone, photo sha256, face box, variant).
 
-    Files are written atomically and read with allow_pickle=False. Counters say what happened.
+    Files are written atomically and read with allow_pickle=False. Counters say what happened. The
+    default folder is beside the gallery (facerec.paths.bottleneck_cache_dir).
     """
 
-    def __init__(self, folder: Path | None = None):
-        self.folder = Path(folder) if folder is not None else default_cache_dir()
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
         self.hits = 0
         self.misses = 0
 
@@ -171,6 +161,14 @@ class BottleneckCache:
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(vector, dtype=np.float32), allow_pickle=False)
         atomic_write(path, buffer.getvalue(), mode=PRIVATE)  # embeddings are biometric data
+
+    def remove_photo(self, sha256: str) -> int:
+        """Delete every cached embedding of the photo with this content (any backbone, face, variant); how many."""
+        removed = 0
+        for path in self.folder.glob(f"*/{sha256[:2]}/{sha256}-*.npy"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
 
 # --------------------------------------------------------------------------------------------------
@@ -298,6 +296,8 @@ class FaceHead:
         self.fine_tuned_blocks = 0
         self.base_weights_path: Path | None = None
         self._base_model = None
+        self.gallery_: str | None = None  # the gallery it was trained on (train_from_gallery sets both)
+        self.embedding_: str | None = None  # the embedding id of the gallery rows it learned from
 
     # ---- training
 
@@ -452,12 +452,18 @@ class FaceHead:
             "base_weights": BASE_WEIGHTS_FILENAME if self.fine_tuned else None,
             "augmentations": getattr(self, "augmentations_", [ORIGINAL]),
             "seed": self.seed,
+            "gallery": self.gallery_, "embedding": self.embedding_,
         }
 
     def save(self, path: Path | None = None) -> Path:
-        """Write head.keras + head.json (and base.weights.h5 when fine-tuned); returns the .keras path."""
+        """Write head.keras + head.json (and base.weights.h5 when fine-tuned), by default beside the gallery
+        it was trained on; returns the .keras path."""
         self._check_fitted()
-        keras_path, json_path = _head_files(path or default_head_path(self.backbone))
+        if path is None:
+            if self.gallery_ is None or self.embedding_ is None:
+                raise FacerecError("this head was not trained from a gallery, so it has no default place: give a path")
+            path = gallery_head_path(self.gallery_, self.embedding_)
+        keras_path, json_path = _head_files(path)
         # atomic and private from the first byte: a crash never leaves half a head, nobody else reads it
         atomic_save(keras_path, self.model_.save)
         if self.fine_tuned:
@@ -498,6 +504,8 @@ class FaceHead:
         head.trained_at_ = meta.get("trained_at", "")
         head.augmentations_ = meta.get("augmentations", [ORIGINAL])
         head.fine_tuned_blocks = int(meta.get("fine_tuned_blocks") or 0)
+        head.gallery_ = meta.get("gallery")
+        head.embedding_ = meta.get("embedding")
         if head.fine_tuned:
             head.base_weights_path = keras_path.parent / meta["base_weights"]
             if not head.base_weights_path.is_file():
@@ -506,13 +514,43 @@ class FaceHead:
         return head
 
 
-def load_head(backbone: str, path: Path | str | None = None) -> FaceHead:
-    """The trained head for `backbone` (from `path`, a head.keras file or its folder, or the default place)."""
-    head = FaceHead.load(Path(path) if path is not None else default_head_path(backbone))
+def load_head(backbone: str, path: Path | str) -> FaceHead:
+    """The trained head at `path` (a head.keras file or its folder), which must be for `backbone`."""
+    head = FaceHead.load(Path(path))
     if head.backbone != backbone:
-        raise FacerecError(f"the head at {path or default_head_path(backbone)} was trained for backbone "
+        raise FacerecError(f"the head at {path} was trained for backbone "
                            f"{head.backbone}, not {backbone}: pass --backbone {head.backbone} or run `facerec train`")
     return head
+
+
+def load_gallery_head(gallery, embedding: str) -> FaceHead:
+    """The head trained on `gallery` (an open Gallery) for `embedding`, checked against the gallery as it is now."""
+    from facerec.backbones import backbone_of
+
+    head = load_head(backbone_of(embedding), head_dir(gallery.path, embedding))
+    check_head_fits_gallery(head, gallery, embedding)
+    return head
+
+
+def check_head_fits_gallery(head: FaceHead, gallery, embedding: str) -> None:
+    """Refuse a head that could name someone this gallery does not hold (or was trained on other embeddings);
+    warn when it was trained on another gallery file or before someone was enrolled."""
+    where = head_dir(gallery.path, embedding)
+    if head.embedding_ is not None and head.embedding_ != embedding:
+        raise FacerecError(f"the head at {where} was trained on {head.embedding_} embeddings, not {embedding}; "
+                           "run `facerec train` again with the same options")
+    enrolled = {p.name for p in gallery.people(embedding) if p.faces > 0}
+    gone = sorted(set(head.classes_) - enrolled)
+    if gone:
+        raise FacerecError(f"the head at {where} can name {len(gone)} person(s) not enrolled in {gallery.path} "
+                           f"({', '.join(gone[:5])}); run `facerec train` again")
+    if head.gallery_ is not None and Path(head.gallery_) != Path(gallery.path).resolve():
+        log.warning("the head at %s was trained on the gallery %s, not %s; run `facerec train` to be sure",
+                    where, head.gallery_, gallery.path)
+    new = sorted(enrolled - set(head.classes_))
+    if new:
+        log.warning("the head at %s was trained before %s was enrolled and cannot name them; run `facerec train` again",
+                    where, ", ".join(new[:5]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -562,11 +600,10 @@ def _photo_chip(photo: TrainingPhoto, backbone) -> np.ndarray | None:
 
 
 def bottleneck_features(photos: Sequence[TrainingPhoto], backbone, variants: Sequence[str],
-                        cache: BottleneckCache | None = None,
+                        cache: BottleneckCache,
                         progress: bool = False) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(X, names, photo index of each row): the stored embedding of each photo plus its augmented variants,
     embedded by the frozen backbone once and then read from the cache."""
-    cache = cache or BottleneckCache()
     rows, names, groups = [], [], []
     iterator: Any = enumerate(photos)
     if progress:
@@ -756,8 +793,9 @@ def train_from_gallery(gallery, pipeline_or_backbone, augment: bool | Sequence[s
                        cache: BottleneckCache | None = None, weights: str | Path | None = None,
                        progress: bool = False, embedding: str | None = None, **head_options: Any) -> FaceHead:
     """Train a head on everyone enrolled in the gallery for the backbone (a FacePipeline, a Backbone or a
-    name); the head is returned, not saved (call .save()). `embedding`: the gallery key of the stored
-    embeddings to learn from (default: the pipeline's, else the backbone's default recipe).
+    name); the head is returned, not saved (call .save(): it goes beside the gallery). `embedding`: the
+    gallery key of the stored embeddings to learn from (default: the pipeline's, else the backbone's
+    default recipe). `cache`: the bottleneck cache (default: beside the gallery).
 
     Without augmentation the head learns from the stored gallery embeddings directly (they are the
     frozen base's bottleneck features), and the backbone is not even loaded; photos are read again
@@ -766,7 +804,8 @@ def train_from_gallery(gallery, pipeline_or_backbone, augment: bool | Sequence[s
     name = _backbone_name(pipeline_or_backbone)
     if fine_tune_blocks:
         check_fine_tunable(name)  # fail before minutes of training, not after
-    photos = gallery_training_photos(gallery, embedding or _embedding_key(pipeline_or_backbone, name))
+    key = embedding or _embedding_key(pipeline_or_backbone, name)
+    photos = gallery_training_photos(gallery, key)
     people = {p.person for p in photos}
     if len(people) < 2:
         raise FacerecError(f"training a head needs at least 2 people enrolled with backbone {name} "
@@ -777,9 +816,11 @@ def train_from_gallery(gallery, pipeline_or_backbone, augment: bool | Sequence[s
         X = np.stack([p.embedding for p in photos]).astype(np.float32)
         names, groups = [p.person for p in photos], np.arange(len(photos))
     else:
+        cache = cache or BottleneckCache(bottleneck_cache_dir(gallery.path))
         X, names, groups = bottleneck_features(photos, backbone, variants, cache, progress)
     head = FaceHead(backbone=name, epochs=epochs, **head_options)
     head.fit(X, names, groups=groups)
+    head.gallery_, head.embedding_ = str(Path(gallery.path).resolve()), key
     head.augmentations_ = variants
     if fine_tune_blocks:
         warn_if_too_few_photos_to_fine_tune(photos)

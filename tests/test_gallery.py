@@ -99,12 +99,14 @@ def test_forget_cascades_to_photos_faces_and_assignments(gallery):
                          [{"face": FACE, "embedding": unit(rng), "predicted_name": UNKNOWN, "score": 0.3}])
     gallery.set_clusters({gallery.unknown_detections("dlib")[0][0]: 0})
     assert gallery.name_cluster(0, "Alice", "dlib") == 1
+    assert gallery.detections_naming("Alice") == 1 and gallery.detections_naming("Bob") == 0
 
     assert gallery.forget("Alice") is True
     with raw(gallery) as db:
         assert db.execute("SELECT COUNT(*) FROM photos").fetchone()[0] == 1
         assert db.execute("SELECT COUNT(*) FROM faces").fetchone()[0] == 1
-        assert db.execute("SELECT assigned_person_id FROM detections").fetchone()[0] is None
+        assert tuple(db.execute("SELECT assigned_person_id, predicted_name, cluster_id FROM detections").fetchone()) \
+            == (None, None, None)  # the face named from the group is nobody's any more, and in no group
     assert [p.name for p in gallery.people()] == ["Bob"]
     assert gallery.embeddings("dlib")[1] == ["Bob"]
     assert gallery.forget("Alice") is False

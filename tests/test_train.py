@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from facerec.errors import FacerecError, MissingExtraError
+from facerec.gallery import Gallery
 from facerec.types import UNKNOWN
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -134,15 +135,51 @@ def test_save_and_load_give_identical_predictions(trained_head, holdout, tmp_pat
     assert [i.distance for i in loaded.predict_identities(X)] == [i.distance for i in trained_head.predict_identities(X)]
 
 
-def test_default_location_is_under_facerec_home(trained_head, tmp_path, monkeypatch):
-    from facerec.train import default_head_path, load_head
+def test_a_head_is_stored_beside_its_gallery_and_found_from_any_folder(faces, tmp_path, monkeypatch):
+    from facerec.match import matcher_from_gallery
+    from facerec.train import load_head, train_from_gallery
 
-    monkeypatch.setenv("FACEREC_HOME", str(tmp_path))
-    saved = trained_head.save()
-    assert saved == tmp_path / "heads" / "dlib" / "head.keras" == default_head_path("dlib")
-    assert load_head("dlib").classes_ == trained_head.classes_
+    with make_gallery(tmp_path / "team.sqlite", faces) as gallery:
+        head = train_from_gallery(gallery, "dlib", epochs=30)
+        saved = head.save()
+        assert saved == tmp_path / "team-heads" / "dlib_dlibbox2+flip" / "head.keras"
+        meta = (saved.parent / "head.json").read_text()
+        assert str((tmp_path / "team.sqlite").resolve()) in meta and '"embedding": "dlib:dlibbox2+flip"' in meta
+        assert (saved.parent.stat().st_mode & 0o777) == 0o700 and (saved.stat().st_mode & 0o777) == 0o600
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        monkeypatch.chdir(elsewhere)  # a head trained in one folder was not found from another
+        loaded = matcher_from_gallery(gallery, "head", embedding_id("dlib"))
+    assert loaded.classes_ == head.classes_ == ["Angelina_Jolie", "deepface_id03", "deepface_id05"]
+    assert not (elsewhere / "models").exists()
     with pytest.raises(FacerecError, match="trained for backbone dlib"):
         load_head("resnet50", saved)
+
+
+def test_a_head_without_a_gallery_needs_a_path(trained_head):
+    with pytest.raises(FacerecError, match="give a path"):
+        trained_head.save()
+
+
+def test_a_head_that_can_name_someone_the_gallery_does_not_hold_is_refused(faces, tmp_path, caplog):
+    """The bug: `identify --matcher head --gallery OTHER` named a person who is not in OTHER."""
+    import shutil
+
+    from facerec.match import matcher_from_gallery
+    from facerec.train import train_from_gallery
+
+    with make_gallery(tmp_path / "big.sqlite", faces) as gallery:
+        train_from_gallery(gallery, "dlib", epochs=30).save()
+    two = {p: f for p, f in faces.items() if f[0] != "deepface_id05"}
+    with make_gallery(tmp_path / "small.sqlite", two) as small:
+        shutil.copytree(tmp_path / "big-heads", tmp_path / "small-heads")  # the head travels, its people do not
+        with pytest.raises(FacerecError, match=r"can name 1 person\(s\) not enrolled.*deepface_id05"):
+            matcher_from_gallery(small, "head", embedding_id("dlib"))
+    shutil.copy(tmp_path / "big.sqlite", tmp_path / "moved.sqlite")
+    shutil.copytree(tmp_path / "big-heads", tmp_path / "moved-heads")
+    with Gallery(tmp_path / "moved.sqlite") as moved:  # the same people in a copied gallery: a warning, not a refusal
+        assert matcher_from_gallery(moved, "head", embedding_id("dlib")).classes_[2] == "deepface_id05"
+    assert "was trained on the gallery" in caplog.text
 
 
 def test_missing_head_says_to_train_first(tmp_path):
@@ -273,11 +310,11 @@ def test_train_command_saves_a_head_that_identify_can_load(faces, tmp_path, caps
 
     gallery_path = tmp_path / "g.sqlite"
     make_gallery(gallery_path, faces).close()
-    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
     assert main(["train", "--gallery", str(gallery_path), "--epochs", "50", "--json"]) == 0
     out = capsys.readouterr().out
-    assert '"classes"' in out and (tmp_path / "home" / "heads" / "dlib" / "head.json").is_file()
-    head = matcher_from_gallery(None, "head", "dlib")
+    assert '"classes"' in out and (tmp_path / "g-heads" / "dlib_dlibbox2+flip" / "head.json").is_file()
+    with Gallery(gallery_path) as gallery:
+        head = matcher_from_gallery(gallery, "head", embedding_id("dlib"))
     assert head.classes_ == ["Angelina_Jolie", "deepface_id03", "deepface_id05"]
 
 
@@ -327,7 +364,7 @@ def test_fine_tuning_the_last_resnet50_block_changes_only_that_block(faces, tmp_
     assert any(name.startswith("conv5_3") for name in unfrozen)
 
     saved = head.save(tmp_path / "ft" / "head.keras")
-    assert (tmp_path / "ft" / "base.weights.h5").is_file()
+    assert ((tmp_path / "ft" / "base.weights.h5").stat().st_mode & 0o777) == 0o600  # as private as the head
     loaded = load_head("resnet50", saved)
     assert loaded.fine_tuned and loaded.fine_tuned_blocks == 1
     np.testing.assert_allclose(loaded.embed_chips(chips), head.embed_chips(chips), atol=1e-5)
@@ -343,14 +380,14 @@ def test_fine_tuning_dlib_keras_end_to_end(tmp_path, capsys, monkeypatch, caplog
     from facerec.train import load_head
 
     gallery = str(tmp_path / "g.sqlite")
-    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
     common = ["--backbone", "dlib-keras", "--gallery", gallery]
     assert main(["enroll", str(PEOPLE), *common, "-q"]) == 0
     assert main(["train", *common, "--fine-tune-blocks", "1", "--fine-tune-epochs", "2", "--epochs", "50"]) == 0
     assert "fine-tuned the last 1 block(s): 5 layers" in capsys.readouterr().out
     assert "fine-tuning with 3 photo(s) for some person" in caplog.text  # LFW says it does not help with so few
 
-    head = load_head("dlib-keras")
+    head = load_head("dlib-keras", tmp_path / "g-heads" / "dlib-keras_dlibbox2+flip")
+    assert (head.base_weights_path.stat().st_mode & 0o777) == 0o600  # the fine-tuned base is as private as the head
     assert head.fine_tuned_blocks == 1 and head.metrics_["fine_tune"]["n_train"] == 9 * 6  # 9 photos x 6 variants
     original, tuned = dlib_model(), head.base_model()
     trained = set(last_block_layers(1))

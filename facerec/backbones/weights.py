@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facerec import paths
 from facerec.errors import WeightsError
 from facerec.fileio import file_sha256
+from facerec.paths import ENV_OFFLINE, ENV_WEIGHTS_DIR, facerec_home, keras_vggface_cache_dir, weights_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,11 @@ EMBEDDING_INCLUDES_TOP: dict[str, bool] = {"vgg16": True, "resnet50": False, "se
 # mapping is reversible.
 NAME_SEPARATOR = "__"
 
-ENV_WEIGHTS_DIR = "FACEREC_WEIGHTS_DIR"
-ENV_HOME = "FACEREC_HOME"
-ENV_OFFLINE = "FACEREC_OFFLINE"  # "1": never try to download (tests, air-gapped machines)
 
 SHA256_REGISTRY_NAME = "weights.sha256.json"
 
-# The repository's models/ folder (only exists in a source checkout).
-REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+# Read through this module's global so tests can point it elsewhere.
+REPO_MODELS_DIR = paths.REPO_MODELS_DIR
 
 DownloadFn = Callable[[str, str, Path], "str | Path"]
 
@@ -81,31 +79,12 @@ PUBLISHED_FILENAMES: frozenset[str] = frozenset(
 
 # ----------------------------------------------------------------------------------------- folders
 
-def facerec_home() -> Path:
-    """FACEREC_HOME, else the per-user cache folder (platformdirs)."""
-    if os.environ.get(ENV_HOME):
-        return Path(os.environ[ENV_HOME]).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("facerec", appauthor=False))
-
-
-def weights_cache_dir() -> Path:
-    """Where downloads go: <FACEREC_HOME or user cache>/weights."""
-    return facerec_home() / "weights"
-
-
-def keras_vggface_cache_dir() -> Path:
-    """Where keras-vggface itself downloads to, so existing users need not download again."""
-    keras_home = os.environ.get("KERAS_HOME") or str(Path.home() / ".keras")
-    return Path(keras_home).expanduser() / "models" / "vggface"
-
-
 def search_dirs() -> list[Path]:
     """Folders searched for a weights file, in order (before any download)."""
     dirs: list[Path] = []
-    if os.environ.get(ENV_WEIGHTS_DIR):
-        dirs.append(Path(os.environ[ENV_WEIGHTS_DIR]).expanduser())
+    by_hand = paths.weights_dir_from_env()
+    if by_hand is not None:
+        dirs.append(by_hand)
     dirs += [weights_cache_dir(), facerec_home(), REPO_MODELS_DIR, REPO_MODELS_DIR / "weights",
              keras_vggface_cache_dir()]
     unique: list[Path] = []
@@ -166,7 +145,7 @@ def resolve_weights(
     found = find_local_weights(filename)
     if found is not None:
         return found
-    if os.environ.get(ENV_OFFLINE, "").strip() not in ("", "0"):
+    if paths.offline():
         raise WeightsError(missing_weights_message(name, include_top, f"downloads are disabled ({ENV_OFFLINE} is set)"))
     try:
         path = Path((download or keras_download)(filename, weights_url(name, include_top), weights_cache_dir()))

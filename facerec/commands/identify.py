@@ -56,12 +56,9 @@ def run(args) -> int:
     from facerec.gallery import Gallery
     from facerec.match import matcher_from_gallery
 
-    if args.matcher == "head":
-        matcher = matcher_from_gallery(None, "head", args.backbone)
-    else:
-        with Gallery(args.gallery, create=False) as gallery:
-            matcher = matcher_from_gallery(gallery, args.matcher, args.embedding, threshold=args.threshold,
-                                           **_matcher_options(args))
+    with Gallery(args.gallery, create=False) as gallery:
+        options = {} if args.matcher == "head" else {"threshold": args.threshold, **_matcher_options(args)}
+        matcher = matcher_from_gallery(gallery, args.matcher, args.embedding, **options)
     # A head fine-tuned with its base network expects embeddings from that fine-tuned base.
     embedder = matcher.embed_chips if getattr(matcher, "fine_tuned", False) else None
     pipeline = pipeline_from_args(args, embedder=embedder)

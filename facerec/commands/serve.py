@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
+from facerec.paths import api_key_from_env
 
 DESCRIPTION = """Run one server process with the gallery and a warm recognizer loaded once:
 
@@ -46,7 +47,7 @@ def register(sub, common) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=_port, default=DEFAULT_PORT, help="TCP port (default: %(default)s, DeepStack's)")
-    p.add_argument("--api-key", default=os.environ.get("FACEREC_API_KEY") or None, metavar="KEY",
+    p.add_argument("--api-key", default=api_key_from_env(), metavar="KEY",
                    help="require this key from every client (default: FACEREC_API_KEY); needed off loopback")
     p.add_argument("--max-upload-mb", type=_positive_float, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
                    help="largest request body accepted (default: %(default)g)")

@@ -14,7 +14,7 @@ Then `facerec identify --matcher head` uses it; faces far from everyone enrolled
 
   --augment               also learn from flipped, rotated (+-10 degrees) and darker/brighter
                           (+-20 %) copies of each face; their embeddings are cached under
-                          <models>/cache/bottlenecks, so only the first run pays for them
+                          beside the gallery (<gallery stem>-cache/), so only the first run pays
   --fine-tune-blocks N    then unfreeze the last N blocks of the backbone and train them with the
                           head at learning rate 1e-5 on every photo and its augmented copies
                           (dlib-keras, vgg16, resnet50, senet50; for dlib use --backbone dlib-keras,
@@ -24,8 +24,10 @@ Then `facerec identify --matcher head` uses it; faces far from everyone enrolled
                           with 1-5 photos per person it did not help (README, "dlib's ResNet in
                           Keras"), and train warns when someone has that few photos.
 
-The head is saved to <models>/heads/<backbone>/head.keras with head.json (people, thresholds,
-metrics); <models> is FACEREC_HOME, else the source checkout's models/ folder, else ./models.
+The head is saved beside the gallery it was trained on, in <gallery stem>-heads/<embedding id>/
+(head.keras, head.json with the people, thresholds, metrics and the gallery; all private), where
+`facerec identify --matcher head --gallery ...` finds it from any folder. `facerec forget NAME`
+deletes the heads that can name NAME.
 
 examples:
   facerec train
@@ -56,7 +58,8 @@ def register(sub, common) -> None:
                         "centroid (default: the backbone's verify threshold)")
     p.add_argument("--seed", type=SEED, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
-                   help="where to save (a .keras file or a folder; default: <models>/heads/<backbone>/)")
+                   help="where to save (a .keras file or a folder; default: <gallery stem>-heads/<embedding id>/ beside the "
+                        "gallery, where identify --matcher head looks)")
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facerec.paths import uploads_dir
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_MAX_UPLOAD_MB = 20.0
@@ -31,7 +33,7 @@ class ServerConfig:
     @property
     def uploads_dir(self) -> Path:
         """Photos enrolled over HTTP live beside the gallery (0700 folder, 0600 files): they are its data."""
-        return self.gallery.parent / f"{self.gallery.stem}-uploads"
+        return uploads_dir(self.gallery)
 
 
 def is_loopback(host: str) -> bool:

@@ -90,7 +90,9 @@ def forget_person(state: Any, name: str) -> bool:
     gallery = state.gallery()
     uploads = state.config.uploads_dir.resolve()
     uploaded = [Path(p.path) for p in gallery.photos(person=name) if _is_inside(Path(p.path), uploads)]
-    if not gallery.forget(name):
+    from facerec.forget import forget_person as forget_everywhere
+
+    if forget_everywhere(gallery, name) is None:  # also the heads that name them and their cached embeddings
         return False
     for path in uploaded:
         if gallery.photo(path) is None:  # not also enrolled for someone else meanwhile
