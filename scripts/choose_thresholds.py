@@ -130,8 +130,9 @@ def choose_cluster_threshold(vectors: dict[Path, np.ndarray], precision: float, 
     return chosen, tried
 
 
-def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int) -> dict:
-    """Enroll one photo of half the people with several photos; identify the rest; strangers = everyone else."""
+def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int, k: int = 1) -> dict:
+    """Enroll k photos of half the people with more than k photos; identify the rest of their photos;
+    strangers = everyone else."""
     from facerec.match import NearestNeighbourMatcher
     from facerec.types import UNKNOWN
 
@@ -139,14 +140,14 @@ def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int) -> di
     by_person: dict[str, list[Path]] = {}
     for p in vectors:
         by_person.setdefault(person_of(p), []).append(p)
-    several = sorted(n for n, ps in by_person.items() if len(ps) >= 2)
+    several = sorted(n for n, ps in by_person.items() if len(ps) > k)
     enrolled = set(rng.choice(several, size=len(several) // 2, replace=False).tolist())
     gallery, probes = [], []
     for name, ps in sorted(by_person.items()):
         ps = sorted(ps)
         if name in enrolled:
-            gallery.append((name, ps[0]))
-            probes += [(name, p) for p in ps[1:]]
+            gallery += [(name, p) for p in ps[:k]]
+            probes += [(name, p) for p in ps[k:]]
         else:
             probes += [(UNKNOWN, p) for p in ps]
     matcher = NearestNeighbourMatcher(threshold=threshold).fit(np.stack([vectors[p] for _, p in gallery]),
@@ -155,7 +156,8 @@ def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int) -> di
     truth = np.array([n for n, _ in probes], dtype=object)
     known = truth != UNKNOWN
     return {
-        "enrolled_people": len(gallery),
+        "k": k,
+        "enrolled_people": len(enrolled),
         "genuine_probes": int(known.sum()),
         "stranger_probes": int((~known).sum()),
         "named_correctly": float(np.mean(predicted[known] == truth[known])),
@@ -209,6 +211,8 @@ def main(argv=None) -> int:
         "chosen": chosen, "current": current,
         "devtest_chosen": check(test, test_pairs, args.lfw, chosen, args.seed),
         "devtest_current": check(test, test_pairs, args.lfw, current, args.seed),
+        "open_set_by_k": {split: [open_set(vectors, identify, args.seed, k) for k in (1, 2, 3)]
+                          for split, vectors in (("DevTrain", train), ("DevTest", test))},
         "cluster_methods": compare_cluster_methods({"DevTrain": train, "DevTest": test}, cluster),
     }
     print(f"\n{key}: thresholds chosen on DevTrain ({len(train)} photos; {report['devtrain']['impostor_image_pairs']:,} "
@@ -227,6 +231,12 @@ def main(argv=None) -> int:
         ("clusters: recall", lambda r: r["clustering_at_cluster"]["recall"]),
     ):
         print(f"{label:<25} | {fn(report['devtest_chosen']):<17.5f} | {fn(report['devtest_current']):.5f}")
+    print(f"\nopen set at identify {chosen['identify']}: k photos enrolled for half the people with more than k")
+    for split, runs in report["open_set_by_k"].items():
+        for r in runs:
+            print(f"  {split:<8} k={r['k']}  {r['enrolled_people']:>4} people  {r['genuine_probes']:>4} of their photos "
+                  f"named right {r['named_correctly']:.4f}  {r['stranger_probes']:>5} stranger photos named "
+                  f"{r['strangers_named']:.4f}")
     print(f"\nclustering methods at cosine distance {cluster} (pairwise precision / recall)")
     for method, by_split in report["cluster_methods"].items():
         print(f"  {method:<17} " + "   ".join(f"{split} {q['precision']:.4f} / {q['recall']:.4f}"
