@@ -57,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="facerec MTCNN engines to time, comma-separated (default: %(default)s)")
     p.add_argument("--cli-repeats", type=int, default=1,
                    help="whole-process runs of both command lines, in turn (0: skip; default: %(default)s)")
+    p.add_argument("--no-flip", action="store_true",
+                   help="facerec embeds each face once instead of averaging it with its mirror image (faster)")
     p.add_argument("--cpus", type=int, default=2, help="face_recognition --cpus for the command line (default: 2)")
     p.add_argument("--out", "--json-out", dest="json_out", type=Path, default=Path("bench-tag.json"),
                    help="where to write the results as JSON (default: %(default)s)")
@@ -96,7 +98,7 @@ def true_faces(found: dict[Path, int], expected: dict[Path, int]) -> int | None:
 
 
 def bench_facerec(photos: list[Path], people: Path, workers: int | None, threshold: float | None,
-                  engine: str = "auto") -> dict:
+                  engine: str = "auto", flip: bool | None = None) -> dict:
     """Enroll (untimed), then tag a temporary album of links to exactly `photos` with a fresh gallery."""
     from facerec.enroll import enroll_folder
     from facerec.gallery import Gallery
@@ -107,7 +109,7 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
     configure_threads(workers)
     from facerec.detect import Detector
 
-    pipeline = FacePipeline("dlib", detector=Detector(engine=engine))
+    pipeline = FacePipeline("dlib", detector=Detector(engine=engine), flip=flip)
     with tempfile.TemporaryDirectory(prefix="facerec-bench-") as tmp:
         album = Path(tmp) / "album"
         links = linked_album(album, photos)
@@ -121,7 +123,7 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
             seconds = time.perf_counter() - start
             rss_end = rss_mb()
     found = {links[r.path]: len(r.faces) for r in summary.results if r.path in links}
-    return {"tool": f"facerec tag (MTCNN {engine} + dlib)", "engine": engine, "photos": len(photos),
+    return {"tool": f"facerec tag (MTCNN {engine} + dlib{', no flip' if pipeline.flip is False else ''})", "engine": engine, "photos": len(photos),
             "faces": summary.faces, "found_per_photo": found, "named": summary.named,
             "unreadable": summary.unreadable, "seconds": seconds, "workers": workers,
             "rss_mb_start": rss_start, "rss_mb_end": rss_end}
@@ -209,7 +211,7 @@ def run_timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - start, done.stdout
 
 
-def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: int) -> list[dict]:
+def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: int, flip: bool | None = None) -> list[dict]:
     """`facerec tag --people` and `face_recognition --cpus N`, whole processes, in turn; median wall time."""
     import shutil
     import statistics
@@ -226,7 +228,8 @@ def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: in
         for i in range(repeats):
             gallery = Path(tmp) / f"gallery{i}.sqlite"  # fresh each time: every photo analysed
             seconds, out = run_timed([sys.executable, "-m", "facerec.cli", "tag", str(Path(tmp) / "album"),
-                                      "--people", str(people), "--gallery", str(gallery), "--json", "-q"], env)
+                                      "--people", str(people), "--gallery", str(gallery), "--json", "-q"]
+                                     + (["--no-flip"] if flip is False else []), env)
             times["facerec"].append(seconds)
             summary = json.loads(out)
             found["facerec"] = {links[Path(tmp) / "album" / r["path"]]: len(r["faces"]) for r in summary["results"]}
@@ -279,7 +282,8 @@ def main(argv=None) -> int:
         return 1
     load_before = load()
     expected = expected_faces(photos)
-    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold, engine), expected)
+    flip = False if args.no_flip else None
+    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold, engine, flip), expected)
             for engine in args.engines.split(",")]
     fr = None if args.skip_face_recognition else import_face_recognition()
     if fr is not None:
@@ -294,7 +298,7 @@ def main(argv=None) -> int:
     ratio = ratios.get(rows[-2]["engine"]) if ratios else None
     if fr is not None and args.cli_repeats > 0:
         cli_rows = [with_rates(r, expected) for r in bench_command_lines(photos, args.people, args.cli_repeats,
-                                                                         args.cpus)]
+                                                                         args.cpus, flip)]
         print()
         print_table(cli_rows)
         rows += cli_rows
