@@ -29,9 +29,9 @@ ENROLLED_PHOTOS = 5  # what make_people makes; enroll records them one by one
 # them and writes their sidecars and the CSV within a few milliseconds: it is killed in either phase.
 TAG_PHASES = {"embedding": 1.0, "writing": 0.003}  # phase -> the most seconds to wait after it started
 
-# Runs `facerec ARGS` with the file-size limit FSIZE_LIMIT set either at start or, with FSIZE_AT=module:[Class.]function,
-# just before that function is first called (the disk fills up at that moment). SIGXFSZ is ignored, so a
-# write past the limit fails with EFBIG as a write to a full disk fails with ENOSPC.
+# Runs `facerec ARGS` with the file-size limit FSIZE_LIMIT set either at start or, with
+# FSIZE_AT=module:[Class.]function, just before that function is first called (the disk fills up at that
+# moment). SIGXFSZ is ignored, so a write past the limit fails with EFBIG as one to a full disk fails with ENOSPC.
 LIMITED_CLI = r"""
 import importlib, os, resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -292,7 +292,8 @@ def test_disk_full_while_writing_the_gallery_keeps_what_was_enrolled(tmp_path, c
     newcomers = tmp_path / "newcomers"
     small_copy(FACE_A, newcomers / "Eve" / "e.jpg")
     small_copy(FACE_B, newcomers / "Fay" / "f.jpg")
-    run = facerec_on_a_full_disk(1024, "facerec.gallery:Gallery.record_photo", "enroll", newcomers, "--gallery", gallery)
+    run = facerec_on_a_full_disk(1024, "facerec.gallery:Gallery.record_photo",
+                                 "enroll", newcomers, "--gallery", gallery)
     assert_clean_failure(run)
     assert "cannot write to gallery" in run.stderr
     after = gallery_state(gallery)

@@ -44,7 +44,8 @@ def parse_text(text: str | bytes) -> list[Pair]:
         return parse_pairs(path)
 
 
-HEADER = st.lists(st.sampled_from(["10", "300", "1100", "0", "²", "١٢", "+3", "-1"]), min_size=1, max_size=3).map(" ".join)
+HEADER = st.lists(st.sampled_from(["10", "300", "1100", "0", "²", "١٢", "+3", "-1"]),
+                  min_size=1, max_size=3).map(" ".join)
 
 
 @FUZZ
