@@ -309,7 +309,8 @@ def parse_pairs(path: Path) -> list[Pair]:
         raise FacerecError(f"{path}: cannot read pairs file ({e})") from e
     lines = [tokens for tokens in lines if tokens and not tokens[0].startswith("#")]
     per_fold = None
-    if lines and all(t.isdigit() for t in lines[0]) and len(lines[0]) <= 2:
+    # ASCII digits only: "²" or "١٢" pass str.isdigit() but not int()
+    if lines and all(t.isascii() and t.isdigit() for t in lines[0]) and len(lines[0]) <= 2:
         header = [int(t) for t in lines.pop(0)]
         if len(header) == 2 and header[0] > 1:
             per_fold = 2 * header[1]  # n same + n different pairs in each fold
@@ -323,6 +324,8 @@ def parse_pairs(path: Path) -> list[Pair]:
                 pairs.append(Pair(tokens[0], int(tokens[1]), tokens[2], int(tokens[3]), fold))
             else:
                 raise ValueError(f"expected 3 or 4 fields, got {len(tokens)}")
+            if min(pairs[-1].index1, pairs[-1].index2) < 1:
+                raise ValueError("LFW image numbers start at 1")
         except ValueError as e:
             raise FacerecError(f"{path}: pair {number} is malformed: {' '.join(tokens)!r} ({e})") from e
     if not pairs:

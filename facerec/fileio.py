@@ -57,11 +57,14 @@ def atomic_save(path: str | Path, save: Callable[[Path], object], mode: int = PR
         save(Path(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            # a failed write (disk full) names no file: name the one that was not written
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     return path
 

@@ -123,6 +123,7 @@ class TagSummary:
     detection_calls: int = 0
     seconds: float = 0.0
     problems: list[dict[str, str]] = field(default_factory=list)  # {"path", "kind", "reason"}
+    output_errors: int = 0  # outputs asked for (sidecars) that could not be written
     people: dict[str, int] = field(default_factory=dict)  # name -> faces
     outputs: dict[str, Any] = field(default_factory=dict)
     results: list[PhotoResult] = field(default_factory=list)
@@ -469,9 +470,13 @@ class _AlbumTagger:
             written = write_sidecars(r.path, regions, r.width, r.height, naming=naming,
                                      include_unknown=self.options.xmp_unknown)
             self.summary.outputs["xmp_files"] = self.summary.outputs.get("xmp_files", 0) + len(written)
-        except (XmpError, OSError) as e:
+        except XmpError as e:  # a sidecar we must not overwrite: a problem with this photo, the run goes on
             log.warning("%s", e)
             self.summary.problems.append({"path": r.rel_path, "kind": "xmp", "reason": str(e)})
+        except OSError as e:  # disk full, no permission: the sidecar asked for is missing, an error at the end
+            self.summary.output_errors += 1
+            self.summary.problems.append({"path": r.rel_path, "kind": "xmp",
+                                          "reason": f"cannot write its sidecar: {e.strerror or e}"})
 
 
 def tag_album(

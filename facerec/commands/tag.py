@@ -46,7 +46,8 @@ examples:
   facerec tag album/ --ray                  # a local Ray cluster
   facerec tag album/ --ray auto             # the Ray cluster this machine belongs to
 
-exit code: 0 when the run finished (even if some photos were bad), 1 when no photo could be read,
+exit code: 0 when the run finished (even if some photos were bad), 1 when no photo could be read or a
+sidecar could not be written (disk full, permissions; the old sidecar is kept whole),
 4 when --ray is given but Ray is not installed or its cluster cannot be started or reached."""
 
 
@@ -107,6 +108,10 @@ def run(args) -> int:
         return errors.EXIT_NEGATIVE
     if summary.readable == 0:
         print("facerec: none of the photos could be read", file=sys.stderr)
+        return errors.EXIT_NEGATIVE
+    if summary.output_errors:
+        print(f"facerec: error: {summary.output_errors} XMP sidecar(s) could not be written (see the problems"
+              " above); run again when the cause is fixed", file=sys.stderr)
         return errors.EXIT_NEGATIVE
     return errors.EXIT_OK
 
