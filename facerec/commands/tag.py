@@ -12,9 +12,9 @@ from facerec.commands._util import (DISTANCE, PIXELS, number_in, pipeline_from_a
 DESCRIPTION = """Find every face in every photo under ALBUM_DIR (sub-folders included) and name it
 from the gallery (`facerec enroll` first; with nobody enrolled every face is `unknown`).
 
-Re-running is cheap: a photo whose content (sha256), backbone and gallery are unchanged is skipped;
-after `facerec enroll` / `facerec name` unchanged photos are only re-identified from the stored
-embeddings (no detection). --force analyses everything again. Everything found is stored in the
+Re-running is cheap: a photo whose content (sha256), backbone, gallery and threshold are unchanged is
+skipped; after `facerec enroll` / `facerec name` or with another --threshold, unchanged photos are only
+re-identified from the stored embeddings (no detection). --force analyses everything again. Everything found is stored in the
 gallery, so `facerec clusters` can group the unknown faces and `facerec name` enroll a group.
 
 Outputs always cover the whole album, skipped photos included:
