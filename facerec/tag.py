@@ -701,18 +701,27 @@ def progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="photo", desc="tagging", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def matcher_for_album(gallery: Any, backbone: str, threshold: float | None = None) -> Any:
-    """The nearest-neighbour matcher over everyone enrolled for `backbone`, or None when nobody is.
+def matcher_for_album(gallery: Any, backbone: str, threshold: float | None = None, kind: str = "nn") -> Any:
+    """The `kind` matcher (nn, svm, logreg, head) over everyone enrolled for `backbone` (an embedding id), or
+    None when nobody is.
 
     With nobody enrolled `tag` still runs: every face is recorded as unknown, ready for `facerec clusters`.
+    A head fine-tuned with its base network is refused: the album's stored embeddings come from the
+    backbone itself, which that head cannot name.
     """
-    from facerec.match import NearestNeighbourMatcher
+    from facerec.match import make_matcher, matcher_from_gallery
 
+    if kind == "head":
+        head = matcher_from_gallery(gallery, "head", backbone)
+        if getattr(head, "fine_tuned", False):
+            raise FacerecError("a head fine-tuned with its base network cannot name the album's stored embeddings;"
+                               " tag with --matcher nn, svm or logreg, or train a head without --fine-tune-blocks")
+        return head
     X, names, _ = gallery.embeddings(backbone)
     if len(X) == 0:
         log.warning("nobody is enrolled for backbone %s: every face will be 'unknown'", backbone)
         return None
-    return NearestNeighbourMatcher(threshold=threshold, backbone=backbone).fit(X, names)
+    return make_matcher(kind, backbone=backbone, threshold=threshold).fit(X, names)
 
 
 def configure_threads(workers: int) -> None:

@@ -360,6 +360,34 @@ def test_a_new_threshold_renames_unchanged_photos_from_stored_embeddings(tagged,
                                                                                            "Joe_Biden"]
 
 
+def test_another_matcher_renames_unchanged_photos_and_a_retrained_head_again(tagged, monkeypatch, capsys):
+    from facerec.detect import Detector
+
+    def no_detection(self, images):
+        raise AssertionError("unchanged photos must be re-identified, not detected again")
+
+    monkeypatch.setattr(Detector, "detect_batch", no_detection)
+
+    def tag_cli(*options: str) -> dict:
+        code = main(["tag", str(tagged["album"]), "--gallery", str(tagged["gallery"]), *options, "--json", "-q"])
+        assert code == 0
+        return json.loads(capsys.readouterr().out)
+
+    def runs(report: dict) -> tuple[int, int, int]:
+        return report["analysed"], report["reidentified"], report["skipped"]
+
+    assert runs(tag_cli("--matcher", "svm", "--threshold", str(THRESHOLD))) == (0, 5, 3)
+    assert runs(tag_cli("--matcher", "svm", "--threshold", str(THRESHOLD))) == (0, 0, 8)
+    for epochs in ("20", "30"):  # a head trained again to other weights is another decision
+        assert main(["train", "--gallery", str(tagged["gallery"]), "--epochs", epochs, "-q"]) == 0
+        capsys.readouterr()
+        assert runs(tag_cli("--matcher", "head")) == (0, 5, 3)
+        assert runs(tag_cli("--matcher", "head")) == (0, 0, 8)
+    usual = tag_cli("--threshold", str(THRESHOLD))
+    assert runs(usual) == (0, 5, 3)
+    assert {r["path"]: [f["name"] for f in r["faces"]] for r in usual["results"] if r["status"] == "ok"} == EXPECTED_NAMES
+
+
 # Keep last: naming a group changes the gallery the tests above read.
 def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tagged, capsys):
     from facerec.cluster import list_clusters, recompute_clusters
