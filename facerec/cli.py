@@ -54,13 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = [common_parser()]
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"facerec.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"facerec.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub, common)
+        importlib.import_module(f"facerec.commands.{name}").register(sub, common)
     return parser
 
 

@@ -14,8 +14,9 @@ Tables (schema version in `PRAGMA user_version`, upgraded by `MIGRATIONS`):
   group photo can give samples to several people and re-tagging never deletes enrolled samples.
 - faces(id, photo_id -> photos ON DELETE CASCADE, backbone, box, landmarks, confidence, embedding,
   dim) -- the chosen face of a photo, one per (photo, backbone).
-- media(id, path UNIQUE, sha256, mtime, size, backbone, gallery_version, tagged_at, status, note)
-  -- photos seen by `tag` / the webcam.
+- media(id, path UNIQUE, sha256, mtime, size, backbone, gallery_version, tagged_at, status, note,
+  decision) -- photos seen by `tag` / the webcam; `decision` names the matcher and settings (threshold)
+  that gave the stored names, so `tag` re-identifies a photo when they change.
 - detections(id, media_id -> media ON DELETE CASCADE, face_index, box, landmarks, confidence,
   backbone, embedding, predicted_name, score, assigned_person_id -> people ON DELETE SET NULL,
   cluster_id)
@@ -53,7 +54,7 @@ from facerec.types import UNKNOWN, Face
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PHOTO_STATUSES = ("ok", "no_face", "multiple_faces", "too_small", "unreadable")
 
 _SCHEMA_V1 = """
@@ -137,7 +138,11 @@ def _migrate_0_to_1(db: sqlite3.Connection) -> None:
 
 # MIGRATIONS[n] upgrades a gallery from user_version n to n + 1. Add an entry (and bump
 # SCHEMA_VERSION) whenever the schema changes; never edit a released step.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE media ADD COLUMN decision TEXT")  # NULL for photos tagged before: re-identified once
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
 # --------------------------------------------------------------------------- records
@@ -175,6 +180,7 @@ class MediaRecord:
     tagged_at: float
     status: str
     note: str
+    decision: str | None = None  # facerec.tag.decision_key of the matcher that gave the stored names
 
 
 @dataclass(frozen=True)
@@ -592,13 +598,15 @@ class Gallery:
         status: str,
         note: str = "",
         detections: Iterable[Mapping[str, Any]] = (),
+        decision: str | None = None,
     ) -> int:
         """Store what `tag` found in one media file, replacing earlier detections of it; returns the media id.
 
         Each detection is a mapping with keys: 'face' (Face or Face.to_dict()), 'embedding' (d floats),
         'predicted_name' (str or None), 'score' (float or None), optional 'face_index' (defaults to
         its position) and optional 'backbone' (defaults to `backbone`). A face assigned to a person
-        earlier keeps that assignment when the file's content is unchanged.
+        earlier keeps that assignment when the file's content is unchanged. `decision`: what gave the
+        predicted names (facerec.tag.decision_key).
         """
         path = str(path)
         with self._transaction() as db:
@@ -609,12 +617,14 @@ class Gallery:
                     "SELECT face_index, assigned_person_id FROM detections"
                     " WHERE media_id = ? AND assigned_person_id IS NOT NULL", (old["id"],))}
             db.execute(
-                """INSERT INTO media(path, sha256, mtime, size, backbone, gallery_version, tagged_at, status, note)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """INSERT INTO media(path, sha256, mtime, size, backbone, gallery_version, tagged_at, status, note,
+                                    decision)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, mtime = excluded.mtime,
                      size = excluded.size, backbone = excluded.backbone, gallery_version = excluded.gallery_version,
-                     tagged_at = excluded.tagged_at, status = excluded.status, note = excluded.note""",
-                (path, sha256, mtime, size, backbone, gallery_version, time.time(), status, note),
+                     tagged_at = excluded.tagged_at, status = excluded.status, note = excluded.note,
+                     decision = excluded.decision""",
+                (path, sha256, mtime, size, backbone, gallery_version, time.time(), status, note, decision),
             )
             media_id = int(db.execute("SELECT id FROM media WHERE path = ?", (path,)).fetchone()[0])
             db.execute("DELETE FROM detections WHERE media_id = ?", (media_id,))

@@ -3,9 +3,10 @@
 `tag_album` walks ALBUM_DIR, and for each photo:
 
 1. reads the file once, hashes it (sha256) and looks it up in the gallery's `media` table:
-   - same sha256, backbone and gallery version as last time -> **skipped** (nothing decoded);
-   - same sha256 and backbone, but people were enrolled / forgotten / named since -> **re-identified**
-     from the stored embeddings (no detection, no embedding);
+   - same sha256, backbone, gallery version and decision (matcher + threshold, `decision_key`) as last
+     time -> **skipped** (nothing decoded);
+   - same sha256 and backbone, but people were enrolled / forgotten / named since, or another matcher or
+     threshold decides -> **re-identified** from the stored embeddings (no detection, no embedding);
    - otherwise (new or changed file, other backbone, `force`) -> **analysed**;
 2. analysed photos are decoded, detected (MTCNN) and aligned in a thread pool, and embedded in
    batches in the main thread while the pool works on the next photos. At most a few photos are in
@@ -218,17 +219,38 @@ def displayed_size(path: Path | bytes) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def decide(record: Any, sha256: str, backbone: str, version: int, force: bool) -> str:
-    """ANALYSED, REIDENTIFIED or SKIPPED for a photo whose gallery record is `record` (or None)."""
+def decision_key(matcher: Any) -> str:
+    """What decides the names besides the enrolled set: the matcher's kind and settings, threshold included.
+
+    Stored with each tagged photo; a later run whose key differs (`tag --threshold` changed, another
+    matcher) re-identifies the photo from its stored embeddings. A matcher may define its own
+    `decision_key()`; scikit-learn style matchers are described by their parameters and fitted threshold.
+    """
+    if matcher is None:
+        return "nobody enrolled"
+    own = getattr(matcher, "decision_key", None)
+    if callable(own):
+        return str(own())
+    params = dict(matcher.get_params()) if hasattr(matcher, "get_params") else {}
+    params["threshold"] = getattr(matcher, "threshold_", params.get("threshold"))  # None resolved per backbone
+    return type(matcher).__name__ + json.dumps(params, sort_keys=True, default=str)
+
+
+def decide(record: Any, sha256: str, backbone: str, version: int, force: bool, decision: str | None = None) -> str:
+    """ANALYSED, REIDENTIFIED or SKIPPED for a photo whose gallery record is `record` (or None).
+
+    `version` is the gallery's version and `decision` the run's decision_key: the stored names are
+    reused only when both are those they were given under."""
     if force or record is None or record.sha256 != sha256 or record.backbone != backbone:
         return ANALYSED
     if record.status != OK:
         return SKIPPED  # same bytes: still no face / still unreadable; identities do not matter
-    return SKIPPED if record.gallery_version == version else REIDENTIFIED
+    return SKIPPED if (record.gallery_version, record.decision) == (version, decision) else REIDENTIFIED
 
 
 def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
-                  annotated_exists: Callable[[Path], bool], remote: bool = False) -> Prepared:
+                  annotated_exists: Callable[[Path], bool], remote: bool = False,
+                  decision: str | None = None) -> Prepared:
     """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread.
 
     `remote`: a photo to analyse keeps its bytes for a Ray task instead (decoded here only when annotating).
@@ -240,7 +262,7 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     except OSError as e:
         return Prepared(path, key, FAILED, error=f"cannot read file: {e.strerror or e}")
     sha = hashlib.sha256(data).hexdigest()
-    prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force),
+    prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force, decision),
                         sha256=sha, mtime=st.st_mtime, size=st.st_size)
     if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
         prepared.data = data
@@ -285,6 +307,7 @@ class _AlbumTagger:
         self.root, self.gallery, self.pipeline, self.matcher, self.options = root, gallery, pipeline, matcher, options
         self.backbone = pipeline.embedding_id
         self.version = gallery.version()
+        self.decision = decision_key(matcher)
         self.summary = TagSummary(album=str(root))
         self.pending: list[Prepared] = []
         self.inputs: frozenset[str] = frozenset()  # real paths of the photos: no output may replace one
@@ -371,7 +394,7 @@ class _AlbumTagger:
             for i, (f, v, ident) in enumerate(zip(faces, X, identities))
         ]
         self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, status, note,
-                                  detections)
+                                  detections, decision=self.decision)
         tags = [FaceTag(i, f, ident.name, float(ident.score)) for i, (f, ident) in enumerate(zip(faces, identities))]
         self.finish(p, ANALYSED, status, note, tags)
 
@@ -387,7 +410,7 @@ class _AlbumTagger:
         ]
         record = self.gallery.media_record(p.key)
         self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, OK,
-                                  record.note if record else "", detections)
+                                  record.note if record else "", detections, decision=self.decision)
         tags = [FaceTag(d.face_index, d.face, d.assigned_person or ident.name, float(ident.score))
                 for d, ident in zip(stored, identities)]
         self.finish(p, REIDENTIFIED, OK, "", tags)
@@ -404,7 +427,7 @@ class _AlbumTagger:
     def fail(self, p: Prepared) -> None:
         if p.sha256 is not None:  # remember it, so an unchanged bad file is not decoded again next run
             self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, UNREADABLE,
-                                      p.error, [])
+                                      p.error, [], decision=self.decision)
         self.finish(p, FAILED, UNREADABLE, p.error, [])
 
     def finish(self, p: Prepared, outcome: str, status: str, note: str, tags: list[FaceTag]) -> None:
@@ -542,7 +565,7 @@ def tag_album(
 
     def work(path: Path) -> Prepared:
         return prepare_photo(path, records[media_key(path)], pipeline, tagger.version, options, annotated_exists,
-                             remote=ray is not None)
+                             remote=ray is not None, decision=tagger.decision)
 
     bar = progress_bar(len(photos), progress)
     if ray is not None:
@@ -678,18 +701,27 @@ def progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="photo", desc="tagging", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def matcher_for_album(gallery: Any, backbone: str, threshold: float | None = None) -> Any:
-    """The nearest-neighbour matcher over everyone enrolled for `backbone`, or None when nobody is.
+def matcher_for_album(gallery: Any, backbone: str, threshold: float | None = None, kind: str = "nn") -> Any:
+    """The `kind` matcher (nn, svm, logreg, head) over everyone enrolled for `backbone` (an embedding id), or
+    None when nobody is.
 
     With nobody enrolled `tag` still runs: every face is recorded as unknown, ready for `facerec clusters`.
+    A head fine-tuned with its base network is refused: the album's stored embeddings come from the
+    backbone itself, which that head cannot name.
     """
-    from facerec.match import NearestNeighbourMatcher
+    from facerec.match import make_matcher, matcher_from_gallery
 
+    if kind == "head":
+        head = matcher_from_gallery(gallery, "head", backbone)
+        if getattr(head, "fine_tuned", False):
+            raise FacerecError("a head fine-tuned with its base network cannot name the album's stored embeddings;"
+                               " tag with --matcher nn, svm or logreg, or train a head without --fine-tune-blocks")
+        return head
     X, names, _ = gallery.embeddings(backbone)
     if len(X) == 0:
         log.warning("nobody is enrolled for backbone %s: every face will be 'unknown'", backbone)
         return None
-    return NearestNeighbourMatcher(threshold=threshold, backbone=backbone).fit(X, names)
+    return make_matcher(kind, backbone=backbone, threshold=threshold).fit(X, names)
 
 
 def configure_threads(workers: int) -> None:

@@ -413,6 +413,18 @@ class FaceHead:
         """Open-set names (UNKNOWN for faces that match nobody)."""
         return np.array([i.name for i in self.predict_identities(X)], dtype=object)
 
+    def decision_key(self) -> str:
+        """What decides this head's names (facerec.tag.decision_key): its classes, gates and weights, so that
+        a head trained again to other weights re-identifies an album's photos."""
+        import hashlib
+
+        self._check_fitted()
+        digest = hashlib.sha256(json.dumps([list(self.classes_), self.max_distance_, self.min_probability_,
+                                            self.embedding_]).encode())
+        for array in self.model_.get_weights():
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return f"head {digest.hexdigest()[:16]}"
+
     # ---- fine-tuned base
 
     @property

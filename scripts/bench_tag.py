@@ -24,8 +24,8 @@ with face_locations + face_encodings + compare_faces (tolerance 0.6, its default
 the other as its README does. Times include decoding. facerec's MTCNN runs at most 1280 px on a
 side; face_recognition's HOG runs on the full image at its default upsampling (1).
 
-face_recognition is optional: pip install 'facerec[bench]' (or `pip install --no-deps
-face-recognition` when dlib and its models are already there). Without it only facerec is timed.
+face_recognition is optional: `pip install --no-deps face-recognition` (dlib and its models come with
+facerec's dlib extra). Without it only facerec is timed.
 """
 from __future__ import annotations
 
@@ -145,8 +145,8 @@ def import_face_recognition():
     try:
         import face_recognition
     except ImportError as e:
-        print(f"face_recognition is not installed ({e}); install it with: pip install 'facerec[bench]' "
-              "(or pip install --no-deps face-recognition if dlib and its models are installed). "
+        print(f"face_recognition is not installed ({e}); install it with: pip install --no-deps face-recognition "
+              "(dlib and its models come with facerec's dlib extra). "
               "Timing facerec only.", file=sys.stderr)
         return None
     return face_recognition

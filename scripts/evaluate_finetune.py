@@ -223,7 +223,7 @@ def main(argv=None) -> int:
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # one predict per model and k: retracing is expected
     from facerec.backbones.dlib_keras import dlib_model, split_for_fine_tuning
-    from facerec.commands._util import print_table
+    from facerec.tables import print_table
     from facerec.device import tensorflow_device
     from facerec.train import resolve_variants
 

@@ -139,7 +139,7 @@ def fmt(value, digits: int = 4) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from facerec import evaluate as ev
-    from facerec.commands._util import print_table
+    from facerec.tables import print_table
     from facerec.thresholds import threshold_for
 
     people = shared_people(args.faces)

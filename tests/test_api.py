@@ -45,3 +45,77 @@ def test_detect_embed_verify(core_images):
 def test_unknown_attribute():
     with pytest.raises(AttributeError):
         facerec.no_such_function  # noqa: B018
+
+
+def test_identify_fits_once_and_refits_when_the_gallery_changes(tmp_path, monkeypatch):
+    """The fitted matcher is kept between calls (per gallery, embeddings, threshold) until the gallery changes."""
+    import shutil
+
+    pytest.importorskip("dlib")
+    from facerec.match import NearestNeighbourMatcher
+
+    fitted_on: list[int] = []
+    fit = NearestNeighbourMatcher.fit
+
+    def counting_fit(self, X, y):
+        fitted_on.append(len(X))
+        return fit(self, X, y)
+
+    monkeypatch.setattr(NearestNeighbourMatcher, "fit", counting_fit)
+    people, path = tmp_path / "people", tmp_path / "g.sqlite"
+    shutil.copytree(DATA / "people" / "deepface_id05", people / "deepface_id05")
+    facerec.enroll_folder(people, gallery=path)
+    probe = DATA / "holdout" / "deepface_id05_img61.jpg"
+    for _ in range(2):
+        assert [f["name"] for f in facerec.identify_faces(probe, gallery=path)] == ["deepface_id05"]
+    assert fitted_on == [3]  # two calls, one fit
+    assert [f["name"] for f in facerec.identify_faces(probe, gallery=path, threshold=0.001)] == ["unknown"]
+    assert fitted_on == [3, 3]  # another threshold: its own matcher
+
+    shutil.copytree(DATA / "people" / "Angelina_Jolie", people / "Angelina_Jolie")
+    facerec.enroll_folder(people, gallery=path)  # the gallery changes: the next call refits
+    (jolie,) = facerec.identify_faces(DATA / "holdout" / "Angelina_Jolie_img10.jpg", gallery=path)
+    assert jolie["name"] == "Angelina_Jolie" and fitted_on == [3, 3, 6]
+    facerec.identify_faces(probe, gallery=path)
+    assert fitted_on == [3, 3, 6]
+
+
+def test_the_default_backbone_is_the_clis(gallery, monkeypatch):
+    """As the CLI, the API uses FACEREC_BACKBONE when no backbone is given."""
+    from facerec.errors import FacerecError
+
+    monkeypatch.setenv("FACEREC_BACKBONE", "no-such-backbone")
+    with pytest.raises(FacerecError, match="no-such-backbone"):
+        facerec.identify_faces(DATA / "holdout" / "deepface_id05_img61.jpg", gallery=gallery)
+
+
+def test_identify_with_the_head_answers_as_the_cli(gallery, capsys):
+    """matcher="head": the head trained on this gallery, loaded as `facerec identify --matcher head` loads it."""
+    import json
+
+    from facerec.cli import main
+
+    assert main(["train", "--gallery", str(gallery), "--epochs", "50", "-q"]) == 0
+    probes = [DATA / "holdout" / name for name in ("deepface_id05_img61.jpg", "Angelina_Jolie_img10.jpg")]
+    capsys.readouterr()
+    assert main(["identify", "--gallery", str(gallery), "--matcher", "head", "--json", *map(str, probes)]) == 0
+    cli = [[f["name"] for f in image["faces"]] for image in json.loads(capsys.readouterr().out)["images"]]
+    api = [[f["name"] for f in facerec.identify_faces(p, gallery=gallery, matcher="head")] for p in probes]
+    assert api == cli == [["deepface_id05"], ["Angelina_Jolie"]]
+
+
+def test_a_fine_tuned_head_embeds_with_its_own_base(gallery):
+    """The CLI's rule: a head fine-tuned with its base network gets embeddings from that base."""
+    from facerec import api
+
+    class FineTunedHead:
+        fine_tuned = True
+
+        def embed_chips(self, chips):
+            return chips
+
+    base = api.pipeline()
+    head = FineTunedHead()
+    tuned = api._pipeline_for(base, head)
+    assert tuned.embedder == head.embed_chips and tuned.detector is base.detector and tuned.flip == base.flip
+    assert api._pipeline_for(base, object()) is base

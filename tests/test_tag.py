@@ -259,7 +259,8 @@ def test_cli_rerun_reports_json_and_never_detects(tagged, monkeypatch, capsys):
         raise AssertionError("an unchanged album must not be detected again")
 
     monkeypatch.setattr(Detector, "detect_batch", no_detection)
-    code = main(["tag", str(tagged["album"]), "--gallery", str(tagged["gallery"]), "--json", "-q"])
+    code = main(["tag", str(tagged["album"]), "--gallery", str(tagged["gallery"]), "--threshold", str(THRESHOLD),
+                 "--json", "-q"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["photos"], report["skipped"], report["unreadable"]) == (8, 8, 2)
@@ -323,6 +324,68 @@ def test_distributed_with_ray(tagged):
         ray.shutdown()
     assert [r["status"] for r in results] == ["ok", "unreadable"]
     assert len(results[0]["faces"]) == 1
+
+
+def test_a_new_threshold_renames_unchanged_photos_from_stored_embeddings(tagged, monkeypatch, capsys):
+    """`tag --threshold D` on a tagged album applies D: names, CSV and sidecars change, nothing is detected."""
+    from facerec.detect import Detector
+    from facerec.xmp import read_people_tags
+
+    def no_detection(self, images):
+        raise AssertionError("unchanged photos must be re-identified, not detected again")
+
+    monkeypatch.setattr(Detector, "detect_batch", no_detection)
+    out = tagged["root"] / "threshold"
+
+    def tag_cli(threshold: float) -> dict:
+        code = main(["tag", str(tagged["album"]), "--gallery", str(tagged["gallery"]), "--threshold", str(threshold),
+                     "--csv", str(out / "faces.csv"), "--xmp", "--json", "-q"])
+        assert code == 0
+        return json.loads(capsys.readouterr().out)
+
+    def names(report: dict) -> dict[str, list[str]]:
+        return {r["path"]: [f["name"] for f in r["faces"]] for r in report["results"] if r["status"] == "ok"}
+
+    strict = tag_cli(0.001)  # closer than any two photos of one person: everyone is unknown
+    assert (strict["reidentified"], strict["skipped"], strict["analysed"]) == (5, 3, 0)
+    assert names(strict) == {rel: [UNKNOWN] * len(n) for rel, n in EXPECTED_NAMES.items()}
+    assert {row["name"] for row in csv.DictReader((out / "faces.csv").open())} == {UNKNOWN}
+    assert read_people_tags(tagged["album"] / "obama_and_biden.jpg.xmp").get("dc:subject", []) == []
+
+    assert tag_cli(0.001)["skipped"] == 8  # the same decision again: nothing to do
+    usual = tag_cli(THRESHOLD)  # and back: the names return, still without detection
+    assert (usual["reidentified"], usual["skipped"]) == (5, 3)
+    assert names(usual) == EXPECTED_NAMES
+    assert sorted(read_people_tags(tagged["album"] / "obama_and_biden.jpg.xmp")["dc:subject"]) == ["Barack_Obama",
+                                                                                           "Joe_Biden"]
+
+
+def test_another_matcher_renames_unchanged_photos_and_a_retrained_head_again(tagged, monkeypatch, capsys):
+    from facerec.detect import Detector
+
+    def no_detection(self, images):
+        raise AssertionError("unchanged photos must be re-identified, not detected again")
+
+    monkeypatch.setattr(Detector, "detect_batch", no_detection)
+
+    def tag_cli(*options: str) -> dict:
+        code = main(["tag", str(tagged["album"]), "--gallery", str(tagged["gallery"]), *options, "--json", "-q"])
+        assert code == 0
+        return json.loads(capsys.readouterr().out)
+
+    def runs(report: dict) -> tuple[int, int, int]:
+        return report["analysed"], report["reidentified"], report["skipped"]
+
+    assert runs(tag_cli("--matcher", "svm", "--threshold", str(THRESHOLD))) == (0, 5, 3)
+    assert runs(tag_cli("--matcher", "svm", "--threshold", str(THRESHOLD))) == (0, 0, 8)
+    for epochs in ("20", "30"):  # a head trained again to other weights is another decision
+        assert main(["train", "--gallery", str(tagged["gallery"]), "--epochs", epochs, "-q"]) == 0
+        capsys.readouterr()
+        assert runs(tag_cli("--matcher", "head")) == (0, 5, 3)
+        assert runs(tag_cli("--matcher", "head")) == (0, 0, 8)
+    usual = tag_cli("--threshold", str(THRESHOLD))
+    assert runs(usual) == (0, 5, 3)
+    assert {r["path"]: [f["name"] for f in r["faces"]] for r in usual["results"] if r["status"] == "ok"} == EXPECTED_NAMES
 
 
 # Keep last: naming a group changes the gallery the tests above read.

@@ -5,9 +5,10 @@ import argparse
 import json
 import math
 import sys
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
-from facerec.names import is_utf8, printable
+from facerec.names import is_utf8
+from facerec.tables import print_table  # noqa: F401 - the commands import it from here
 
 
 def print_json(obj: Any) -> None:
@@ -15,24 +16,6 @@ def print_json(obj: Any) -> None:
     if not is_utf8(text):  # a file name that is not UTF-8: \udcNN escapes keep the JSON valid and printable
         text = json.dumps(obj, indent=2, ensure_ascii=True, default=str)
     sys.stdout.write(text + "\n")
-
-
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], file=None) -> None:
-    """Plain aligned columns (no dependency), readable in a terminal and easy to grep."""
-    rows = [[format_cell(c) for c in r] for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    out = file or sys.stdout
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=out)
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
-
-
-def format_cell(value: Any) -> str:
-    """A table cell: floats to 4 places; control characters and undecodable bytes escaped, so a file
-    or person name can neither garble the terminal nor crash the output."""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "" if value is None else printable(str(value))
 
 
 # --------------------------------------------------------------------------- range-checked option types

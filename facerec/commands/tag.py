@@ -12,10 +12,11 @@ from facerec.commands._util import (DISTANCE, PIXELS, number_in, pipeline_from_a
 DESCRIPTION = """Find every face in every photo under ALBUM_DIR (sub-folders included) and name it
 from the gallery (`facerec enroll` first; with nobody enrolled every face is `unknown`).
 
-Re-running is cheap: a photo whose content (sha256), backbone and gallery are unchanged is skipped;
-after `facerec enroll` / `facerec name` unchanged photos are only re-identified from the stored
-embeddings (no detection). --force analyses everything again. Everything found is stored in the
-gallery, so `facerec clusters` can group the unknown faces and `facerec name` enroll a group.
+Re-running is cheap: a photo whose content (sha256), backbone, gallery, matcher and threshold are
+unchanged is skipped; after `facerec enroll` / `facerec name` or with another --threshold or --matcher,
+unchanged photos are only re-identified from the stored embeddings (no detection). --force analyses
+everything again. Everything found is stored in the gallery, so `facerec clusters` can group the
+unknown faces and `facerec name` enroll a group.
 
 Outputs always cover the whole album, skipped photos included:
   --csv / --jsonl   one row per face: path (relative to ALBUM_DIR), face_index, x, y, w, h, name,
@@ -52,6 +53,7 @@ sidecar could not be written (disk full, permissions; the old sidecar is kept wh
 
 
 def register(sub, common) -> None:
+    from facerec.match import MATCHER_KINDS
     from facerec.xmp import NAMINGS
 
     p = sub.add_parser("tag", parents=common, help="tag the faces in every photo of an album",
@@ -69,8 +71,10 @@ def register(sub, common) -> None:
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run the per-photo work on the Ray cluster at ADDRESS (a local one when omitted);"
                         " put --ray after ALBUM_DIR")
+    p.add_argument("--matcher", choices=MATCHER_KINDS, default="nn",
+                   help="how faces are named, as for `facerec identify` (default: nn)")
     p.add_argument("--threshold", type=DISTANCE, metavar="D",
-                   help="cosine distance above which a face is unknown (default: per backbone)")
+                   help="cosine distance above which a face is unknown (default: per backbone; not for head)")
     p.add_argument("--force", action="store_true", help="analyse every photo again, even unchanged ones")
     p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
     p.add_argument("--all", action="store_true", help="list every photo, not only the ones with problems")
@@ -94,7 +98,7 @@ def run(args) -> int:
     with Gallery(args.gallery) as gallery:
         if args.people:
             enroll_before_tagging(args, gallery, pipeline)
-        matcher = matcher_for_album(gallery, pipeline.embedding_id, args.threshold)
+        matcher = matcher_for_album(gallery, pipeline.embedding_id, args.threshold, kind=args.matcher)
         summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
                             xmp_naming=args.xmp_naming, xmp_unknown=args.xmp_unknown,
