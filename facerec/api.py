@@ -88,7 +88,7 @@ def identify_faces(image: ImageSource, gallery: str | Path | None = None, backbo
     from facerec.match import one_name_per_photo
 
     recognizer = _recognizer(_gallery_path(gallery), backbone, matcher, threshold)
-    found = recognizer.pipeline.analyse(image)
+    found = recognizer.pipeline.analyse(image, second_look=True)
     if not found:
         return []
     identities = one_name_per_photo(recognizer.matcher.predict_identities(np.stack([f.embedding for f in found])))

@@ -83,13 +83,15 @@ class FacePipeline:
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         return self.embed_chips(self.align(image, faces))
 
-    def analyse_image(self, image: np.ndarray) -> list[FaceEmbedding]:
-        faces = self.detect(image)
+    def analyse_image(self, image: np.ndarray, second_look: bool = False) -> list[FaceEmbedding]:
+        """Every face of the image with its embedding; `second_look`: when none is found, look again as
+        for a photo that must hold a face (identify: photos given one by one, face thumbnails among them)."""
+        faces = self.detect_expecting_face(image) if second_look else self.detect(image)
         vectors = self.embed(image, faces)
         return [FaceEmbedding(f, v) for f, v in zip(faces, vectors)]
 
-    def analyse(self, src: ImageSource) -> list[FaceEmbedding]:
-        return self.analyse_image(load_image(src))
+    def analyse(self, src: ImageSource, second_look: bool = False) -> list[FaceEmbedding]:
+        return self.analyse_image(load_image(src), second_look)
 
 
 def flip_averaged(embed: Callable[[np.ndarray], np.ndarray], chips: np.ndarray) -> np.ndarray:

@@ -195,3 +195,29 @@ def test_shared_set_six_people_identified_and_four_strangers_unknown(shared_face
     got = names_by_file(out)
     assert {p: got[p] for p in held_out} == held_out
     assert {got[Path(s).name] for s in STRANGERS} == {UNKNOWN}
+
+
+def test_face_thumbnails_that_fill_the_frame_are_found_and_never_misnamed(gallery, tmp_path):
+    """150x150 thumbnails cut just inside the face box (what photo managers export): MTCNN's first look
+    misses some, identify's second look finds every face; none gets a wrong name."""
+    import cv2
+    import numpy as np
+
+    from facerec.detect import Detector
+    from facerec.imageio import load_image
+
+    path, _ = gallery
+    detector, thumbs = Detector(), []
+    for name in EXPECTED:
+        image = load_image(HOLDOUT / name)
+        x, y, w, h = max(detector.detect(image), key=lambda f: f.area).box
+        inner = image[int(y + 0.1 * h):int(y + 0.9 * h), int(x + 0.1 * w):int(x + 0.9 * w)]
+        thumb = cv2.resize(np.ascontiguousarray(inner), (150, 150), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(tmp_path / name), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))
+        thumbs.append(thumb)
+    assert sum(bool(detector.detect(t)) for t in thumbs) < len(thumbs)  # the first look misses some
+    code, out, err = run_cli(["identify", *(str(tmp_path / n) for n in EXPECTED), "--gallery", str(path)])
+    named = names_by_file(out)
+    assert "no_faces_found" not in named.values() and set(named) == set(EXPECTED), out
+    assert all(named[n] in (EXPECTED[n], UNKNOWN) for n in EXPECTED), named  # unknown at worst, never wrong
+    assert sum(named[n] == EXPECTED[n] != UNKNOWN for n in EXPECTED) >= 2 and code == errors.EXIT_OK, named

@@ -19,8 +19,9 @@ One CSV line per face, like face_recognition's CLI:
   party.jpg,1,unknown,0.6120,400,95,90,110
 
 score is the cosine similarity to the matched person (nn) or the class probability (svm, logreg,
-head); --show-distance adds the cosine distance used for the unknown decision. An image with no
-face prints one line with name `no_faces_found`.
+head); --show-distance adds the cosine distance used for the unknown decision. An image in which
+no face is found, even on a second look (a padded, an upscaled and a relaxed copy: face thumbnails and
+ID photos that fill the frame), prints one line with name `no_faces_found`.
 
 matchers: nn (nearest enrolled photos, default), svm / logreg (classifiers on the embeddings,
 still `unknown` when the nearest photo of the predicted person is too far), head (the network
@@ -28,7 +29,7 @@ trained by `facerec train`).
 
 examples:
   facerec identify party.jpg
-  facerec identify --show-distance --threshold 0.15 album/*.jpg
+  facerec identify --show-distance --threshold 0.07 album/*.jpg
   facerec identify --matcher svm --json photo.jpg
 
 exit code: 0 at least one known face, 1 none, 3 an image could not be read (the others are still reported)."""
@@ -92,7 +93,7 @@ def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
     except errors.ImageError as e:
         print(f"facerec: {printable(str(e))}", file=sys.stderr)
         return {"path": str(path), "faces": [], "error": str(e)}
-    found = pipeline.analyse_image(image)
+    found = pipeline.analyse_image(image, second_look=True)  # face thumbnails and ID photos too
     from facerec.match import one_name_per_photo
 
     identities = one_name_per_photo(matcher.predict_identities(np.stack([f.embedding for f in found]))) if found else []

@@ -51,12 +51,12 @@ class LockedPipeline:
         with self.lock:
             return self.inner.embed(image, faces)
 
-    def analyse_image(self, image: np.ndarray) -> list[FaceEmbedding]:
+    def analyse_image(self, image: np.ndarray, second_look: bool = False) -> list[FaceEmbedding]:
         with self.lock:
-            return self.inner.analyse_image(image)
+            return self.inner.analyse_image(image, second_look)
 
-    def analyse(self, src: ImageSource) -> list[FaceEmbedding]:
-        return self.analyse_image(load_image(src))
+    def analyse(self, src: ImageSource, second_look: bool = False) -> list[FaceEmbedding]:
+        return self.analyse_image(load_image(src), second_look)
 
 
 class CountingPipeline:
