@@ -229,6 +229,30 @@ def _reuse_copy(ctx: _Context, person: str, path: Path, sha: str, st: os.stat_re
     return EnrollRow(person, str(path), "unchanged", f"same content as {copy.path}")
 
 
+@dataclass(frozen=True)
+class FaceChoice:
+    """The face a photo given to enrol yields: `face` None with status no_face or too_small."""
+
+    face: Face | None
+    status: str  # ok, multiple_faces, no_face, too_small
+    note: str
+    faces: int
+
+
+def choose_enrolment_face(pipeline: Any, image: np.ndarray, min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> FaceChoice:
+    """The main face of a photo that must hold one (second look included), or why there is none to enrol."""
+    faces = pipeline.detect_expecting_face(image)
+    face = main_face(faces, image.shape)
+    if face is None:
+        return FaceChoice(None, "no_face", "no face found", 0)
+    if min(face.box[2], face.box[3]) < min_face_size:
+        return FaceChoice(None, "too_small", f"face is {face.box[2]}x{face.box[3]} px, below the {min_face_size} px "
+                                             "minimum", len(faces))
+    if len(faces) > 1:
+        return FaceChoice(face, "multiple_faces", f"{len(faces)} faces, took the largest near the centre", len(faces))
+    return FaceChoice(face, "ok", "", 1)
+
+
 def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.stat_result,
                       existing: PhotoRecord | None) -> EnrollRow:
     changed = existing is not None and existing.sha256 != sha
@@ -240,16 +264,11 @@ def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.s
     if reused is not None:
         face, status, note, n_faces = reused, existing.status, existing.note, None  # type: ignore[union-attr]
     else:
-        faces = ctx.pipeline.detect_expecting_face(image)
-        n_faces = len(faces)
-        if not faces:
-            return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "no_face", "no face found", faces=0)
-        face = main_face(faces, image.shape)
-        if min(face.box[2], face.box[3]) < ctx.min_face_size:
-            return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "too_small",
-                                   f"face is {face.box[2]}x{face.box[3]} px, below the {ctx.min_face_size} px minimum",
-                                   faces=n_faces)
-        status, note = ("multiple_faces", f"{n_faces} faces, took the largest near the centre") if n_faces > 1 else ("ok", "")
+        choice = choose_enrolment_face(ctx.pipeline, image, ctx.min_face_size)
+        if choice.face is None:
+            return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, choice.status, choice.note,
+                                   faces=choice.faces)
+        face, status, note, n_faces = choice.face, choice.status, choice.note, choice.faces
     embedding = ctx.pipeline.embed(image, [face])[0]
     ctx.gallery.record_photo(person, path, sha, st.st_mtime, st.st_size, status, note, ctx.backbone, face, embedding)
     if changed and status == "ok":

@@ -168,18 +168,20 @@ def identify(request: Request, image: UploadFile = File(...)) -> dict[str, Any]:
 
 @router.post("/verify", dependencies=keyed, summary="Are the main faces of two images the same person?")
 def verify(request: Request, a: UploadFile = File(...), b: UploadFile = File(...)) -> dict[str, Any]:
+    from facerec.errors import NoFaceError
     from facerec.vectors import cosine_distance
+    from facerec.verify import embed_main_face
 
     state = state_of(request)
     vectors, details = [], {}
     for field, upload in (("a", a), ("b", b)):
         data, label = read_upload(upload, field)
-        subject = state.subject_embedding(decode_upload(data, label))
-        if subject is None:
-            raise ApiError(400, f"{label}: no face found")
-        vector, face, n_faces = subject
+        try:
+            vector, info = embed_main_face(decode_upload(data, label), state.pipeline)
+        except NoFaceError:
+            raise ApiError(400, f"{label}: no face found") from None
         vectors.append(vector)
-        details[field] = {"faces": n_faces, "box": [int(v) for v in face.box]}
+        details[field] = {"faces": info["faces"], "box": [int(v) for v in info["box"]]}
     distance = cosine_distance(vectors[0], vectors[1])
     threshold = state.verify_threshold
     return {"same": distance <= threshold, "distance": round(distance, 6), "threshold": threshold,

@@ -30,11 +30,13 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from facerec.errors import NoFaceError
 from facerec.server.auth import check_key
 from facerec.server.errors import ApiError, checked_name
 from facerec.server.uploads import decode_upload, enroll_upload, forget_person
 from facerec.types import UNKNOWN
 from facerec.vectors import cosine_distance
+from facerec.verify import embed_main_face
 
 DEEPSTACK_MIN_CONFIDENCE = 0.67  # DeepStack's default for recognition; facerec's threshold maps onto it
 DETECT_MIN_CONFIDENCE = 0.4
@@ -165,10 +167,10 @@ def register_faces(state: Any, userid: str, uploads: list[tuple[bytes, str]]) ->
 def match_faces(state: Any, first: tuple[bytes, str], second: tuple[bytes, str]) -> float:
     vectors = []
     for data, label in (first, second):
-        subject = state.subject_embedding(decode_upload(data, label))
-        if subject is None:
-            raise ApiError(400, f"no face found in {label}")
-        vectors.append(subject[0])
+        try:
+            vectors.append(embed_main_face(decode_upload(data, label), state.pipeline)[0])
+        except NoFaceError:
+            raise ApiError(400, f"no face found in {label}") from None
     return confidence_of(cosine_distance(vectors[0], vectors[1]), state.verify_threshold)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from facerec.gallery import Gallery
 from facerec.server.config import ServerConfig
 from facerec.server.recognizer import GalleryMatcher, LockedPipeline
-from facerec.types import Face, Identity
+from facerec.types import Identity
 
 
 class ServerState:
@@ -49,12 +49,3 @@ class ServerState:
 
         return self.config.threshold if self.config.threshold is not None else threshold_for(self.backbone, "verify")
 
-    def subject_embedding(self, image: np.ndarray) -> tuple[np.ndarray, Face, int] | None:
-        """(embedding, face, faces found) of the photo's main face, after a second look; None without a face."""
-        from facerec.pipeline import main_face
-
-        faces = self.pipeline.detect_expecting_face(image)
-        face = main_face(faces, image.shape)
-        if face is None:
-            return None
-        return self.pipeline.embed(image, [face])[0], face, len(faces)

@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from facerec.enroll import DEFAULT_MIN_FACE_SIZE
+from facerec.enroll import DEFAULT_MIN_FACE_SIZE, choose_enrolment_face
 from facerec.errors import ImageError
 from facerec.fileio import atomic_write
 from facerec.imageio import load_image
-from facerec.pipeline import main_face
 from facerec.server.errors import ApiError
 
 PRIVATE_FILE = 0o600
@@ -52,7 +51,7 @@ def make_private_dir(folder: Path) -> None:
 
 def enroll_upload(state: Any, person: str, data: bytes, label: str,
                   min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> dict[str, Any]:
-    """Enrol the largest face of an uploaded photo as a sample of `person`.
+    """Enrol the main face (largest near the centre) of an uploaded photo as a sample of `person`.
 
     Returns {"file", "status", "note", "faces"} with the statuses `facerec enroll` reports (ok, multiple_faces,
     no_face, too_small, unreadable). Only photos that give a face are kept: as a private copy in the uploads
@@ -62,15 +61,11 @@ def enroll_upload(state: Any, person: str, data: bytes, label: str,
         image = load_image(data)
     except ImageError as e:
         return {"file": label, "status": "unreadable", "note": str(e).replace("<bytes>: ", ""), "faces": None}
-    faces = state.pipeline.detect_expecting_face(image)  # a photo given to enrol must hold a face: second look
-    face = main_face(faces, image.shape)
-    if face is None:
-        return {"file": label, "status": "no_face", "note": "no face found", "faces": 0}
-    if min(face.box[2], face.box[3]) < min_face_size:
-        return {"file": label, "status": "too_small", "faces": len(faces),
-                "note": f"face is {face.box[2]}x{face.box[3]} px, below the {min_face_size} px minimum"}
+    choice = choose_enrolment_face(state.pipeline, image, min_face_size)  # as `facerec enroll` chooses
+    if choice.face is None:
+        return {"file": label, "status": choice.status, "note": choice.note, "faces": choice.faces}
+    face, status, note = choice.face, choice.status, choice.note
     embedding = state.pipeline.embed(image, [face])[0]
-    status, note = ("multiple_faces", f"{len(faces)} faces, took the largest") if len(faces) > 1 else ("ok", "")
     sha = hashlib.sha256(data).hexdigest()
     path = upload_path(state.config.uploads_dir, person, sha, image_extension(data))
     make_private_dir(path.parent.parent)
@@ -82,7 +77,7 @@ def enroll_upload(state: Any, person: str, data: bytes, label: str,
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return {"file": label, "status": status, "note": note, "faces": len(faces)}
+    return {"file": label, "status": status, "note": note, "faces": choice.faces}
 
 
 def forget_person(state: Any, name: str) -> bool:
