@@ -350,7 +350,7 @@ def main_face_embedding(pipeline, source) -> np.ndarray | None:
 
 
 def embed_paths(paths: Iterable[Path], embed_one: Callable[[Path], np.ndarray | None],
-                progress: bool = False) -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
+                progress: bool = False, desc: str = "embedding") -> tuple[dict[Path, np.ndarray], dict[Path, str]]:
     """Embed each distinct path once: (embeddings, failures with the reason)."""
     unique = list(dict.fromkeys(Path(p) for p in paths))
     embeddings: dict[Path, np.ndarray] = {}
@@ -359,7 +359,7 @@ def embed_paths(paths: Iterable[Path], embed_one: Callable[[Path], np.ndarray | 
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(unique, desc="embedding", unit="photo")
+        iterator = tqdm(unique, desc=desc, unit="photo")
     for path in iterator:
         try:
             vector = embed_one(path)

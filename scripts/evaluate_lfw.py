@@ -109,21 +109,6 @@ def pair_paths(lfw: Path, pairs) -> list[tuple[Path, Path]]:
     return [(lfw_image_path(images, p.name1, p.index1), lfw_image_path(images, p.name2, p.index2)) for p in pairs]
 
 
-def embed_all(paths: list[Path], embed_one, desc: str, quiet: bool) -> tuple[dict[Path, np.ndarray], list[str], float]:
-    from tqdm import tqdm
-
-    vectors: dict[Path, np.ndarray] = {}
-    missing: list[str] = []
-    start = time.perf_counter()
-    for path in tqdm(paths, desc=desc, unit="photo", disable=quiet, file=sys.stderr):
-        vector = embed_one(path)
-        if vector is None:
-            missing.append(str(path))
-        else:
-            vectors[path] = vector
-    return vectors, missing, (time.perf_counter() - start) / max(1, len(paths))
-
-
 def pair_distances(pairs: list[tuple[Path, Path]], vectors: dict[Path, np.ndarray], metric: str) -> np.ndarray:
     """Cosine (facerec) or Euclidean (face_recognition) distance per pair; a failed photo gives the maximum."""
     worst = 2.0 if metric == "cosine" else 4.0
@@ -172,6 +157,8 @@ def cached_vectors(cache: Path | None, tool: str, paths: list[Path]) -> dict[Pat
 
 
 def evaluate_tool(tool: str, pairs: list[tuple[Path, Path]], same: np.ndarray, args) -> tuple[dict, dict[Path, np.ndarray]]:
+    from facerec.evaluate import embed_paths
+
     if tool == "face_recognition":
         embed_one, default_threshold, description = face_recognition_embedder()
     elif tool in ABLATIONS:
@@ -182,7 +169,9 @@ def evaluate_tool(tool: str, pairs: list[tuple[Path, Path]], same: np.ndarray, a
     vectors = cached_vectors(args.cache, tool, paths)
     seconds = None
     if vectors is None:
-        vectors, _, seconds = embed_all(paths, embed_one, tool, args.quiet)
+        start = time.perf_counter()
+        vectors, _ = embed_paths(paths, embed_one, progress=not args.quiet, desc=tool)
+        seconds = (time.perf_counter() - start) / max(1, len(paths))
     missing = sorted(str(p) for p in paths if p not in vectors)
     distances = pair_distances(pairs, vectors, "euclidean" if tool == "face_recognition" else "cosine")
     report = {"tool": tool, "settings": description, "photos": len(paths), "photos_without_face": len(missing),
