@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facerec.imageio import ImageSource, load_image
-from facerec.pipeline import FaceEmbedding, FacePipeline
+from facerec.vision.imageio import ImageSource, load_image
+from facerec.recognition.pipeline import FaceEmbedding, FacePipeline
 from facerec.types import Face
 
 
@@ -51,7 +51,7 @@ def _gallery_path(gallery: str | Path | None) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def detector(min_face_size: int = 20):
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
 
     return Detector(min_face_size=min_face_size)
 
@@ -65,14 +65,14 @@ def embed_faces(image: ImageSource, backbone: str | None = None, weights: str | 
 
 
 def verify_faces(a: ImageSource, b: ImageSource, backbone: str | None = None, threshold: float | None = None) -> dict[str, Any]:
-    from facerec.verify import verify as verify_pair
+    from facerec.recognition.verify import verify as verify_pair
 
     return verify_pair(a, b, pipeline(backbone), threshold=threshold)
 
 
 def enroll_folder(people_dir: str | Path, gallery: str | Path | None = None, backbone: str | None = None, progress: bool = False):
-    from facerec.enroll import enroll_folder as enroll
-    from facerec.gallery import Gallery
+    from facerec.gallery.enroll import enroll_folder as enroll
+    from facerec.gallery.store import Gallery
 
     with Gallery(_gallery_path(gallery)) as g:
         return enroll(people_dir, g, pipeline(backbone), progress=progress)
@@ -85,7 +85,7 @@ def identify_faces(image: ImageSource, gallery: str | Path | None = None, backbo
     `matcher`: nn, svm, logreg or head (the head trained on this gallery; `threshold` is then unused)."""
     import numpy as np
 
-    from facerec.match import one_name_per_photo
+    from facerec.recognition.match import one_name_per_photo
 
     recognizer = _recognizer(_gallery_path(gallery), backbone, matcher, threshold)
     found = recognizer.pipeline.analyse(image, second_look=True)
@@ -113,8 +113,8 @@ _recognizers_lock = threading.Lock()
 def _recognizer(gallery: Path, backbone: str | None, kind: str, threshold: float | None) -> _Recognizer:
     """The matcher fitted on `gallery` for (backbone's embeddings, kind, threshold), refitted only when the
     gallery's version (or, for a head, the trained head) changed since it was fitted."""
-    from facerec.gallery import Gallery
-    from facerec.match import matcher_from_gallery
+    from facerec.gallery.store import Gallery
+    from facerec.recognition.match import matcher_from_gallery
 
     base = pipeline(backbone)
     embedding = base.embedding_id
@@ -152,9 +152,9 @@ def _head_stamp(gallery: Path, embedding: str) -> int | None:
 
 
 def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone: str | None = None, **options):
-    """Tag every photo under album_dir; options as facerec.tag.tag_album (csv_path, xmp, annotate_dir, …)."""
-    from facerec.gallery import Gallery
-    from facerec.tag import matcher_for_album, tag_album as tag
+    """Tag every photo under album_dir; options as facerec.album.tag.tag_album (csv_path, xmp, annotate_dir, …)."""
+    from facerec.gallery.store import Gallery
+    from facerec.album.tag import matcher_for_album, tag_album as tag
 
     with Gallery(_gallery_path(gallery)) as g:
         matcher = matcher_for_album(g, pipeline(backbone).embedding_id, options.pop("threshold", None))
@@ -163,16 +163,16 @@ def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone
 
 def forget_person(name: str, gallery: str | Path | None = None) -> bool:
     """Forget `name` everywhere (gallery, the trained heads that name them, caches); False if nobody has that name."""
-    from facerec.enroll import forget as forget_person
-    from facerec.gallery import Gallery
+    from facerec.gallery.enroll import forget as forget_person
+    from facerec.gallery.store import Gallery
 
     with Gallery(_gallery_path(gallery), create=False) as g:
         return forget_person(g, name)
 
 
 def list_people(gallery: str | Path | None = None, backbone: str | None = None):
-    from facerec.enroll import list_people as people
-    from facerec.gallery import Gallery
+    from facerec.gallery.enroll import list_people as people
+    from facerec.gallery.store import Gallery
 
     from facerec.backbones import embedding_id
 

@@ -20,7 +20,7 @@ which tunes on pairsDevTrain.txt and reports DevTest with the chosen values):
 
     dlib:dlibbox2+flip (dlib ResNet, mapped box, flip), 3,443 DevTrain photos, 0 without a face
     (detected with the `mtcnn` package, now engine "reference"; the default fast engines find the same
-    boxes within IoU 0.9, see facerec/mtcnn_fast.py):
+    boxes within IoU 0.9, see facerec/vision/mtcnn_fast.py):
       verify   0.0858  DevTrain pair accuracy 0.9918      -> DevTest pair accuracy 0.987
       identify 0.0564  FAR 1e-4 over 5,923,194 different-person image pairs, TAR 0.822 over 2,209
                        same-person pairs                  -> DevTest FAR 0.6e-4, TAR 0.832; open set (180

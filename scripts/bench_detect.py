@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """MTCNN speed before and after, in one run: the `mtcnn` package (facerec's detector until issue 10,
-kept as engine "reference") against facerec.mtcnn_fast's engines, on the same frames, and whether they
+kept as engine "reference") against facerec.vision.mtcnn_fast's engines, on the same frames, and whether they
 find the same faces.
 
 Frames are real photos fitted into WxH (cover + centre crop, so faces keep their shape). Engines are
@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from facerec.detect import Detector  # noqa: E402
-from facerec.imageio import load_image  # noqa: E402
+from facerec.vision.detect import Detector  # noqa: E402
+from facerec.vision.imageio import load_image  # noqa: E402
 
 DEFAULT_PHOTOS = [REPO / "tests" / "data" / d / n for d, n in (
     ("webcam", "obama_1.jpg"), ("webcam", "biden_1.jpg"), ("core", "group_6.jpg"), ("core", "group_3.jpg"),

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from facerec.imageio import is_image_path, load_image  # noqa: E402
+from facerec.vision.imageio import is_image_path, load_image  # noqa: E402
 
 
 def collect_images(root: Path, limit: int) -> list[Path]:
@@ -37,7 +37,7 @@ def peak_rss_mb() -> float:
 
 
 def bench_detection(images: list[np.ndarray], repeats: int) -> dict:
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
 
     detector = Detector()
     detector.detect(images[0])  # warm-up: graph tracing and weight loading are not per-image costs
@@ -83,9 +83,9 @@ def bench_backbone(name: str, chips_by_size: dict[int, np.ndarray], batches: lis
 
 
 def aligned_chips(images: list[np.ndarray], sizes: set[int]) -> dict[int, np.ndarray]:
-    from facerec.align import align_face
+    from facerec.vision.align import align_face
     from facerec.backbones import get_backbone
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
 
     detector = Detector()
     found = [(img, f) for img in images for f in detector.detect(img)]

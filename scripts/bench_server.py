@@ -70,7 +70,7 @@ def start_server(workdir: Path, backbone: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = open(workdir / "server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "facerec.cli", "serve", "--port", str(port), "--gallery",
+    process = subprocess.Popen([sys.executable, "-m", "facerec.cli.main", "serve", "--port", str(port), "--gallery",
                                 str(workdir / "gallery.sqlite"), "--backbone", backbone],
                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     url = f"http://127.0.0.1:{port}"

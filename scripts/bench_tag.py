@@ -6,7 +6,7 @@
     python scripts/bench_tag.py --album ALBUM --people PEOPLE_DIR --workers 4 --out bench-tag.json
 
 Before and after in one run: facerec is timed once per --engines entry ("reference" = the mtcnn package,
-facerec's detector before issue 10; "auto" = facerec.mtcnn_fast), each with a fresh gallery.
+facerec's detector before issue 10; "auto" = facerec.vision.mtcnn_fast), each with a fresh gallery.
 "true faces": when the album (or a parent folder) holds the shared set's MANIFEST.tsv, each photo's
 faces found are capped by the faces it holds (1 for a portrait, N for "group:N"), so false detections do
 not count. The JSON records the process RSS before and after each facerec run (flat memory).
@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def album_photos(album: Path, limit: int | None) -> list[Path]:
-    from facerec.tag import walk_album
+    from facerec.album.tag import walk_album
 
     photos, _ = walk_album(album)
     return photos[:limit] if limit else photos
@@ -100,14 +100,14 @@ def true_faces(found: dict[Path, int], expected: dict[Path, int]) -> int | None:
 def bench_facerec(photos: list[Path], people: Path, workers: int | None, threshold: float | None,
                   engine: str = "auto", flip: bool | None = None) -> dict:
     """Enroll (untimed), then tag a temporary album of links to exactly `photos` with a fresh gallery."""
-    from facerec.enroll import enroll_folder
-    from facerec.gallery import Gallery
-    from facerec.pipeline import FacePipeline
-    from facerec.tag import configure_threads, default_workers, matcher_for_album, tag_album
+    from facerec.gallery.enroll import enroll_folder
+    from facerec.gallery.store import Gallery
+    from facerec.recognition.pipeline import FacePipeline
+    from facerec.album.tag import configure_threads, default_workers, matcher_for_album, tag_album
 
     workers = workers or default_workers()
     configure_threads(workers)
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
 
     pipeline = FacePipeline("dlib", detector=Detector(engine=engine), flip=flip)
     with tempfile.TemporaryDirectory(prefix="facerec-bench-") as tmp:
@@ -132,7 +132,7 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
 def warm_up(pipeline, photos: list[Path]) -> None:
     """Load MTCNN and TensorFlow before the clock starts (a long album run pays this once)."""
     from facerec.errors import ImageError
-    from facerec.imageio import load_image
+    from facerec.vision.imageio import load_image
 
     for photo in photos[:1]:
         try:
@@ -227,7 +227,7 @@ def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: in
                "FACEREC_HOME": str(Path(tmp) / "home"), "FACEREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
         for i in range(repeats):
             gallery = Path(tmp) / f"gallery{i}.sqlite"  # fresh each time: every photo analysed
-            seconds, out = run_timed([sys.executable, "-m", "facerec.cli", "tag", str(Path(tmp) / "album"),
+            seconds, out = run_timed([sys.executable, "-m", "facerec.cli.main", "tag", str(Path(tmp) / "album"),
                                       "--people", str(people), "--gallery", str(gallery), "--json", "-q"]
                                      + (["--no-flip"] if flip is False else []), env)
             times["facerec"].append(seconds)

@@ -4,7 +4,7 @@
 A synthetic "camera" is built from real photos (each shown for --seconds-per-photo, drifting a little,
 letterboxed into the frame size) and written to an mp4, so decoding is part of the measurement. The
 people in the photos are enrolled from the same photos (the matcher's cost is real; recognition
-quality is not what this measures). Each configuration runs `facerec.webcam.run_loop` over the whole
+quality is not what this measures). Each configuration runs `facerec.video.webcam.run_loop` over the whole
 clip, frame by frame (realtime off: nothing is dropped, so ms/frame is the true processing cost;
 a live camera at a higher frame rate than the effective FPS would drop the difference).
 
@@ -12,7 +12,7 @@ VGGFace backbones use the published weights when they are installed (FACEREC_WEI
 models/) and random weights otherwise: the speed is the same, the output says which.
 
 Before and after in one run: --engines reference,auto times the `mtcnn` package (facerec's detector
-before issue 10) and facerec.mtcnn_fast on the same clip; --detect-every takes K values and "auto" (the
+before issue 10) and facerec.vision.mtcnn_fast on the same clip; --detect-every takes K values and "auto" (the
 default of `facerec webcam`: every frame while the machine keeps up). The JSON records the RSS at the
 start and end of each run (flat memory).
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_common import rss_mb  # noqa: E402  - scripts/ is sys.path[0] when a script runs
 
-from facerec.webcam import run_loop  # noqa: E402
+from facerec.video.webcam import run_loop  # noqa: E402
 
 DEFAULT_PHOTOS = [REPO / "tests" / "data" / "webcam" / "obama_1.jpg", REPO / "tests" / "data" / "webcam" / "biden_1.jpg",
                   REPO / "tests" / "data" / "core" / "kit_1.jpg", REPO / "tests" / "data" / "core" / "rose_1.jpg"]
@@ -101,9 +101,9 @@ def write_stream(path: Path, photos: list[np.ndarray], size: tuple[int, int], fp
 
 def make_pipeline(backbone: str, min_face_size: int, engine: str = "auto"):
     """FacePipeline for `backbone`; VGGFace networks fall back to random weights when none are installed."""
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
     from facerec.errors import FacerecError
-    from facerec.pipeline import FacePipeline
+    from facerec.recognition.pipeline import FacePipeline
 
     detector = Detector(min_face_size=min_face_size, engine=engine)
     if backbone == "dlib":
@@ -117,8 +117,8 @@ def make_pipeline(backbone: str, min_face_size: int, engine: str = "auto"):
 
 
 def enroll_matcher(pipeline, photo_paths: list[Path], backbone: str):
-    from facerec.match import NearestNeighbourMatcher
-    from facerec.pipeline import largest_face
+    from facerec.recognition.match import NearestNeighbourMatcher
+    from facerec.recognition.pipeline import largest_face
 
     X, names = [], []
     for path in photo_paths:

@@ -50,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def split_images(lfw: Path, pairs_name: str) -> tuple[list, list[Path]]:
-    from facerec.evaluate import lfw_image_path, parse_pairs
+    from facerec.evaluation.evaluate import lfw_image_path, parse_pairs
 
     pairs = parse_pairs(lfw / pairs_name)
     paths = list(dict.fromkeys(lfw_image_path(lfw / "images", n, i) for p in pairs
@@ -60,8 +60,8 @@ def split_images(lfw: Path, pairs_name: str) -> tuple[list, list[Path]]:
 
 def embed_images(paths: list[Path], args) -> tuple[dict[Path, np.ndarray], float]:
     """Largest-face embeddings with the default pipeline (cached as plain arrays, never pickled)."""
-    from facerec.evaluate import embed_paths, main_face_embedding
-    from facerec.pipeline import FacePipeline
+    from facerec.evaluation.evaluate import embed_paths, main_face_embedding
+    from facerec.recognition.pipeline import FacePipeline
 
     if args.cache is not None and args.cache.is_file():
         with np.load(args.cache, allow_pickle=False) as data:
@@ -87,7 +87,7 @@ def person_of(path: Path) -> str:
 
 
 def pair_distances(pairs, vectors: dict[Path, np.ndarray], lfw: Path) -> tuple[np.ndarray, np.ndarray]:
-    from facerec.evaluate import FAILED_PAIR_DISTANCE, lfw_image_path
+    from facerec.evaluation.evaluate import FAILED_PAIR_DISTANCE, lfw_image_path
 
     distances, same = [], []
     for p in pairs:
@@ -98,14 +98,14 @@ def pair_distances(pairs, vectors: dict[Path, np.ndarray], lfw: Path) -> tuple[n
 
 
 def all_image_pairs(vectors: dict[Path, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    from facerec.evaluate import all_pairs
+    from facerec.evaluation.evaluate import all_pairs
 
     paths = list(vectors)
     return all_pairs(np.stack([vectors[p] for p in paths]), [person_of(p) for p in paths])
 
 
 def cluster_quality(vectors: dict[Path, np.ndarray], threshold: float, method: str = "agglomerative") -> dict:
-    from facerec.cluster import cluster_embeddings, pairwise_precision_recall
+    from facerec.album.cluster import cluster_embeddings, pairwise_precision_recall
 
     paths = list(vectors)
     labels = cluster_embeddings(np.stack([vectors[p] for p in paths]), threshold, method=method)
@@ -114,7 +114,7 @@ def cluster_quality(vectors: dict[Path, np.ndarray], threshold: float, method: s
 
 def compare_cluster_methods(splits: dict[str, dict[Path, np.ndarray]], threshold: float) -> dict:
     """Pairwise precision / recall of every clustering method at one threshold, per split."""
-    from facerec.cluster import METHODS
+    from facerec.album.cluster import METHODS
 
     return {m: {name: cluster_quality(vectors, threshold, m) for name, vectors in splits.items()} for m in METHODS}
 
@@ -133,7 +133,7 @@ def choose_cluster_threshold(vectors: dict[Path, np.ndarray], precision: float, 
 def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int, k: int = 1) -> dict:
     """Enroll k photos of half the people with more than k photos; identify the rest of their photos;
     strangers = everyone else."""
-    from facerec.match import NearestNeighbourMatcher
+    from facerec.recognition.match import NearestNeighbourMatcher
     from facerec.types import UNKNOWN
 
     rng = np.random.default_rng(seed)
@@ -166,7 +166,7 @@ def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int, k: in
 
 
 def check(vectors, pairs, lfw, thresholds: dict[str, float], seed: int) -> dict:
-    from facerec.evaluate import accuracy_at
+    from facerec.evaluation.evaluate import accuracy_at
 
     d, same = pair_distances(pairs, vectors, lfw)
     D, S = all_image_pairs(vectors)
@@ -185,7 +185,7 @@ def check(vectors, pairs, lfw, thresholds: dict[str, float], seed: int) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from facerec.backbones import embedding_id
-    from facerec.evaluate import best_threshold, threshold_at_far
+    from facerec.evaluation.evaluate import best_threshold, threshold_at_far
     from facerec.thresholds import threshold_for
 
     train_pairs, train_paths = split_images(args.lfw, "pairsDevTrain.txt")

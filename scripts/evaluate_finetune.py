@@ -10,7 +10,7 @@ photos are the enrolled people (--people of them, chosen with --seed; 0: all). F
 name a face, all on the `dlib-keras` backbone (dlib's ResNet in Keras, the chips of the `dlib` backbone):
 
   nn         nearest neighbour on the frozen embeddings of the enrolled photos (threshold 0.10)
-  head       a new head (facerec.train.FaceHead) on the frozen embeddings of the enrolled photos and
+  head       a new head (facerec.heads.train.FaceHead) on the frozen embeddings of the enrolled photos and
              their augmented copies (flip, +-10 degrees, +-20 % brightness), as `facerec train --augment`
   fine-tune  that head, then the last --fine-tune-blocks residual blocks + the 128-d fc layer trained
              with it at --learning-rate on the same photos and copies, as `facerec train --fine-tune-blocks`
@@ -84,8 +84,8 @@ def detect_and_align(paths: list[Path], cache: Path | None) -> dict[Path, np.nda
         chips = {Path(p): c for p, c in zip(data["paths"], data["chips"])}
         if all(p in chips or str(p) in set(data["no_face"]) for p in paths):
             return {p: chips[p] for p in paths if p in chips}
-    from facerec.imageio import load_image
-    from facerec.pipeline import FacePipeline, largest_face
+    from facerec.vision.imageio import load_image
+    from facerec.recognition.pipeline import FacePipeline, largest_face
 
     pipeline = FacePipeline(BACKBONE)
     chips, no_face = {}, []
@@ -99,7 +99,7 @@ def detect_and_align(paths: list[Path], cache: Path | None) -> dict[Path, np.nda
         if (i + 1) % 50 == 0:
             print(f"  detected {i + 1}/{len(paths)}", file=sys.stderr)
     if cache:
-        from facerec.fileio import PRIVATE
+        from facerec.files.atomic import PRIVATE
 
         cache.parent.mkdir(parents=True, exist_ok=True)
         with open(cache, "wb") as f:  # face chips are biometric data: private file, plain arrays
@@ -115,7 +115,7 @@ def detect_and_align(paths: list[Path], cache: Path | None) -> dict[Path, np.nda
 def trunk_features(trunk, chips: np.ndarray, variants: list[str]) -> np.ndarray:
     """(n, len(variants), ...) output of the frozen trunk for every chip and augmented copy."""
     from facerec.backbones.dlib_keras import preprocess_input
-    from facerec.train import augmented_chips
+    from facerec.heads.train import augmented_chips
 
     out = []
     for start in range(0, len(chips), 16):
@@ -133,7 +133,7 @@ def embed_top(top, features: np.ndarray) -> np.ndarray:
 
 def score(truth: list[str], predicted, closed: list[str], enrolled: list[str], seconds: float,
           head=None, embeddings: np.ndarray | None = None) -> dict:
-    from facerec.evaluate import identification_report
+    from facerec.evaluation.evaluate import identification_report
 
     report = identification_report(truth, list(predicted), enrolled)
     report.pop("confusion")
@@ -154,8 +154,8 @@ def run_k(k: int, people: dict[str, list[Path]], strangers: list[Path], rows: di
     """nn, head and fine-tune for one k. rows: {photo: row in features}; features[:, 0] is the original chip."""
     import keras
 
-    from facerec.match import NearestNeighbourMatcher
-    from facerec.train import FINE_TUNE_LEARNING_RATE, FaceHead, fine_tune_top, prepare_fine_tuning
+    from facerec.recognition.match import NearestNeighbourMatcher
+    from facerec.heads.train import FINE_TUNE_LEARNING_RATE, FaceHead, fine_tune_top, prepare_fine_tuning
     from facerec.types import UNKNOWN
 
     rng = np.random.default_rng(seed + k)
@@ -223,9 +223,9 @@ def main(argv=None) -> int:
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # one predict per model and k: retracing is expected
     from facerec.backbones.dlib_keras import dlib_model, split_for_fine_tuning
-    from facerec.tables import print_table
+    from facerec.cli.tables import print_table
     from facerec.device import tensorflow_device
-    from facerec.train import resolve_variants
+    from facerec.heads.train import resolve_variants
 
     images = args.lfw / "images"
     if not images.is_dir():

@@ -54,8 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def shared_people(faces: Path) -> dict[str, list[Path]]:
     """{person: photos} over <faces>/<source>/<Identity>/ and <faces>/<Identity>/, skipping '_' folders.
     A name found under two sources is qualified as '<source>/<name>'."""
-    from facerec.evaluate import labelled_folder
-    from facerec.imageio import is_image_path
+    from facerec.evaluation.evaluate import labelled_folder
+    from facerec.vision.imageio import is_image_path
 
     found: list[tuple[str, str, list[Path]]] = []
     for top in sorted(d for d in faces.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))):
@@ -94,7 +94,7 @@ def save_cache(path: Path, backbone: str, embedded: tuple[dict[Path, np.ndarray]
 
 def clustering_figures(people: dict[str, list[Path]], embeddings: dict[Path, np.ndarray], key: str) -> dict:
     """Pairwise precision / recall of clustering every photo's face, per method, at the cluster threshold."""
-    from facerec.cluster import METHODS, cluster_embeddings, pairwise_precision_recall
+    from facerec.album.cluster import METHODS, cluster_embeddings, pairwise_precision_recall
     from facerec.thresholds import threshold_for
 
     paths = [p for ps in people.values() for p in ps if p in embeddings]
@@ -111,7 +111,7 @@ def clustering_figures(people: dict[str, list[Path]], embeddings: dict[Path, np.
 
 def open_set_draws(people, embedded, args, key: str) -> dict:
     """The nn matcher over --draws seeds: mean and worst share of strangers named, mean top-1."""
-    from facerec import evaluate as ev
+    from facerec.evaluation import evaluate as ev
 
     runs = []
     for seed in range(args.draws):
@@ -138,8 +138,8 @@ def fmt(value, digits: int = 4) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from facerec import evaluate as ev
-    from facerec.tables import print_table
+    from facerec.evaluation import evaluate as ev
+    from facerec.cli.tables import print_table
     from facerec.thresholds import threshold_for
 
     people = shared_people(args.faces)
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     embed_seconds = None
     pipeline = None
     if embedded is None or any(p not in embedded[0] and p not in embedded[1] for ps in people.values() for p in ps):
-        from facerec.pipeline import FacePipeline
+        from facerec.recognition.pipeline import FacePipeline
 
         pipeline = FacePipeline(args.backbone, weights=args.weights)
         start = time.perf_counter()

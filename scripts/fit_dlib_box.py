@@ -40,8 +40,8 @@ def box_pairs(paths: list[Path], quiet: bool) -> tuple[np.ndarray, np.ndarray]:
     import dlib
     from tqdm import tqdm
 
-    from facerec.detect import Detector
-    from facerec.imageio import load_image
+    from facerec.vision.detect import Detector
+    from facerec.vision.imageio import load_image
 
     detector, hog = Detector(), dlib.get_frontal_face_detector()
     mtcnn_boxes, hog_boxes = [], []
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None, help="write the coefficients and IoUs as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    from facerec.evaluate import lfw_image_path, parse_pairs
+    from facerec.evaluation.evaluate import lfw_image_path, parse_pairs
 
     pairs = parse_pairs(args.lfw / args.pairs)
     paths = list(dict.fromkeys(lfw_image_path(args.lfw / "images", n, i) for pr in pairs

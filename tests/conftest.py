@@ -34,7 +34,7 @@ def core_images() -> Path:
 
 @pytest.fixture(scope="session")
 def detector():
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
 
     return Detector()
 
@@ -42,7 +42,7 @@ def detector():
 @pytest.fixture(scope="session")
 def dlib_pipeline():
     pytest.importorskip("dlib", reason="the dlib extra is not installed")
-    from facerec.pipeline import FacePipeline
+    from facerec.recognition.pipeline import FacePipeline
 
     return FacePipeline("dlib")
 

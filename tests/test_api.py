@@ -52,7 +52,7 @@ def test_identify_fits_once_and_refits_when_the_gallery_changes(tmp_path, monkey
     import shutil
 
     pytest.importorskip("dlib")
-    from facerec.match import NearestNeighbourMatcher
+    from facerec.recognition.match import NearestNeighbourMatcher
 
     fitted_on: list[int] = []
     fit = NearestNeighbourMatcher.fit
@@ -93,7 +93,7 @@ def test_identify_with_the_head_answers_as_the_cli(gallery, capsys):
     """matcher="head": the head trained on this gallery, loaded as `facerec identify --matcher head` loads it."""
     import json
 
-    from facerec.cli import main
+    from facerec.cli.main import main
 
     assert main(["train", "--gallery", str(gallery), "--epochs", "50", "-q"]) == 0
     probes = [DATA / "holdout" / name for name in ("deepface_id05_img61.jpg", "Angelina_Jolie_img10.jpg")]

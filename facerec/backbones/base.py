@@ -19,7 +19,7 @@ class Backbone(ABC):
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
         """RGB uint8 chip of input_size x input_size for one face of an RGB uint8 image."""
-        from facerec.align import align_face
+        from facerec.vision.align import align_face
 
         return align_face(image, face.landmarks_array(), size=self.input_size)
 

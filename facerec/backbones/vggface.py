@@ -278,13 +278,13 @@ def last_block_layers(name: str, n_blocks: int) -> list[str]:
 class VGGFaceBackbone(Backbone):
     """A keras-vggface network as a facerec Backbone: 224x224 RGB chips -> L2-normalised embeddings.
 
-    Chips are the loose, unaligned crops the networks were trained on (facerec.align.loose_crop: the MTCNN
+    Chips are the loose, unaligned crops the networks were trained on (facerec.vision.align.loose_crop: the MTCNN
     box extended by 30 %, centre 224/256), not landmark-aligned ones: VGGFace2 never saw aligned faces."""
 
     input_size = 224
 
     def align(self, image: np.ndarray, face) -> np.ndarray:
-        from facerec.align import loose_crop
+        from facerec.vision.align import loose_crop
 
         return loose_crop(image, face.box, size=self.input_size)
 

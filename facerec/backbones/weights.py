@@ -19,7 +19,7 @@ from typing import Any
 
 from facerec import paths
 from facerec.errors import WeightsError
-from facerec.fileio import file_sha256
+from facerec.files.atomic import file_sha256
 from facerec.paths import ENV_OFFLINE, ENV_WEIGHTS_DIR, facerec_home, keras_vggface_cache_dir, weights_cache_dir
 
 log = logging.getLogger(__name__)

@@ -170,7 +170,7 @@ def identify(request: Request, image: UploadFile = File(...)) -> dict[str, Any]:
 def verify(request: Request, a: UploadFile = File(...), b: UploadFile = File(...)) -> dict[str, Any]:
     from facerec.errors import NoFaceError
     from facerec.vectors import cosine_distance
-    from facerec.verify import embed_main_face
+    from facerec.recognition.verify import embed_main_face
 
     state = state_of(request)
     vectors, details = [], {}
@@ -214,7 +214,7 @@ def job(request: Request, job_id: int) -> dict[str, Any]:
 
 @router.get("/clusters", dependencies=keyed, summary="Groups of unknown faces found by tagging")
 def clusters(request: Request, recompute: bool = False) -> dict[str, Any]:
-    from facerec.cluster import list_clusters, needs_clustering, recompute_clusters
+    from facerec.album.cluster import list_clusters, needs_clustering, recompute_clusters
 
     state = state_of(request)
     gallery = state.gallery()
@@ -248,7 +248,7 @@ def name_cluster(request: Request, cluster_id: int, body: NameRequest) -> dict[s
 
 @router.post("/clusters/{cluster_id}/drop", dependencies=keyed, summary="Take faces that do not belong out of a group")
 def drop_faces(request: Request, cluster_id: int, body: DropRequest) -> dict[str, Any]:
-    from facerec.cluster import NOISE
+    from facerec.album.cluster import NOISE
 
     state = state_of(request)
     members = cluster_detection_ids(state, cluster_id)

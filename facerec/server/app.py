@@ -21,7 +21,7 @@ form field)."""
 
 
 def load_pipeline(config: ServerConfig) -> Any:
-    from facerec.pipeline import FacePipeline
+    from facerec.recognition.pipeline import FacePipeline
 
     return FacePipeline(config.backbone, weights=config.weights, min_face_size=config.min_face_size,
                         flip=config.flip)

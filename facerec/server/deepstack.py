@@ -36,7 +36,7 @@ from facerec.server.errors import ApiError, checked_name
 from facerec.server.uploads import decode_upload, enroll_upload, forget_person
 from facerec.types import UNKNOWN
 from facerec.vectors import cosine_distance
-from facerec.verify import embed_main_face
+from facerec.recognition.verify import embed_main_face
 
 DEEPSTACK_MIN_CONFIDENCE = 0.67  # DeepStack's default for recognition; facerec's threshold maps onto it
 DETECT_MIN_CONFIDENCE = 0.4

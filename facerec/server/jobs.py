@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facerec.gallery import Gallery
+from facerec.gallery.store import Gallery
 from facerec.server.errors import ApiError
 from facerec.server.recognizer import CountingPipeline
 
@@ -83,7 +83,7 @@ class TagJobs:
         return sorted(self._jobs.values(), key=lambda j: j.id)
 
     def _run(self, job: TagJob) -> None:
-        from facerec.tag import tag_album, walk_album
+        from facerec.album.tag import tag_album, walk_album
 
         with self._one_at_a_time:
             job.state, job.started = RUNNING, time.time()

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from facerec.imageio import ImageSource, load_image
-from facerec.match import make_matcher
-from facerec.pipeline import FaceEmbedding, FacePipeline
+from facerec.vision.imageio import ImageSource, load_image
+from facerec.recognition.match import make_matcher
+from facerec.recognition.pipeline import FaceEmbedding, FacePipeline
 from facerec.thresholds import threshold_for
 from facerec.types import UNKNOWN, Face, Identity
 
@@ -81,7 +81,7 @@ class CountingPipeline:
 class GalleryMatcher:
     """The nearest-neighbour matcher over everyone enrolled, refitted whenever the gallery's version changes.
 
-    The version counter (facerec.gallery) moves on every change to the enrolled set, whoever made it, so a
+    The version counter (facerec.gallery.store) moves on every change to the enrolled set, whoever made it, so a
     person enrolled with `facerec enroll` while the server runs is recognised from the next request on.
     """
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from facerec.gallery import Gallery
+from facerec.gallery.store import Gallery
 from facerec.server.config import ServerConfig
 from facerec.server.recognizer import GalleryMatcher, LockedPipeline
 from facerec.types import Identity
@@ -32,8 +32,8 @@ class ServerState:
         return gallery
 
     def identify(self, embeddings: np.ndarray) -> list[Identity]:
-        """The faces of one image: each person named at most once (facerec.match.one_name_per_photo)."""
-        from facerec.match import one_name_per_photo
+        """The faces of one image: each person named at most once (facerec.recognition.match.one_name_per_photo)."""
+        from facerec.recognition.match import one_name_per_photo
 
         return one_name_per_photo(self.matchers.identify(self.gallery(), embeddings))
 

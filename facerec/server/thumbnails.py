@@ -12,12 +12,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facerec.cluster import NOISE, face_crop
+from facerec.album.cluster import NOISE, face_crop
 from facerec.errors import ImageError
-from facerec.imageio import load_image
+from facerec.vision.imageio import load_image
 
 THUMBNAIL_SIZE = 112
-TAG_SAMPLE_MARK = "#face"  # photos rows named from a cluster: "<media path>#face<index>" (facerec.gallery)
+TAG_SAMPLE_MARK = "#face"  # photos rows named from a cluster: "<media path>#face<index>" (facerec.gallery.store)
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 85) -> bytes:

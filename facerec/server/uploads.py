@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from facerec.enroll import DEFAULT_MIN_FACE_SIZE, choose_enrolment_face
+from facerec.gallery.enroll import DEFAULT_MIN_FACE_SIZE, choose_enrolment_face
 from facerec.errors import ImageError
-from facerec.fileio import atomic_write
-from facerec.imageio import load_image
+from facerec.files.atomic import atomic_write
+from facerec.vision.imageio import load_image
 from facerec.server.errors import ApiError
 
 PRIVATE_FILE = 0o600
@@ -85,7 +85,7 @@ def forget_person(state: Any, name: str) -> bool:
     gallery = state.gallery()
     uploads = state.config.uploads_dir.resolve()
     uploaded = [Path(p.path) for p in gallery.photos(person=name) if _is_inside(Path(p.path), uploads)]
-    from facerec.forget import forget_person as forget_everywhere
+    from facerec.gallery.forget import forget_person as forget_everywhere
 
     if forget_everywhere(gallery, name) is None:  # also the heads that name them and their cached embeddings
         return False

@@ -18,7 +18,7 @@ class Run:
 @pytest.fixture
 def cli(capsys):
     """run(*args) -> Run: `facerec ARGS` in this process (models are loaded once per test session)."""
-    from facerec.cli import main
+    from facerec.cli.main import main
 
     def run(*args: object) -> Run:
         capsys.readouterr()
@@ -46,9 +46,9 @@ def people_dir(tmp_path_factory) -> Path:
 def enrolled_gallery(tmp_path_factory, people_dir) -> tuple[Path, Path]:
     """(people folder, gallery) with Ann and Bob enrolled with dlib: a template, copy both before changing them."""
     pytest.importorskip("dlib")
-    from facerec.enroll import enroll_folder
-    from facerec.gallery import Gallery
-    from facerec.pipeline import FacePipeline
+    from facerec.gallery.enroll import enroll_folder
+    from facerec.gallery.store import Gallery
+    from facerec.recognition.pipeline import FacePipeline
 
     gallery = tmp_path_factory.mktemp("gallery") / "g.sqlite"
     with Gallery(gallery) as g:

@@ -37,7 +37,7 @@ def tree_hashes(root: Path) -> dict[str, str]:
 
 
 def people_in(gallery: Path) -> dict[str, int]:
-    from facerec.gallery import Gallery
+    from facerec.gallery.store import Gallery
 
     with Gallery(gallery, create=False) as g:
         return {p.name: p.faces for p in g.people(embedding_id("dlib"))}

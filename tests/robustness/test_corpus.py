@@ -17,7 +17,7 @@ import pytest
 from corpus import Case, build, path_of
 from robust_helpers import FACE_A, small_copy, tree_hashes
 
-from facerec.fileio import csv_cell
+from facerec.files.atomic import csv_cell
 from facerec.names import printable
 
 pytest.importorskip("dlib")

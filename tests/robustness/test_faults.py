@@ -57,7 +57,7 @@ if os.environ.get("FSIZE_AT"):
     fill_disk_before(os.environ["FSIZE_AT"])
 else:
     fill_disk()
-from facerec.cli import main
+from facerec.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -69,7 +69,7 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def facerec(*args: object, **env: str) -> subprocess.CompletedProcess:
     """`facerec ARGS` in a child process, to the end."""
-    return subprocess.run([sys.executable, "-m", "facerec.cli", *map(str, args)], env=child_env(**env),
+    return subprocess.run([sys.executable, "-m", "facerec.cli.main", *map(str, args)], env=child_env(**env),
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
@@ -78,7 +78,7 @@ def facerec_killed_during(args: list[object], progress: Callable[[], int], point
     seconds later (if still running): in the middle of its work, not while Python and the models load."""
     steps, delay_s = point
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "facerec.cli", *map(str, args)], env=child_env(),
+    child = subprocess.Popen([sys.executable, "-m", "facerec.cli.main", *map(str, args)], env=child_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while child.poll() is None and progress() < steps:
         if time.monotonic() - started > RUN_TIMEOUT_S:
@@ -261,7 +261,7 @@ def test_disk_full_while_writing_a_sidecar_keeps_the_old_one(tmp_path, clean_tag
            '<?xpacket end="w"?>')
     sidecar.write_text(old)
     photo_hash = tree_hashes(album)["a.jpg"]
-    run = facerec_on_a_full_disk(len(old), "facerec.xmp:write_sidecars", "tag", album,
+    run = facerec_on_a_full_disk(len(old), "facerec.album.xmp:write_sidecars", "tag", album,
                                  "--gallery", copy_of(template, tmp_path / "g.sqlite"), "--xmp")
     assert_clean_failure(run)
     assert "sidecar" in run.stderr and "a.jpg" in run.stdout and "File too large" in run.stdout
@@ -277,7 +277,7 @@ def test_disk_full_while_writing_the_csv_keeps_the_old_one(tmp_path, clean_tag):
     small_copy(FACE_B, album / "b.jpg")
     csv = tmp_path / "faces.csv"
     csv.write_text("an older report\n")
-    run = facerec_on_a_full_disk(40, "facerec.tag:write_csv", "tag", album,
+    run = facerec_on_a_full_disk(40, "facerec.album.tag:write_csv", "tag", album,
                                  "--gallery", copy_of(template, tmp_path / "g.sqlite"), "--csv", csv)
     assert_clean_failure(run)
     assert "faces.csv" in run.stderr
@@ -292,7 +292,7 @@ def test_disk_full_while_writing_the_gallery_keeps_what_was_enrolled(tmp_path, c
     newcomers = tmp_path / "newcomers"
     small_copy(FACE_A, newcomers / "Eve" / "e.jpg")
     small_copy(FACE_B, newcomers / "Fay" / "f.jpg")
-    run = facerec_on_a_full_disk(1024, "facerec.gallery:Gallery.record_photo",
+    run = facerec_on_a_full_disk(1024, "facerec.gallery.store:Gallery.record_photo",
                                  "enroll", newcomers, "--gallery", gallery)
     assert_clean_failure(run)
     assert "cannot write to gallery" in run.stderr

@@ -18,10 +18,10 @@ from PIL import Image
 from robust_helpers import FACE_A
 
 from facerec.errors import FacerecError
-from facerec.evaluate import Pair, parse_pairs
-from facerec.imageio import load_image
+from facerec.evaluation.evaluate import Pair, parse_pairs
+from facerec.vision.imageio import load_image
 from facerec.names import person_name
-from facerec.xmp import FaceRegion, merge_xmp, read_face_regions, read_people_tags
+from facerec.album.xmp import FaceRegion, merge_xmp, read_face_regions, read_people_tags
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -183,7 +183,7 @@ def tiny_jpeg() -> bytes:
 @FUZZ
 @given(tree=TREE)
 def test_people_dir_walker_takes_any_tree_and_raises_only_its_own_errors(tree, tiny_jpeg):
-    from facerec.enroll import scan_people
+    from facerec.gallery.enroll import scan_people
 
     with tempfile.TemporaryDirectory() as folder:
         root = os.path.join(os.fsencode(folder), b"people")

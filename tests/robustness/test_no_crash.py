@@ -115,7 +115,7 @@ def test_min_face_size_must_be_positive(cli, tmp_path, command, value):
 
 
 def test_a_write_lock_held_too_long_is_a_clear_error(enrolled, cli, monkeypatch):
-    from facerec import gallery as gallery_module
+    from facerec.gallery import store as gallery_module
 
     people, gallery = enrolled
     monkeypatch.setattr(gallery_module, "LOCK_TIMEOUT_S", 0.3)
@@ -134,7 +134,7 @@ def test_clusters_after_nan_embeddings(cli, tmp_path):
     import numpy as np
 
     from facerec.errors import GalleryError
-    from facerec.gallery import Gallery
+    from facerec.gallery.store import Gallery
     from facerec.types import Face
 
     gallery = tmp_path / "g.sqlite"
@@ -157,7 +157,7 @@ def test_clusters_after_nan_embeddings(cli, tmp_path):
 
 def test_a_named_pipe_given_as_an_image_does_not_hang(cli, tmp_path):
     from facerec.errors import ImageError
-    from facerec.imageio import load_image
+    from facerec.vision.imageio import load_image
 
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)

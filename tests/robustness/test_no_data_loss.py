@@ -73,9 +73,9 @@ def test_photo_behind_a_broken_link_keeps_its_embedding(enrolled, cli, tmp_path)
 
 def test_photo_that_cannot_be_read_keeps_its_embedding(enrolled, monkeypatch):
     """A read error (I/O error, permissions) on a changed photo: reported, the earlier embedding kept."""
-    from facerec import enroll
-    from facerec.gallery import Gallery
-    from facerec.pipeline import FacePipeline
+    from facerec.gallery import enroll
+    from facerec.gallery.store import Gallery
+    from facerec.recognition.pipeline import FacePipeline
 
     people, gallery = enrolled
     photo = people / "Bob" / "b1.jpg"

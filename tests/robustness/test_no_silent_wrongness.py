@@ -163,7 +163,7 @@ def mode(path: Path) -> int:
 
 
 def test_bottleneck_cache_folders_are_private_whatever_the_umask(tmp_path, umask_000):
-    from facerec.train import BottleneckCache
+    from facerec.heads.train import BottleneckCache
     from facerec.types import Face
 
     cache = BottleneckCache(tmp_path / "models" / "cache" / "bottlenecks")
@@ -176,7 +176,7 @@ def test_bottleneck_cache_folders_are_private_whatever_the_umask(tmp_path, umask
 
 
 def test_trained_head_is_private_whatever_the_umask_and_written_atomically(tmp_path, umask_000, monkeypatch):
-    from facerec.train import FaceHead
+    from facerec.heads.train import FaceHead
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(12, 128)).astype(np.float32)
@@ -201,7 +201,7 @@ def test_trained_head_is_private_whatever_the_umask_and_written_atomically(tmp_p
 
 def test_opening_a_file_that_is_not_a_gallery_changes_nothing(tmp_path):
     from facerec.errors import GalleryError
-    from facerec.gallery import Gallery
+    from facerec.gallery.store import Gallery
 
     notes = tmp_path / "notes.sqlite"
     notes.write_text("my notes")
@@ -228,7 +228,7 @@ def test_the_pixel_limit_is_ours_not_pillows(monkeypatch):
     from PIL import Image
 
     from facerec.errors import ImageError
-    from facerec.imageio import load_image
+    from facerec.vision.imageio import load_image
 
     buffer = io.BytesIO()
     Image.new("RGB", (400, 300), (10, 20, 30)).save(buffer, "PNG")

@@ -1,0 +1,78 @@
+"""Small helpers shared by the subcommands: output formatting and building the pipeline from args."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, Callable
+
+from facerec.names import is_utf8
+from facerec.cli.tables import print_table  # noqa: F401 - the commands import it from here
+
+
+def print_json(obj: Any) -> None:
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+    if not is_utf8(text):  # a file name that is not UTF-8: \udcNN escapes keep the JSON valid and printable
+        text = json.dumps(obj, indent=2, ensure_ascii=True, default=str)
+    sys.stdout.write(text + "\n")
+
+
+# --------------------------------------------------------------------------- range-checked option types
+
+
+def number_in(kind: type, low: float | None = None, high: float | None = None, *,
+              low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse `type` that parses `kind` (int or float) and refuses NaN, infinities and values outside
+    [low, high] ((low, high] with low_open) with a usage error (exit 2) that states the range."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if too_low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: expected {describe_range(low, high, low_open)}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def describe_range(low: float | None, high: float | None, low_open: bool) -> str:
+    if high is None:
+        return f"{'more than' if low_open else 'at least'} {low}"
+    if low is None:
+        return f"at most {high}"
+    return f"{'more than ' + str(low) + ' and at most' if low_open else 'from ' + str(low) + ' to'} {high}"
+
+
+DISTANCE = number_in(float, 0.0, 2.0)  # cosine distance between unit vectors
+PROBABILITY = number_in(float, 0.0, 1.0)
+RATE = number_in(float, 0.0, 1.0, low_open=True)  # a false-accept rate: 0 cannot be measured
+PIXELS = number_in(int, 1, 100_000)  # a face size in pixels
+COUNT = number_in(int, 1)  # at least one
+NON_NEGATIVE = number_in(int, 0)
+SEED = number_in(int, 0, 2**32 - 1)  # numpy's seed range
+
+
+def pipeline_from_args(args, **kwargs):
+    """FacePipeline for the shared --backbone / --weights options (and --min-face-size when the command has it)."""
+    from facerec import errors
+    from facerec.recognition.pipeline import FacePipeline
+
+    if args.weights is not None and args.backbone == "dlib":
+        # dlib's weights come with its wheel; silently ignoring the file would test something else
+        raise errors.UsageError("--weights is for the VGGFace backbones (vgg16, resnet50, senet50); the dlib "
+                                "backbone uses the model installed with the dlib extra")
+    min_face = getattr(args, "min_face_size", None)
+    if min_face is not None:
+        kwargs.setdefault("min_face_size", min_face)
+    kwargs.setdefault("flip", getattr(args, "flip", None))
+    return FacePipeline(args.backbone, weights=args.weights, **kwargs)
+
+
+def progress_enabled(args) -> bool:
+    return not args.quiet and not args.json and sys.stderr.isatty()

@@ -1,0 +1,50 @@
+"""facerec name CLUSTER_ID NAME — enroll a group of unknown faces (from `facerec clusters`) as a person."""
+from __future__ import annotations
+
+import argparse
+
+from facerec import errors
+from facerec.cli.commands._util import print_json
+
+DESCRIPTION = """Enroll every face of group CLUSTER_ID (see `facerec clusters`) as NAME in one step.
+NAME may be someone already enrolled (adds samples) or a new person. The faces stay enrolled
+even if the album is re-tagged. Run `facerec tag ALBUM_DIR` again afterwards to put the name on
+the other photos of that person (unchanged photos are only re-identified, which is fast).
+
+examples:
+  facerec clusters --sheets /tmp/sheets
+  facerec name 1 "Aunt May"
+
+exit code: 0 when faces were enrolled, 1 when the group does not exist (or is already named)."""
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("name", parents=common, help="enroll a group of unknown faces as a person",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cluster_id", type=int, metavar="CLUSTER_ID")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from facerec.album.cluster import NOISE
+    from facerec.gallery.store import Gallery
+    from facerec.names import person_name
+
+    if args.cluster_id == NOISE or args.cluster_id < 1:
+        raise errors.FacerecError("CLUSTER_ID is a group number from `facerec clusters` (1, 2, ...)")
+    name = person_name(args.name)
+    backbone = args.embedding
+    with Gallery(args.gallery, create=False) as gallery:
+        added = gallery.name_cluster(args.cluster_id, name, backbone)
+    if args.json:
+        print_json({"cluster": args.cluster_id, "name": name, "faces_enrolled": added, "backbone": backbone})
+    elif added:
+        print(f"enrolled {added} face{'s' if added != 1 else ''} of group {args.cluster_id} as {name}; "
+              "run `facerec tag ALBUM_DIR` again to name them in the rest of the album")
+    if not added:
+        if not args.json:
+            print(f"facerec: no unnamed faces in group {args.cluster_id} for backbone {backbone}; "
+                  "see `facerec clusters`")
+        return errors.EXIT_NEGATIVE
+    return errors.EXIT_OK

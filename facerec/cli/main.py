@@ -1,0 +1,110 @@
+"""`facerec` command line: shared options, logging, error → exit-code mapping; subcommands live in facerec.cli.commands."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from facerec import errors
+from facerec.cli.commands import COMMAND_MODULES
+from facerec.names import printable
+from facerec.paths import ENVIRONMENT, default_gallery_path
+from facerec.quiet import hide_tensorflow_startup_lines, show_tensorflow_log
+
+EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; identify: nobody known) or failure ·
+2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
+
+environment: """ + ", ".join(f"{name} ({meaning})" for name, meaning in ENVIRONMENT.items()) + """
+trained heads live beside the gallery, in <gallery stem>-heads/"""
+
+
+def common_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("--backbone", default=None, type=str.lower,
+                   help="embedding network: dlib, dlib-keras, vgg16, resnet50, senet50 (default: FACEREC_BACKBONE, else dlib "
+                   "when the dlib extra is installed, else resnet50)")
+    g.add_argument("--weights", type=Path, default=None, metavar="PATH",
+                   help="weights .h5 file for a VGGFace backbone (for machines that cannot download)")
+    g.add_argument("--gallery", type=Path, default=None, metavar="PATH",
+                   help="gallery SQLite file (default: FACEREC_GALLERY or %s)" % "<user data dir>/facerec/gallery.sqlite")
+    g.add_argument("--no-flip", dest="flip", action="store_false", default=None,
+                   help="embed each face once instead of averaging it with its mirror image (faster, slightly "
+                   "less accurate; the gallery keeps such embeddings apart)")
+    g.add_argument("--json", action="store_true", help="machine-readable JSON output on stdout")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facerec",
+        description="Face recognition: detect (MTCNN), align, embed (VGGFace/VGGFace2 or dlib), enroll people, "
+        "identify faces in photos, albums and live video.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from facerec import __version__
+
+    parser.add_argument("--version", action="version", version=f"facerec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = [common_parser()]
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"facerec.cli.commands.{name}").register(sub, common)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose >= 2:  # TensorFlow's start-up lines are noise for users unless they asked for debug output
+        show_tensorflow_log()
+
+
+def main(argv: list[str] | None = None) -> int:
+    hide_tensorflow_startup_lines()  # before anything can import TensorFlow
+    return run_command(argv)
+
+
+def run_command(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return errors.EXIT_USAGE
+    setup_logging(args.verbose, args.quiet)
+    if args.gallery is None:
+        args.gallery = default_gallery_path()
+    if args.backbone is None:
+        from facerec.backbones import default_backbone
+
+        args.backbone = default_backbone()
+    from facerec.backbones import embedding_id
+
+    # The gallery key of this run's embeddings (backbone, alignment, flip): every gallery lookup uses it.
+    args.embedding = embedding_id(args.backbone, args.flip)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+    except errors.FacerecError as e:
+        return report_error(args, printable(str(e)), type(e).__name__, e.exit_code)
+    except OSError as e:  # disk full, permissions on an output: a message, not a traceback
+        where = f"{printable(str(e.filename))}: " if e.filename else ""
+        return report_error(args, f"{where}{e.strerror or e}", type(e).__name__, 1)
+
+
+def report_error(args, message: str, kind: str, exit_code: int) -> int:
+    if args.json:
+        print(json.dumps({"error": message, "type": kind}))
+    print(f"facerec: error: {message}", file=sys.stderr)
+    return exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Measuring recognition: identification and verification metrics, calibration, plots."""

@@ -1,0 +1,1 @@
+"""The private SQLite gallery: storage, enrolling people from folders, forgetting a person everywhere."""

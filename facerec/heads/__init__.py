@@ -1,0 +1,1 @@
+"""Transfer learning: classifier heads trained on the gallery's people, cached bottlenecks, fine-tuning."""

@@ -1,0 +1,348 @@
+"""Matchers: who is this embedding? Open-set, so "nobody enrolled" is always a possible answer.
+
+Both matchers have the scikit-learn estimator shape (`fit(X, y)`, `predict(X)`, `predict_proba(X)`,
+`decision_function(X)`) and add `predict_identities(X) -> list[Identity]`, the form the CLI uses.
+`predict` returns `facerec.types.UNKNOWN` for faces that match nobody.
+
+- `NearestNeighbourMatcher`: cosine similarity to every enrolled sample, aggregated per person
+  ('max': best sample, 'mean': average over samples, 'centroid': similarity to the person's mean
+  vector). Unknown when the best person's cosine distance is above the threshold
+  (`facerec.thresholds.threshold_for(backbone, "identify")` unless given).
+- `ClassifierMatcher`: a linear SVM (calibrated) or logistic regression trained on the embeddings.
+  A classifier always names one of the classes it knows, so a face is also unknown when the
+  nearest enrolled sample of the predicted person is farther than the distance threshold, or when
+  the top probability is below `min_probability`.
+
+Matchers are cheap to fit, so they are fit from the gallery at load time (`matcher_from_gallery`)
+and never serialised.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from facerec.vectors import l2_normalise
+from facerec.errors import FacerecError, GalleryError, MissingExtraError
+from facerec.thresholds import threshold_for
+from facerec.types import UNKNOWN, Identity
+
+MATCHER_KINDS = ("nn", "svm", "logreg", "head")
+AGGREGATES = ("max", "mean", "centroid")
+# Below this many enrolled samples numpy's matrix product is as fast as FAISS and exact.
+FAISS_MIN_SAMPLES = 50_000
+
+
+class IdentityPredictor(Protocol):
+    def predict_identities(self, X: np.ndarray) -> list[Identity]: ...
+
+
+# --------------------------------------------------------------------------- similarity search
+
+
+def _faiss_module() -> Any | None:
+    try:
+        import faiss  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return faiss
+
+
+class SimilarityIndex:
+    """Top-k cosine similarity search over unit vectors.
+
+    numpy (exact, `Q @ X.T`) by default; a FAISS IndexFlatIP (exact, multithreaded) when `faiss` is
+    importable and there are at least FAISS_MIN_SAMPLES vectors, or when use_faiss=True.
+    For millions of faces swap in faiss.IndexIVFFlat (approximate) here; nothing else changes.
+    """
+
+    def __init__(self, X: np.ndarray, use_faiss: bool | None = None):
+        self.X = np.ascontiguousarray(l2_normalise(X))
+        faiss = _faiss_module()
+        if use_faiss and faiss is None:
+            raise MissingExtraError("FAISS search needs the faiss extra: pip install 'facerec[faiss]'")
+        if use_faiss is None:
+            use_faiss = faiss is not None and len(self.X) >= FAISS_MIN_SAMPLES
+        self.backend = "faiss" if use_faiss else "numpy"
+        self._faiss_index = None
+        if use_faiss:
+            self._faiss_index = faiss.IndexFlatIP(self.X.shape[1])
+            self._faiss_index.add(self.X)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def search(self, Q: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, indices), each (m, k), best first."""
+        Q = np.ascontiguousarray(l2_normalise(np.atleast_2d(Q)))
+        k = min(k, len(self.X))
+        if self._faiss_index is not None:
+            sims, idx = self._faiss_index.search(Q, k)
+            return sims, idx
+        S = Q @ self.X.T
+        idx = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.tile(np.arange(S.shape[1]), (len(S), 1))
+        part = np.take_along_axis(S, idx, axis=1)
+        order = np.argsort(-part, axis=1, kind="stable")
+        return np.take_along_axis(part, order, axis=1), np.take_along_axis(idx, order, axis=1)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_fit_input(X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=object)
+    if X.ndim != 2 or len(X) == 0:
+        raise ValueError("fit needs a non-empty (n, d) matrix of embeddings")
+    if len(y) != len(X):
+        raise ValueError(f"{len(X)} embeddings but {len(y)} names")
+    if UNKNOWN in set(y):
+        raise ValueError(f"{UNKNOWN!r} is reserved and cannot be an enrolled name")
+    return l2_normalise(X), y
+
+
+def _begin_fit(matcher: Any, X: np.ndarray, y: Any) -> np.ndarray:
+    """What every matcher's fit starts with: checked unit rows, classes, labels, the open-set threshold."""
+    X, y = _check_fit_input(X, y)
+    matcher.classes_, matcher.labels_ = np.unique(y, return_inverse=True)
+    matcher.threshold_ = float(matcher.threshold if matcher.threshold is not None else threshold_for(matcher.backbone or "", "identify"))
+    matcher.n_features_in_ = X.shape[1]
+    return X
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _per_class_max(S: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """(m, n) sample similarities -> (m, n_classes) best similarity per class."""
+    out = np.full((S.shape[0], n_classes), -np.inf, dtype=np.float32)
+    for c in range(n_classes):
+        out[:, c] = S[:, labels == c].max(axis=1)
+    return out
+
+
+# --------------------------------------------------------------------------- nearest neighbour
+
+
+class NearestNeighbourMatcher(ClassifierMixin, BaseEstimator):
+    """Open-set nearest-neighbour matching on cosine similarity.
+
+    threshold: cosine distance above which a face is `unknown` (None: threshold_for(backbone)).
+    aggregate: 'max' (best sample per person, the default), 'mean' or 'centroid'.
+    """
+
+    def __init__(self, threshold: float | None = None, backbone: str | None = None, aggregate: str = "max"):
+        self.threshold = threshold
+        self.backbone = backbone
+        self.aggregate = aggregate
+
+    def fit(self, X: np.ndarray, y: Any) -> "NearestNeighbourMatcher":
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, not {self.aggregate!r}")
+        X = _begin_fit(self, X, y)
+        if self.aggregate == "centroid":
+            centroids = np.stack([X[self.labels_ == c].mean(axis=0) for c in range(len(self.classes_))])
+            self.index_ = SimilarityIndex(centroids)
+            self.index_labels_ = np.arange(len(self.classes_))
+        else:
+            self.index_ = SimilarityIndex(X)
+            self.index_labels_ = self.labels_
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """(m, n_people) cosine similarity of each face to each enrolled person, in classes_ order."""
+        Q = l2_normalise(np.atleast_2d(X))
+        S = Q @ self.index_.X.T
+        n = len(self.classes_)
+        if self.aggregate == "mean":
+            counts = np.bincount(self.labels_, minlength=n).astype(np.float32)
+            sums = np.zeros((len(Q), n), dtype=np.float32)
+            np.add.at(sums.T, self.labels_, S.T)
+            return sums / counts
+        return _per_class_max(S, self.index_labels_, n)
+
+    def predict_proba(self, X: np.ndarray, temperature: float = 0.05) -> np.ndarray:
+        """Softmax of the per-person similarities. A convenience for code that wants probabilities:
+        it is not calibrated and has no 'unknown' column (use predict for open-set answers)."""
+        return _softmax(self.decision_function(X) / temperature)
+
+    def _best(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best person index and its aggregated similarity for each face."""
+        if self.aggregate == "mean":
+            scores = self.decision_function(X)
+            best = scores.argmax(axis=1)
+            return best, scores[np.arange(len(best)), best]
+        sims, idx = self.index_.search(np.atleast_2d(X), k=1)  # max and centroid: the top hit decides
+        return self.index_labels_[idx[:, 0]], sims[:, 0]
+
+    def predict_identities(self, X: np.ndarray) -> list[Identity]:
+        X = np.atleast_2d(np.asarray(X, dtype=np.float32))
+        if len(X) == 0:
+            return []
+        best, sims = self._best(X)
+        out = []
+        for c, sim in zip(best, sims):
+            nearest = str(self.classes_[c])
+            distance = float(1.0 - sim)
+            known = distance <= self.threshold_
+            out.append(Identity(nearest if known else UNKNOWN, float(sim), distance,
+                                {} if known else {"nearest": nearest}))
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.array([i.name for i in self.predict_identities(X)], dtype=object)
+
+
+# --------------------------------------------------------------------------- classifiers
+
+
+class ClassifierMatcher(ClassifierMixin, BaseEstimator):
+    """A classifier on embeddings, made open-set by two gates.
+
+    kind: 'svm' (linear SVC with sigmoid calibration) or 'logreg' (multinomial logistic regression).
+    threshold: cosine distance gate on the nearest enrolled sample of the predicted person
+               (None: threshold_for(backbone)).
+    min_probability: unknown when the top probability is lower (None: 0.0, i.e. the distance gate alone;
+                     class probabilities from a few samples per person are rough).
+    C: inverse regularisation; unit-length embeddings sit close together, so it is much larger than
+       scikit-learn's default or every probability comes out near 1 / n_people.
+    """
+
+    def __init__(self, kind: str = "svm", threshold: float | None = None, min_probability: float | None = None,
+                 backbone: str | None = None, C: float = 100.0):
+        self.kind = kind
+        self.threshold = threshold
+        self.min_probability = min_probability
+        self.backbone = backbone
+        self.C = C
+
+    def fit(self, X: np.ndarray, y: Any) -> "ClassifierMatcher":
+        if self.kind not in ("svm", "logreg"):
+            raise ValueError(f"kind must be 'svm' or 'logreg', not {self.kind!r}")
+        X = _begin_fit(self, X, y)
+        self.min_probability_ = float(self.min_probability or 0.0)
+        self.X_ = X
+        self.model_ = self._make_model(np.bincount(self.labels_).min()) if len(self.classes_) > 1 else None
+        if self.model_ is not None:
+            self.model_.fit(X, self.labels_)
+        return self
+
+    def _make_model(self, smallest_class: int) -> Any:
+        if self.kind == "logreg":
+            from sklearn.linear_model import LogisticRegression
+
+            return LogisticRegression(C=self.C, max_iter=2000)
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC
+
+        svc = SVC(kernel="linear", C=self.C)
+        if smallest_class < 2:
+            return svc  # too few samples to calibrate: predict_proba falls back to a softmax of the margins
+        return CalibratedClassifierCV(svc, cv=min(3, int(smallest_class)), ensemble=False)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(m, n_people) class probabilities in classes_ order (no 'unknown' column)."""
+        Q = l2_normalise(np.atleast_2d(X))
+        if self.model_ is None:
+            return np.ones((len(Q), 1), dtype=np.float32)
+        if hasattr(self.model_, "predict_proba"):
+            return np.asarray(self.model_.predict_proba(Q), dtype=np.float32)
+        margins = np.asarray(self.model_.decision_function(Q), dtype=np.float32)
+        if margins.ndim == 1:  # binary SVC: one margin for class 1
+            margins = np.stack([-margins, margins], axis=1)
+        return _softmax(margins)
+
+    def predict_identities(self, X: np.ndarray) -> list[Identity]:
+        X = np.atleast_2d(np.asarray(X, dtype=np.float32))
+        if len(X) == 0:
+            return []
+        Q = l2_normalise(X)
+        proba = self.predict_proba(Q)
+        best = proba.argmax(axis=1)
+        S = Q @ self.X_.T
+        out = []
+        for i, c in enumerate(best):
+            name = str(self.classes_[c])
+            distance = float(1.0 - S[i, self.labels_ == c].max())
+            p = float(proba[i, c])
+            known = distance <= self.threshold_ and p >= self.min_probability_
+            out.append(Identity(name if known else UNKNOWN, p, distance, {} if known else {"nearest": name}))
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.array([i.name for i in self.predict_identities(X)], dtype=object)
+
+
+# --------------------------------------------------------------------------- one photo
+
+
+def one_name_per_photo(identities: list[Identity]) -> list[Identity]:
+    """The faces of one photo, each name given at most once: a person is in a photo only once, so when two
+    faces get the same name the closest keeps it and the others become unknown (their nearest name kept)."""
+    best: dict[str, int] = {}
+    for i, ident in enumerate(identities):
+        if ident.name == UNKNOWN:
+            continue
+        j = best.get(ident.name)
+        if j is None or _closer(ident, identities[j]):
+            best[ident.name] = i
+    out = []
+    for i, ident in enumerate(identities):
+        if ident.name == UNKNOWN or best[ident.name] == i:
+            out.append(ident)
+        else:
+            out.append(Identity(UNKNOWN, ident.score, ident.distance,
+                                {**ident.extra, "nearest": ident.name, "reason": "name taken by a closer face"}))
+    return out
+
+
+def _closer(a: Identity, b: Identity) -> bool:
+    if a.distance is not None and b.distance is not None and a.distance != b.distance:
+        return a.distance < b.distance
+    return a.score > b.score
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def make_matcher(kind: str = "nn", backbone: str | None = None, threshold: float | None = None,
+                 aggregate: str = "max", min_probability: float | None = None) -> NearestNeighbourMatcher | ClassifierMatcher:
+    """An unfitted matcher: 'nn', 'svm' or 'logreg'. `threshold` is always a cosine distance."""
+    if kind == "nn":
+        return NearestNeighbourMatcher(threshold=threshold, backbone=backbone, aggregate=aggregate)
+    if kind in ("svm", "logreg"):
+        return ClassifierMatcher(kind=kind, threshold=threshold, min_probability=min_probability, backbone=backbone)
+    raise ValueError(f"unknown matcher {kind!r}; choose one of {MATCHER_KINDS[:3]}")
+
+
+def matcher_from_gallery(gallery: Any, kind: str = "nn", backbone: str = "dlib", threshold: float | None = None,
+                         **kwargs: Any) -> IdentityPredictor:
+    """A matcher fitted on everyone enrolled in `gallery` for `backbone` (an embedding id), or for 'head' the
+    head trained on this gallery (checked to name only people it holds)."""
+    if kind == "head":
+        return _load_head(gallery, backbone)
+    X, names, _ = gallery.embeddings(backbone)
+    if len(X) == 0:
+        raise GalleryError(f"nobody is enrolled for backbone {backbone} in {gallery.path}; "
+                           f"run `facerec enroll PEOPLE_DIR --backbone {backbone}` first")
+    return make_matcher(kind, backbone=backbone, threshold=threshold, **kwargs).fit(X, names)
+
+
+def _load_head(gallery: Any, embedding: str) -> IdentityPredictor:
+    try:
+        from facerec.heads.train import load_gallery_head
+    except ImportError as e:
+        raise MissingExtraError(f"the 'head' matcher needs facerec.heads.train, which is not available here ({e})") from e
+    try:
+        return load_gallery_head(gallery, embedding)
+    except FacerecError:
+        raise
+    except FileNotFoundError as e:
+        raise MissingExtraError(f"no trained head for {embedding}: run `facerec train` first ({e})") from e

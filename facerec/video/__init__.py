@@ -1,0 +1,1 @@
+"""Live video: the webcam / stream loop, tracks, identity votes, appear and leave events."""

@@ -1,0 +1,458 @@
+"""MTCNN with the `mtcnn` package's own weights, minus the call overhead.
+
+The `mtcnn` package (1.0.0) is three small networks (PNet over an image pyramid, RNet and ONet on candidate
+crops) driven by eager TensorFlow: every pyramid scale, stage and photo pays for Keras/TensorFlow dispatch,
+which is most of its time on a CPU. This module keeps its weights (read from the package's files, nothing
+downloaded) and its arithmetic step by step -- the same pyramid, the same box generation, the same
+(non-greedy) NMS, the same crop sampling (TensorFlow's crop_and_resize conventions) and the same box and
+landmark regression -- and runs the networks through one of three engines:
+
+- ``onnx``: the weights written into an ONNX graph in memory and run by ONNX Runtime (the `onnx` extra);
+- ``tf``: the package's own Keras networks as `tf.function` graphs with fixed input signatures
+  (PNet any size, RNet N×24×24, ONet N×48×48), so TensorFlow traces each once;
+- ``reference`` (in facerec.vision.detect): the `mtcnn` package itself, kept for comparison.
+
+RNet and ONet run once per call on the candidates of every image in the call. ``auto`` picks ``tf`` when
+TensorFlow runs on a GPU (detection stays on it), else ``onnx`` when onnxruntime is importable, else ``tf``.
+
+Measured (`python scripts/bench_detect.py`: 8 photos of tests/data fitted into each frame size, min face
+20 px, median of 3 passes, engines in turn; 2-core CPU shared with other jobs, load average 3.7 -> 3.0,
+so every figure is inflated alike; ms per frame):
+
+    engine      640x480   1280x960   frames with the package's boxes (IoU >= 0.9)
+    reference     181.6      532.4     -
+    tf             71.9      220.1     8/8 at both sizes
+    onnx           55.5      232.4     8/8 at both sizes
+
+A profile of the onnx engine at 640x480: ~60 % in ONNX Runtime (one thread: spinning worker threads
+lose badly on a shared CPU), ~15 % in the RNet/ONet crops, ~12 % in the pyramid resizes.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SCALE_FACTOR = 0.709  # pyramid step, as the package
+PNET_CELL, PNET_STRIDE = 12, 2
+NMS_PNET_PER_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
+ENGINES = ("onnx", "tf")
+
+
+# ---------------------------------------------------------------- weights
+
+def package_weights_dir() -> Path:
+    """The mtcnn package's weight folder, found without importing the package (which imports TensorFlow)."""
+    spec = importlib.util.find_spec("mtcnn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the mtcnn package is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "assets" / "weights"
+
+
+def load_stage_weights(name: str) -> list[np.ndarray]:
+    """The package's own weight arrays for 'pnet', 'rnet' or 'onet', in Keras layer order."""
+    import joblib  # the package stores its weights with joblib (lz4); these are its files, not user data
+
+    return [np.asarray(w, np.float32) for w in joblib.load(package_weights_dir() / f"{name}.lz4")]
+
+
+# ---------------------------------------------------------------- the arithmetic of mtcnn 1.0.0, in numpy
+
+def pyramid_scales(height: int, width: int, min_face_size: int = 20, min_size: int = 12) -> list[float]:
+    """mtcnn's build_scale_pyramid: scales m·0.709^k, with the package's count formula."""
+    count = round(-((math.log(min(height, width) / min_size) / math.log(SCALE_FACTOR)) + 1))
+    m = min_size / min_face_size
+    return [m * SCALE_FACTOR ** k for k in range(max(count, 0))]
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    return (image.astype(np.float32) - 127.5) / 128.0
+
+
+def resize_area(image: np.ndarray, scale: float) -> np.ndarray:
+    """tf.image.resize(..., AREA) with the package's size (shape × scale, truncated)."""
+    h, w = image.shape[:2]
+    size = (int(w * scale), int(h * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def boxes_from_pnet(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
+    """generate_bounding_box + upscale_bboxes for one image: rows x1, y1, x2, y2, score (original pixels)."""
+    ys, xs = np.nonzero(prob > threshold)
+    if len(ys) == 0:
+        return np.empty((0, 5), np.float64)
+    score = prob[ys, xs].astype(np.float64)
+    r = reg[ys, xs].astype(np.float64)
+    # the package's cell spans stride·i + 1 .. stride·i + 12, so the regression unit is 11 px
+    x1, y1 = xs * PNET_STRIDE + 1, ys * PNET_STRIDE + 1
+    x2, y2 = xs * PNET_STRIDE + PNET_CELL, ys * PNET_STRIDE + PNET_CELL
+    side = PNET_CELL - 1
+    boxes = np.stack([x1 + r[:, 0] * side, y1 + r[:, 1] * side, x2 + r[:, 2] * side, y2 + r[:, 3] * side], axis=1) / scale
+    order = np.argsort(score)[::-1]  # as the package: same sort, so ties (scores of 1.0) keep its order
+    return np.concatenate([boxes, score[:, None]], axis=1)[order]
+
+
+def iou_matrix(boxes: np.ndarray, method: str = "union") -> np.ndarray:
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iw = np.maximum(0, np.minimum(boxes[None, :, 2], boxes[:, None, 2]) - np.maximum(boxes[None, :, 0], boxes[:, None, 0]))
+    ih = np.maximum(0, np.minimum(boxes[None, :, 3], boxes[:, None, 3]) - np.maximum(boxes[None, :, 1], boxes[:, None, 1]))
+    inter = iw * ih
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "min":
+            return inter / np.minimum(area[:, None], area[None, :])
+        return inter / (area[:, None] + area[None, :] - inter)
+
+
+def nms(rows: np.ndarray, threshold: float, method: str = "union", sort: bool = True, score_col: int = 4) -> np.ndarray:
+    """The package's NMS: a box goes when ANY higher-ranked box overlaps it above threshold (not greedy)."""
+    if len(rows) == 0:
+        return rows
+    if sort:
+        rows = rows[np.argsort(rows[:, score_col])[::-1]]
+    overlaps = np.triu(iou_matrix(rows[:, :4], method) > threshold, k=1)
+    return rows[~overlaps.any(axis=0)]
+
+
+def to_square(rows: np.ndarray) -> np.ndarray:
+    rows = rows.copy()
+    w, h = rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1]
+    side = np.maximum(w, h)
+    rows[:, 0] += w * 0.5 - side * 0.5
+    rows[:, 1] += h * 0.5 - side * 0.5
+    rows[:, 2] = rows[:, 0] + side
+    rows[:, 3] = rows[:, 1] + side
+    return rows
+
+
+def regress(rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """adjust_bboxes: offsets scaled by (w + 1, h + 1)."""
+    rows = rows.copy()
+    w = rows[:, 2] - rows[:, 0] + 1
+    h = rows[:, 3] - rows[:, 1] + 1
+    rows[:, :4] += offsets * np.stack([w, h, w, h], axis=1)
+    return rows
+
+
+def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """tf.image.crop_and_resize (bilinear, 0 outside) of the package's extract_patches, for one normalised image.
+
+    The package normalises box coordinates by the image width/height and TensorFlow maps them back with
+    (width - 1): sample x = x1·(W-1)/W + j·(x2-x1)·(W-1)/(W·(size-1)).
+    """
+    h, w = image.shape[:2]
+    steps = np.arange(size, dtype=np.float64) / (size - 1)
+    ys = (boxes[:, 1:2] + steps[None] * (boxes[:, 3:4] - boxes[:, 1:2])) * ((h - 1) / h)  # n × size
+    xs = (boxes[:, 0:1] + steps[None] * (boxes[:, 2:3] - boxes[:, 0:1])) * ((w - 1) / w)
+    y0 = np.floor(ys)
+    x0 = np.floor(xs)
+    fy = (ys - y0).astype(np.float32)[:, :, None, None]
+    fx = (xs - x0).astype(np.float32)[:, None, :, None]
+    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+    y1, x1 = y0 + 1, x0 + 1
+    inside = ((ys >= 0) & (ys <= h - 1))[:, :, None] & ((xs >= 0) & (xs <= w - 1))[:, None, :]
+    cy0, cy1 = np.clip(y0, 0, h - 1), np.clip(y1, 0, h - 1)
+    cx0, cx1 = np.clip(x0, 0, w - 1), np.clip(x1, 0, w - 1)
+    top = image[cy0[:, :, None], cx0[:, None, :]] * (1 - fx) + image[cy0[:, :, None], cx1[:, None, :]] * fx
+    bottom = image[cy1[:, :, None], cx0[:, None, :]] * (1 - fx) + image[cy1[:, :, None], cx1[:, None, :]] * fx
+    patches = top * (1 - fy) + bottom * fy
+    return np.where(inside[..., None], patches, 0.0).astype(np.float32)
+
+
+def landmarks_in_box(rows: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """adjust_landmarks: ONet's (x1..x5, y1..y5) relative to the box it saw, in pixels."""
+    w = rows[:, 2:3] - rows[:, 0:1] + 1
+    h = rows[:, 3:4] - rows[:, 1:2] + 1
+    return np.concatenate([w * points[:, :5] + rows[:, 0:1] - 1, h * points[:, 5:] + rows[:, 1:2] - 1], axis=1)
+
+
+def fit_to_image(rows: np.ndarray, height: int, width: int) -> np.ndarray:
+    rows = rows.copy()
+    rows[:, [0, 2]] = np.clip(rows[:, [0, 2]], 0, width - 1)
+    rows[:, [1, 3]] = np.clip(rows[:, [1, 3]], 0, height - 1)
+    return rows
+
+
+# ---------------------------------------------------------------- engines
+
+class TensorFlowEngine:
+    """The package's Keras networks as tf.function graphs with fixed input signatures."""
+
+    name = "tf"
+
+    def __init__(self):
+        from facerec.device import quiet_tensorflow, tensorflow_device
+
+        quiet_tensorflow()
+        import tensorflow as tf
+        from mtcnn.network.onet import ONet
+        from mtcnn.network.pnet import PNet
+        from mtcnn.network.rnet import RNet
+
+        self.device = tensorflow_device()
+        nets = {}
+        for name, cls in (("pnet", PNet), ("rnet", RNet), ("onet", ONet)):
+            net = cls()
+            net.build()
+            net.set_weights(load_stage_weights(name))
+            nets[name] = net
+        spec = lambda *shape: [tf.TensorSpec(shape, tf.float32)]  # noqa: E731
+        self._pnet = tf.function(lambda x: nets["pnet"](x), input_signature=spec(None, None, None, 3))
+        self._rnet = tf.function(lambda x: nets["rnet"](x), input_signature=spec(None, 24, 24, 3))
+        self._onet = tf.function(lambda x: nets["onet"](x), input_signature=spec(None, 48, 48, 3))
+        self._crop = tf.function(tf.image.crop_and_resize, input_signature=[
+            tf.TensorSpec([1, None, None, 3], tf.float32), tf.TensorSpec([None, 4], tf.float32),
+            tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int32)])
+        self._tf = tf
+
+    def crops(self, image: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+        """The package's extract_patches: tf.image.crop_and_resize with boxes normalised by width/height."""
+        h, w = image.shape[:2]
+        boxes = rows[:, [1, 0, 3, 2]] / np.array([h, w, h, w], np.float64)
+        with self._tf.device(self.device):
+            return self._crop(self._tf.constant(image[None]), self._tf.constant(boxes, self._tf.float32),
+                              self._tf.zeros(len(rows), self._tf.int32), self._tf.constant([size, size])).numpy()
+
+    def _run(self, fn, batch: np.ndarray) -> list[np.ndarray]:
+        with self._tf.device(self.device):
+            return [o.numpy() for o in fn(self._tf.constant(batch))]
+
+    def pnet(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._run(self._pnet, batch)
+        return reg, prob[..., 1]
+
+    def rnet(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._run(self._rnet, patches)
+        return reg, prob[:, 1]
+
+    def onet(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reg, points, prob = self._run(self._onet, patches)
+        return reg, points, prob[:, 1]
+
+
+class OnnxEngine:
+    """The same weights written into ONNX graphs in memory and run by ONNX Runtime."""
+
+    name = "onnx"
+
+    def __init__(self, threads: int = 1):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 1: its spinning worker threads lose badly on a shared CPU
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._sessions = {name: ort.InferenceSession(build_onnx(name), options, providers=["CPUExecutionProvider"])
+                          for name in ("pnet", "rnet", "onet")}
+
+    crops = staticmethod(crop_and_resize)
+
+    def _run(self, name: str, batch: np.ndarray) -> list[np.ndarray]:
+        # ONNX graphs are NCHW; the arithmetic around them is NHWC like the package
+        return self._sessions[name].run(None, {"x": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})
+
+    def pnet(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._run("pnet", batch)
+        return reg.transpose(0, 2, 3, 1), prob[:, 1]
+
+    def rnet(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._run("rnet", patches)
+        return reg, prob[:, 1]
+
+    def onet(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reg, points, prob = self._run("onet", patches)
+        return reg, points, prob[:, 1]
+
+
+# Each network as (kind, arguments) steps, mirroring the package's Keras definitions layer by layer.
+ARCHITECTURES = {
+    "pnet": [("conv", 1), ("prelu",), ("pool", 2, 2), ("conv", 1), ("prelu",), ("conv", 1), ("prelu",),
+             ("heads", ["reg_conv", "prob_conv"])],
+    "rnet": [("conv", 1), ("prelu",), ("pool", 3, 2), ("conv", 1), ("prelu",), ("pool_valid", 3, 2),
+             ("conv", 1), ("prelu",), ("flatten",), ("dense",), ("prelu_dense",), ("heads", ["reg", "prob"])],
+    "onet": [("conv", 1), ("prelu",), ("pool", 3, 2), ("conv", 1), ("prelu",), ("pool_valid", 3, 2),
+             ("conv", 1), ("prelu",), ("pool", 2, 2), ("conv", 1), ("prelu",), ("flatten",), ("dense",),
+             ("prelu_dense",), ("heads", ["reg", "points", "prob"])],
+}
+
+
+OUTPUT_SHAPES = {"pnet": [["n", 4, "h", "w"], ["n", 2, "h", "w"]], "rnet": [["n", 4], ["n", 2]],
+                 "onet": [["n", 4], ["n", 10], ["n", 2]]}
+
+
+def build_onnx(name: str) -> bytes:
+    """An ONNX model (NCHW) of one stage, built from the package's weight arrays."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = iter(load_stage_weights(name))
+    nodes, inits = [], []
+    state = {"x": "x", "n": 0}
+
+    def const(array: np.ndarray) -> str:
+        state["n"] += 1
+        tensor_name = f"w{state['n']}"
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(array, np.float32), tensor_name))
+        return tensor_name
+
+    def add(op: str, inputs: list[str], **attrs) -> str:
+        state["n"] += 1
+        out = f"t{state['n']}"
+        nodes.append(helper.make_node(op, [state["x"], *inputs], [out], **attrs))
+        state["x"] = out
+        return out
+
+    def conv(kernel: np.ndarray, bias: np.ndarray, source: str) -> str:
+        state["x"] = source
+        return add("Conv", [const(kernel.transpose(3, 2, 0, 1)), const(bias)])  # HWIO -> OIHW
+
+    def dense(kernel: np.ndarray, bias: np.ndarray, source: str) -> str:
+        state["x"] = source
+        add("MatMul", [const(kernel)])
+        return add("Add", [const(bias)])
+
+    outputs = []
+    for step in ARCHITECTURES[name]:
+        kind = step[0]
+        if kind == "conv":
+            conv(next(weights), next(weights), state["x"])
+        elif kind == "prelu":
+            add("PRelu", [const(next(weights).reshape(-1, 1, 1))])
+        elif kind == "prelu_dense":
+            add("PRelu", [const(next(weights).reshape(-1))])
+        elif kind == "pool":  # Keras padding="same" pads at the end, like SAME_UPPER
+            add("MaxPool", [], kernel_shape=[step[1]] * 2, strides=[step[2]] * 2, auto_pad="SAME_UPPER")
+        elif kind == "pool_valid":
+            add("MaxPool", [], kernel_shape=[step[1]] * 2, strides=[step[2]] * 2)
+        elif kind == "flatten":  # Keras Permute((2, 1, 3)) then Flatten on NHWC = order (w, h, c)
+            add("Transpose", [], perm=[0, 3, 2, 1])
+            add("Flatten", [], axis=1)
+        elif kind == "dense":
+            dense(next(weights), next(weights), state["x"])
+        elif kind == "heads":
+            trunk = state["x"]
+            for head in step[1]:
+                kernel, bias = next(weights), next(weights)
+                out = conv(kernel, bias, trunk) if head.endswith("_conv") else dense(kernel, bias, trunk)
+                if head.startswith("prob"):
+                    out = add("Softmax", [], axis=1)
+                outputs.append(out)
+    assert next(weights, None) is None, f"{name}: weights left over"
+    size = {"pnet": [None, None], "rnet": [24, 24], "onet": [48, 48]}[name]
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, *size])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, shape) for o, shape in zip(outputs, OUTPUT_SHAPES[name])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def make_engine(engine: str = "auto"):
+    if engine == "auto":
+        engine = auto_engine()
+    if engine == "onnx":
+        return OnnxEngine()
+    if engine == "tf":
+        return TensorFlowEngine()
+    raise ValueError(f"unknown MTCNN engine {engine!r}; choose from auto, {', '.join(ENGINES)}")
+
+
+def auto_engine() -> str:
+    """"tf" when TensorFlow runs on a GPU (detection stays there), else "onnx" when installed, else "tf"."""
+    if gpu_likely():
+        from facerec.device import tensorflow_device
+
+        if tensorflow_device().startswith("GPU"):
+            return "tf"
+    return "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "tf"
+
+
+def gpu_likely() -> bool:
+    """Whether a GPU may be there, without importing TensorFlow (seconds) on machines that have none."""
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd"))
+
+
+# ---------------------------------------------------------------- the detector
+
+class FastMTCNN:
+    """MTCNN over a batch of RGB images. Returns per image an array of rows
+    x1, y1, x2, y2, confidence, lx1..lx5, ly1..ly5 (landmarks: left eye, right eye, nose, mouth left, right)."""
+
+    def __init__(self, engine: str = "auto"):
+        self.engine = make_engine(engine)
+        self._lock = threading.Lock()  # the sessions are shared; one call at a time keeps threads predictable
+
+    def detect(self, images: list[np.ndarray], min_face_size: int = 20,
+               thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8)) -> list[np.ndarray]:
+        normalised = [normalise(img) for img in images]
+        with self._lock:
+            candidates = [self.proposals(img, min_face_size, thresholds[0]) for img in normalised]
+            candidates = self.refine(normalised, candidates, thresholds[1])
+            found = self.output(normalised, candidates, thresholds[2])
+        return [fit_to_image(rows, *img.shape[:2]) for rows, img in zip(found, images)]
+
+    def proposals(self, image: np.ndarray, min_face_size: int, threshold: float) -> np.ndarray:
+        """PNet over the pyramid of one image: squared candidate boxes (x1, y1, x2, y2, score)."""
+        h, w = image.shape[:2]
+        per_scale = []
+        for scale in pyramid_scales(h, w, min_face_size):
+            scaled = resize_area(image, scale)
+            if min(scaled.shape[:2]) < PNET_CELL:
+                break
+            reg, prob = self.engine.pnet(scaled[None])
+            boxes = boxes_from_pnet(reg[0], prob[0], scale, threshold)
+            per_scale.append(nms(boxes, NMS_PNET_PER_SCALE, sort=False))
+        rows = np.concatenate(per_scale) if per_scale else np.empty((0, 5))
+        return to_square(nms(rows, NMS_PNET_ALL))
+
+    def refine(self, images: list[np.ndarray], candidates: list[np.ndarray], threshold: float) -> list[np.ndarray]:
+        """RNet on every candidate of every image at once."""
+        scores_offsets = self._stage(images, candidates, 24, self.engine.rnet)
+        out = []
+        for rows, result in zip(candidates, scores_offsets):
+            if result is None:
+                out.append(rows)
+                continue
+            reg, prob = result
+            rows = rows.copy()
+            rows[:, 4] = prob
+            rows = regress(rows, reg)
+            rows = rows[rows[:, 4] > threshold]
+            out.append(to_square(nms(rows, NMS_RNET)))
+        return out
+
+    def output(self, images: list[np.ndarray], candidates: list[np.ndarray], threshold: float) -> list[np.ndarray]:
+        """ONet on every remaining candidate of every image at once: final boxes, scores and landmarks."""
+        results = self._stage(images, candidates, 48, self.engine.onet)
+        out = []
+        for rows, result in zip(candidates, results):
+            if result is None:
+                out.append(np.empty((0, 15)))
+                continue
+            reg, points, prob = result
+            landmarks = landmarks_in_box(rows, points)
+            rows = rows.copy()
+            rows[:, 4] = prob
+            rows = np.concatenate([regress(rows, reg), landmarks], axis=1)
+            rows = rows[rows[:, 4] > threshold]
+            out.append(nms(rows, NMS_ONET, method="min"))
+        return out
+
+    def _stage(self, images, candidates, size, run):
+        """Crops of all candidates of all images through one network call; results split back per image."""
+        counts = [len(c) for c in candidates]
+        if sum(counts) == 0:
+            return [None] * len(candidates)
+        patches = np.concatenate([self.engine.crops(img, rows, size) for img, rows in zip(images, candidates) if len(rows)])
+        outputs = run(patches)
+        split = np.cumsum(counts)[:-1]
+        per_image = zip(*(np.split(o, split) for o in outputs))
+        return [tuple(r) if n else None for r, n in zip(per_image, counts)]

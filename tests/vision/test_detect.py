@@ -1,0 +1,207 @@
+"""MTCNN detection on real photos with known face counts."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerec.cli.main import main
+from facerec.errors import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
+from facerec.vision.imageio import load_image
+
+
+@pytest.mark.parametrize("name, count", [("group_3.jpg", 3), ("group_6.jpg", 6), ("noface_017.jpg", 0), ("kit_1.jpg", 1)])
+def test_counts_on_core_photos(detector, core_images, name, count):
+    faces = detector.detect(load_image(core_images / name))
+    assert len(faces) == count
+    for f in faces:
+        x, y, w, h = f.box
+        assert w > 0 and h > 0 and f.confidence >= 0.9
+        lm = f.landmarks_array()
+        # the eyes are above the mouth and inside (or near) the box
+        assert lm[0, 1] < lm[3, 1] and lm[1, 1] < lm[4, 1]
+        assert x - w * 0.2 <= lm[2, 0] <= x + w * 1.2
+
+
+def test_batch_matches_single(detector, core_images):
+    images = [load_image(core_images / n) for n in ("group_3.jpg", "kit_1.jpg", "noface_017.jpg")]
+    batch = detector.detect_batch(images)
+    assert [len(b) for b in batch] == [len(detector.detect(i)) for i in images]
+
+
+@pytest.mark.parametrize("min_size", [13, 37, 45, 80, 150])
+def test_min_face_size_never_raises_and_filters(core_images, min_size):
+    from facerec.vision.detect import Detector
+
+    image = load_image(core_images / "group_6.jpg")
+    faces = Detector(min_face_size=min_size).detect(image)
+    assert all(min(f.box[2], f.box[3]) >= 0.8 * min_size for f in faces)
+    assert len(faces) <= 6
+
+
+def test_large_photo_is_downscaled_and_boxes_mapped_back(detector, core_images):
+    import cv2
+
+    image = load_image(core_images / "kit_1.jpg")
+    big = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    small_face = detector.detect(image)[0]
+    big_face = detector.detect(big)[0]
+    assert np.allclose(np.array(big_face.box) / 4, small_face.box, atol=max(small_face.box[2:]) * 0.1)
+
+
+def test_tiny_and_blank_images(detector):
+    assert detector.detect(np.zeros((8, 8, 3), np.uint8)) == []
+    assert detector.detect(np.full((300, 300, 3), 127, np.uint8)) == []
+
+
+def shared_group_photos(root: Path) -> list[tuple[Path, int]]:
+    rows = csv.DictReader((root / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
+    return [(root / r["local_path"], int(r["identity"].split(":")[1])) for r in rows
+            if r["identity"].startswith("group:") and r["local_path"].endswith(".jpg")]
+
+
+def test_known_counts_on_shared_group_photos(detector, shared_faces):
+    """All group and no-face photos of the shared set; a miss on crowded selfies is tolerated by one face."""
+    results = []
+    for path, count in shared_group_photos(shared_faces):
+        found = len(detector.detect(load_image(path)))
+        results.append((path.name, count, found))
+    exact = [r for r in results if r[1] == r[2]]
+    assert all(found == 0 for _, count, found in results if count == 0)
+    assert len(exact) >= len(results) - 2, results
+
+
+def test_cli_detect_json_and_annotate(core_images, tmp_path, capsys):
+    assert main(["detect", "--json", "--annotate", str(tmp_path), str(core_images / "group_3.jpg"),
+                 str(core_images / "noface_017.jpg")]) == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert [len(r["faces"]) for r in out] == [3, 0]
+    assert set(out[0]["faces"][0]["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
+    assert load_image(tmp_path / "group_3.annotated.jpg").shape[:2] == (out[0]["height"], out[0]["width"])
+
+
+def test_cli_detect_bad_file_is_reported_and_the_others_still_listed(core_images, tmp_path, capsys):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    assert main(["detect", str(bad), str(core_images / "kit_1.jpg")]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert "notes.jpg" in captured.err and "not an image" in captured.err
+    assert "kit_1.jpg" in captured.out
+
+
+def test_cli_detect_no_face_exit_code(core_images, capsys):
+    assert main(["detect", str(core_images / "noface_017.jpg")]) == EXIT_NEGATIVE
+
+
+# ---- the fast MTCNN (facerec.vision.mtcnn_fast) against the mtcnn package it replaces, on real photos
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / float(aw * ah + bw * bh - inter) if inter else 0.0
+
+
+def best_iou(box, boxes) -> float:
+    return max((iou(box, b) for b in boxes), default=0.0)
+
+
+@pytest.fixture(scope="module")
+def reference_detector():
+    from facerec.vision.detect import Detector
+
+    return Detector(engine="reference")
+
+
+def voc_faces(folder: Path) -> dict[str, list[tuple[int, int, int, int]]]:
+    """dlib's VOC-style annotations_testing.xml: file name -> face boxes (x, y, w, h)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(folder / "annotations_testing.xml").getroot()
+    return {img.get("file"): [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
+                              for b in img.iter("box")]
+            for img in root.iter("image") if (folder / img.get("file")).is_file()}
+
+
+def assert_same_or_closer_to_truth(fast, reference, truth=()):
+    """Every box of one detector has a box of the other at IoU >= 0.9, or is at least as close to the truth."""
+    for box in fast:
+        assert best_iou(box, reference) >= 0.9 or best_iou(box, truth) >= best_iou(box, reference) > 0, (box, reference)
+    for box in reference:
+        assert best_iou(box, fast) >= 0.9 or best_iou(box, truth) < 0.5, (box, fast)  # a true face is never lost
+
+
+@pytest.mark.parametrize("engine", ["auto", "onnx"])
+def test_fast_engine_finds_the_packages_faces_on_core_photos(core_images, reference_detector, engine):
+    from facerec.vision.detect import Detector
+
+    if engine == "onnx":
+        pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    fast = Detector(engine=engine)
+    for path in sorted(core_images.glob("*.jpg")):
+        image = load_image(path)
+        ours, theirs = fast.detect(image), reference_detector.detect(image)
+        assert len(ours) == len(theirs), path.name
+        assert_same_or_closer_to_truth([f.box for f in ours], [f.box for f in theirs])
+        for a, b in zip(ours, theirs):  # same reading order, so landmarks pair up
+            assert np.abs(a.landmarks_array() - b.landmarks_array()).max() <= 0.1 * max(b.box[2:]) + 1
+
+
+def test_fast_engine_batch_of_mixed_sizes_equals_one_by_one(core_images):
+    from facerec.vision.detect import Detector
+
+    fast = Detector()
+    images = [load_image(core_images / n) for n in ("group_6.jpg", "kit_2.jpg", "noface_017.jpg", "group_3.jpg")]
+    assert fast.detect_batch(images) == [fast.detect(i) for i in images]
+
+
+def test_relaxed_stage_thresholds_find_at_least_as_much(core_images):
+    from facerec.vision.detect import Detector
+
+    image = load_image(core_images / "group_6.jpg")
+    strict = Detector().detect(image)
+    relaxed = Detector(min_confidence=0.7, stage_thresholds=(0.5, 0.6, 0.7)).detect(image)
+    assert len(relaxed) >= len(strict)
+    assert all(best_iou(f.box, [r.box for r in relaxed]) >= 0.9 for f in strict)
+
+
+def test_fast_engine_on_voc_group_photos_keeps_recall_and_boxes(shared_faces, reference_detector):
+    """dlib's VOC group photos: recall at IoU 0.4 not lower than the package's; boxes the same or closer to truth."""
+    from facerec.vision.detect import Detector
+
+    folder = shared_faces / "dlib" / "_group"
+    if not (folder / "annotations_testing.xml").is_file():
+        pytest.skip("no VOC annotations in the shared set")
+    fast = Detector()
+    found = {"fast": 0, "reference": 0}
+    truth_total = 0
+    for name, truth in voc_faces(folder).items():
+        image = load_image(folder / name)
+        ours = [f.box for f in fast.detect(image)]
+        theirs = [f.box for f in reference_detector.detect(image)]
+        assert_same_or_closer_to_truth(ours, theirs, truth)
+        truth_total += len(truth)
+        found["fast"] += sum(best_iou(t, ours) >= 0.4 for t in truth)
+        found["reference"] += sum(best_iou(t, theirs) >= 0.4 for t in truth)
+    assert truth_total > 0 and found["fast"] >= found["reference"], found
+
+
+def test_auto_engine_keeps_detection_on_a_gpu_and_uses_onnx_on_a_cpu(monkeypatch):
+    """With a GPU TensorFlow detects there (the `tf` engine); without one no TensorFlow import is needed."""
+    pytest.importorskip("onnxruntime")
+    import facerec.device
+    from facerec.vision import mtcnn_fast
+
+    monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: True)
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: "GPU:0")
+    assert mtcnn_fast.auto_engine() == "tf"
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: "CPU:0")  # e.g. CUDA_VISIBLE_DEVICES=""
+    assert mtcnn_fast.auto_engine() == "onnx"
+    monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: False)
+    monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: pytest.fail("TensorFlow asked on a CPU box"))
+    assert mtcnn_fast.auto_engine() == "onnx"
