@@ -129,7 +129,9 @@ class EmbeddingProcess:
 def child_environment() -> dict[str, str]:
     """The parent's environment, with this facerec importable in the child however the parent found it."""
     env = dict(os.environ)
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    import facerec
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(facerec.__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     return env
 
