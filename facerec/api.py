@@ -11,20 +11,22 @@
 
 `gallery` is a path (default: the same file the CLI uses) and `backbone` a registry name (default: the
 CLI's, FACEREC_BACKBONE else dlib when installed). Pipelines are built once per (backbone, weights) and
-reused across calls; `identify_faces` keeps its fitted matcher until the gallery changes.
+reused across calls; `identify_faces` shares a facerec.recognition.recognizer.Recognizer, whose fitted matcher
+stays until the gallery changes.
 """
 from __future__ import annotations
 
 import functools
-import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facerec.vision.imageio import ImageSource, load_image
 from facerec.recognition.pipeline import FaceEmbedding, FacePipeline
 from facerec.types import Face
+
+if TYPE_CHECKING:
+    from facerec.recognition.recognizer import Recognizer
 
 
 def pipeline(backbone: str | None = None, weights: str | None = None, min_face_size: int = 20) -> FacePipeline:
@@ -80,85 +82,47 @@ def enroll_folder(people_dir: str | Path, gallery: str | Path | None = None, bac
 
 def identify_faces(image: ImageSource, gallery: str | Path | None = None, backbone: str | None = None,
                    matcher: str = "nn", threshold: float | None = None) -> list[dict[str, Any]]:
-    """Every face in `image`: name (or "unknown"), score, distance, box; the answers of `facerec identify`.
+    """Every face in `image` as FaceResult.to_dict(): name (or "unknown"), score, distance, box, confidence;
+    the answers of `facerec identify --json`.
 
     `matcher`: nn, svm, logreg or head (the head trained on this gallery; `threshold` is then unused)."""
-    import numpy as np
-
-    from facerec.recognition.match import one_name_per_photo
-
-    recognizer = _recognizer(_gallery_path(gallery), backbone, matcher, threshold)
-    found = recognizer.pipeline.analyse(image, second_look=True)
-    if not found:
-        return []
-    identities = one_name_per_photo(recognizer.matcher.predict_identities(np.stack([f.embedding for f in found])))
-    return [{"name": i.name, "score": float(i.score), "distance": i.distance, "box": list(f.face.box),
-             "confidence": f.face.confidence} for f, i in zip(found, identities)]
+    return [face.to_dict() for face in recognizer(gallery, backbone, matcher, threshold).identify(image)]
 
 
-@dataclass(frozen=True)
-class _Recognizer:
-    """A fitted matcher and the pipeline whose embeddings it expects, valid while `stamp` is the gallery's."""
+def recognizer(gallery: str | Path | None = None, backbone: str | None = None, matcher: str = "nn",
+               threshold: float | None = None) -> "Recognizer":
+    """The shared Recognizer for (gallery, backbone, matcher, threshold): its matcher stays fitted until the
+    gallery (or the trained head) changes."""
+    key = (str(_gallery_path(gallery).resolve()), _backbone_name(backbone), matcher, threshold)
+    with _recognizers_lock:
+        found = _RECOGNIZERS.get(key)
+        if found is None:
+            from facerec.recognition.recognizer import Recognizer
 
-    stamp: tuple[int, int | None]  # (gallery version, the head's files' mtime for a head)
-    matcher: Any
-    pipeline: FacePipeline
+            if len(_RECOGNIZERS) >= _RECOGNIZERS_MAX:
+                del _RECOGNIZERS[next(iter(_RECOGNIZERS))]  # the oldest
+            found = _RECOGNIZERS[key] = Recognizer(key[0], pipeline=pipeline(backbone), matcher=matcher,
+                                                   threshold=threshold, require_people=True)
+        return found
 
 
-_RECOGNIZERS: dict[tuple[str, str, str, float | None], _Recognizer] = {}
+_RECOGNIZERS: dict[tuple[str, str, str, float | None], Any] = {}
 _RECOGNIZERS_MAX = 8
 _recognizers_lock = threading.Lock()
 
 
-def _recognizer(gallery: Path, backbone: str | None, kind: str, threshold: float | None) -> _Recognizer:
-    """The matcher fitted on `gallery` for (backbone's embeddings, kind, threshold), refitted only when the
-    gallery's version (or, for a head, the trained head) changed since it was fitted."""
-    from facerec.gallery.store import Gallery
-    from facerec.recognition.match import matcher_from_gallery
-
-    base = pipeline(backbone)
-    embedding = base.embedding_id
-    key = (str(gallery.resolve()), embedding, kind, threshold)
-    with _recognizers_lock, Gallery(gallery, create=False) as g:
-        stamp = (g.version(), _head_stamp(gallery, embedding) if kind == "head" else None)
-        cached = _RECOGNIZERS.get(key)
-        if cached is not None and cached.stamp == stamp:
-            return cached
-        options = {} if kind == "head" else {"threshold": threshold}
-        fitted = matcher_from_gallery(g, kind, embedding, **options)
-        recognizer = _Recognizer(stamp, fitted, _pipeline_for(base, fitted))
-        if key not in _RECOGNIZERS and len(_RECOGNIZERS) >= _RECOGNIZERS_MAX:
-            del _RECOGNIZERS[next(iter(_RECOGNIZERS))]  # the oldest
-        _RECOGNIZERS[key] = recognizer
-        return recognizer
-
-
-def _pipeline_for(base: FacePipeline, fitted: Any) -> FacePipeline:
-    """As `facerec identify`: a head fine-tuned with its base network expects embeddings from that base."""
-    if not getattr(fitted, "fine_tuned", False):
-        return base
-    return FacePipeline(base.backbone, detector=base.detector, embedder=fitted.embed_chips, flip=base.flip)
-
-
-def _head_stamp(gallery: Path, embedding: str) -> int | None:
-    """When the head trained on `gallery` was last written (retraining does not change the gallery)."""
-    from facerec.paths import head_dir
-
-    folder = head_dir(gallery, embedding)
-    try:
-        return max(entry.stat().st_mtime_ns for entry in os.scandir(folder))
-    except (OSError, ValueError):  # no head (yet): matcher_from_gallery says so
-        return None
-
-
 def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone: str | None = None, **options):
     """Tag every photo under album_dir; options as facerec.album.tag.tag_album (csv_path, xmp, annotate_dir, …)."""
+    from facerec.album.tag import tag_album as tag
     from facerec.gallery.store import Gallery
-    from facerec.album.tag import matcher_for_album, tag_album as tag
+    from facerec.recognition.recognizer import Recognizer
 
-    with Gallery(_gallery_path(gallery)) as g:
-        matcher = matcher_for_album(g, pipeline(backbone).embedding_id, options.pop("threshold", None))
-        return tag(album_dir, g, pipeline(backbone), matcher=matcher, **options)
+    path = _gallery_path(gallery)
+    with Gallery(path) as g:
+        album_recognizer = Recognizer(path, pipeline=pipeline(backbone), threshold=options.pop("threshold", None),
+                                      matcher=options.pop("matcher", "nn"))
+        return tag(album_dir, g, album_recognizer.pipeline, matcher=album_recognizer.matcher_for_stored_embeddings(g),
+                   **options)
 
 
 def forget_person(name: str, gallery: str | Path | None = None) -> bool:

@@ -51,3 +51,57 @@ class Identity:
 
 
 UNKNOWN = "unknown"
+
+
+# The columns of every CSV facerec writes about faces (tag --csv, identify), in this order.
+ROW_FIELDS: tuple[str, ...] = ("path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence")
+
+
+@dataclass
+class FaceResult:
+    """One face of one photo or frame, named (or UNKNOWN): the one shape of every output.
+
+    `to_dict()` is what JSON outputs hold (identify --json, tag --jsonl, the Python API, Ray results, the
+    server's /api/v1); `to_row()` is a CSV line in ROW_FIELDS order. `extra` carries what only some outputs
+    have (a video track, the nearest name of an unknown face) and is added to the dict as is."""
+
+    face: Face
+    name: str = UNKNOWN
+    score: float | None = None
+    distance: float | None = None
+    face_index: int = 0
+    path: str | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, face: Face, identity: Identity | None, face_index: int = 0, path: str | None = None,
+           embedding: np.ndarray | None = None) -> "FaceResult":
+        if identity is None:
+            return cls(face, UNKNOWN, None, None, face_index, path, embedding)
+        return cls(face, identity.name, identity.score, identity.distance, face_index, path, embedding,
+                   {k: v for k, v in identity.extra.items() if k == "nearest"})
+
+    @property
+    def known(self) -> bool:
+        return self.name != UNKNOWN
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {} if self.path is None else {"path": self.path}
+        out.update(face_index=self.face_index, name=self.name, score=_rounded(self.score),
+                   distance=_rounded(self.distance), box=[int(v) for v in self.face.box],
+                   confidence=_rounded(self.face.confidence))
+        out.update(self.extra)
+        return out
+
+    def to_row(self, fields: tuple[str, ...] = ROW_FIELDS) -> list[Any]:
+        """The values of `fields` (a subset of ROW_FIELDS, in any order); None for a value not known."""
+        x, y, w, h = (int(v) for v in self.face.box)
+        values = {"path": self.path, "face_index": self.face_index, "name": self.name, "score": _rounded(self.score),
+                  "distance": _rounded(self.distance), "x": x, "y": y, "w": w, "h": h,
+                  "confidence": _rounded(self.face.confidence)}
+        return [values[f] for f in fields]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)

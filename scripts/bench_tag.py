@@ -103,7 +103,8 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
     from facerec.gallery.enroll import enroll_folder
     from facerec.gallery.store import Gallery
     from facerec.recognition.pipeline import FacePipeline
-    from facerec.album.tag import configure_threads, default_workers, matcher_for_album, tag_album
+    from facerec.album.tag import configure_threads, default_workers, tag_album
+    from facerec.recognition.recognizer import Recognizer
 
     workers = workers or default_workers()
     configure_threads(workers)
@@ -115,7 +116,7 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
         links = linked_album(album, photos)
         with Gallery(Path(tmp) / "gallery.sqlite") as gallery:
             enroll_folder(people, gallery, pipeline, progress=False)
-            matcher = matcher_for_album(gallery, pipeline.embedding_id, threshold)
+            matcher = Recognizer(gallery.path, pipeline=pipeline, threshold=threshold).matcher(gallery)
             warm_up(pipeline, photos)
             rss_start = rss_mb()
             start = time.perf_counter()

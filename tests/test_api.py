@@ -102,20 +102,3 @@ def test_identify_with_the_head_answers_as_the_cli(gallery, capsys):
     cli = [[f["name"] for f in image["faces"]] for image in json.loads(capsys.readouterr().out)["images"]]
     api = [[f["name"] for f in facerec.identify_faces(p, gallery=gallery, matcher="head")] for p in probes]
     assert api == cli == [["deepface_id05"], ["Angelina_Jolie"]]
-
-
-def test_a_fine_tuned_head_embeds_with_its_own_base(gallery):
-    """The CLI's rule: a head fine-tuned with its base network gets embeddings from that base."""
-    from facerec import api
-
-    class FineTunedHead:
-        fine_tuned = True
-
-        def embed_chips(self, chips):
-            return chips
-
-    base = api.pipeline()
-    head = FineTunedHead()
-    tuned = api._pipeline_for(base, head)
-    assert tuned.embedder == head.embed_chips and tuned.detector is base.detector and tuned.flip == base.flip
-    assert api._pipeline_for(base, object()) is base

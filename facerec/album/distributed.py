@@ -11,7 +11,7 @@ Ray (optional extra ``pip install 'facerec[ray]'``)::
     from facerec.album.distributed import tag_with_ray, record_results
     results = tag_with_ray(paths, "dlib")                 # runs tag_photo as Ray tasks
     with Gallery(db) as g:
-        rows = record_results(results, g, matcher_for_album(g, embedding_id("dlib")))
+        rows = record_results(results, g, Recognizer(db, "dlib").matcher(g))  # facerec.recognition.recognizer
 
 Spark: the same function in mapPartitions, so each executor process builds its pipeline once::
 
@@ -44,7 +44,7 @@ import numpy as np
 
 from facerec.vision.detect import DEFAULT_STAGE_THRESHOLDS
 from facerec.errors import FacerecError, ImageError, MissingExtraError
-from facerec.types import UNKNOWN, Face
+from facerec.types import Face, FaceResult
 
 log = logging.getLogger(__name__)
 
@@ -172,29 +172,24 @@ def tag_photo(path: str, backbone_name: str = "dlib", weights: str | None = None
 def record_results(results: Iterable[dict], gallery: Any, matcher: Any = None) -> list[dict]:
     """On the driver: identify the faces of `tag_photo` results and record them in the gallery.
 
-    Returns one row per face: path, face_index, x, y, w, h, name, score (as `facerec tag --csv`,
-    with absolute paths). `matcher` None = every face unknown.
+    Returns FaceResult.to_dict() per face (as `facerec tag --jsonl`, with the paths given). `matcher` None =
+    every face unknown.
     """
+    from facerec.recognition.match import one_name_per_photo
+
     version = gallery.version()
     rows = []
     for r in results:
         faces = [Face.from_dict(f["face"]) for f in r["faces"]]
         X = np.asarray([f["embedding"] for f in r["faces"]], dtype=np.float32)
-        if len(faces) and matcher is not None:
-            from facerec.recognition.match import one_name_per_photo
-
-            identities = one_name_per_photo(matcher.predict_identities(X))
-            names, scores = [i.name for i in identities], [float(i.score) for i in identities]
-        else:
-            names, scores = [UNKNOWN] * len(faces), [0.0] * len(faces)
-        detections = [{"face_index": i, "face": f, "embedding": v, "predicted_name": n, "score": s}
-                      for i, (f, v, n, s) in enumerate(zip(faces, X, names, scores))]
+        known = len(faces) and matcher is not None
+        identities = one_name_per_photo(matcher.predict_identities(X)) if known else [None] * len(faces)
+        named = [FaceResult.of(f, ident, i, r["path"]) for i, (f, ident) in enumerate(zip(faces, identities))]
+        detections = [{"face_index": i, "face": f.face, "embedding": v, "predicted_name": f.name, "score": f.score or 0.0}
+                      for i, (f, v) in enumerate(zip(named, X))]
         gallery.record_media(os.path.abspath(r["path"]), r["sha256"], r["mtime"], r["size"], r["backbone"], version,
                              r["status"], r["note"], detections)
-        for i, (f, n, s) in enumerate(zip(faces, names, scores)):
-            x, y, w, h = f.box
-            rows.append({"path": r["path"], "face_index": i, "x": x, "y": y, "w": w, "h": h, "name": n,
-                         "score": round(s, 4)})
+        rows.extend(f.to_dict() for f in named)
     return rows
 
 

@@ -62,13 +62,12 @@ from facerec.errors import FacerecError, ImageError
 from facerec.vision.imageio import load_image
 from facerec.recognition.match import one_name_per_photo
 from facerec.names import is_utf8, printable
-from facerec.types import UNKNOWN, Face, Identity
+from facerec.types import ROW_FIELDS, UNKNOWN, Face, FaceResult, Identity
 
 log = logging.getLogger(__name__)
 
 # Written into --annotate folders so that a later walk never tags facerec's own annotated copies.
 OUTPUT_MARKER = ".facerec-output"
-OUTPUT_FIELDS = ("path", "face_index", "x", "y", "w", "h", "name", "score", "confidence")
 # Media statuses stored in the gallery.
 OK, NO_FACE, UNREADABLE = "ok", "no_face", "unreadable"
 # What happened to a photo in this run.
@@ -76,20 +75,6 @@ ANALYSED, REIDENTIFIED, SKIPPED, FAILED = "analysed", "reidentified", "skipped",
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass
-class FaceTag:
-    face_index: int
-    face: Face
-    name: str
-    score: float | None
-
-    def row(self, rel_path: str) -> dict[str, Any]:
-        x, y, w, h = (int(v) for v in self.face.box)
-        return {"path": rel_path, "face_index": self.face_index, "x": x, "y": y, "w": w, "h": h, "name": self.name,
-                "score": None if self.score is None else round(float(self.score), 4),
-                "confidence": round(float(self.face.confidence), 4)}
 
 
 @dataclass
@@ -101,11 +86,11 @@ class PhotoResult:
     note: str = ""
     width: int | None = None
     height: int | None = None
-    faces: list[FaceTag] = field(default_factory=list)
+    faces: list[FaceResult] = field(default_factory=list)  # path: relative to the album, as rel_path
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.rel_path, "outcome": self.outcome, "status": self.status, "note": self.note,
-                "width": self.width, "height": self.height, "faces": [f.row(self.rel_path) for f in self.faces]}
+                "width": self.width, "height": self.height, "faces": [f.to_dict() for f in self.faces]}
 
 
 @dataclass
@@ -395,7 +380,8 @@ class _AlbumTagger:
         ]
         self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, status, note,
                                   detections, decision=self.decision)
-        tags = [FaceTag(i, f, ident.name, float(ident.score)) for i, (f, ident) in enumerate(zip(faces, identities))]
+        rel = relative_name(p.path, self.root)
+        tags = [FaceResult.of(f, ident, i, rel) for i, (f, ident) in enumerate(zip(faces, identities))]
         self.finish(p, ANALYSED, status, note, tags)
 
     def reidentify(self, p: Prepared) -> None:
@@ -411,16 +397,18 @@ class _AlbumTagger:
         record = self.gallery.media_record(p.key)
         self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, OK,
                                   record.note if record else "", detections, decision=self.decision)
-        tags = [FaceTag(d.face_index, d.face, d.assigned_person or ident.name, float(ident.score))
+        rel = relative_name(p.path, self.root)
+        tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel)
                 for d, ident in zip(stored, identities)]
         self.finish(p, REIDENTIFIED, OK, "", tags)
 
-    def stored(self, p: Prepared) -> tuple[str, str, list[FaceTag]]:
+    def stored(self, p: Prepared) -> tuple[str, str, list[FaceResult]]:
         """Status, note and faces of a skipped photo, as the gallery has them."""
         record = self.gallery.media_record(p.key)
         if record is None or record.status != OK:
             return (record.status, record.note, []) if record else (NO_FACE, "", [])
-        tags = [FaceTag(d.face_index, d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score)
+        rel = relative_name(p.path, self.root)
+        tags = [FaceResult(d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score, None, d.face_index, rel)
                 for d in self.gallery.detections(p.key) if d.backbone == self.backbone]
         return OK, record.note, tags
 
@@ -430,7 +418,7 @@ class _AlbumTagger:
                                       p.error, [], decision=self.decision)
         self.finish(p, FAILED, UNREADABLE, p.error, [])
 
-    def finish(self, p: Prepared, outcome: str, status: str, note: str, tags: list[FaceTag]) -> None:
+    def finish(self, p: Prepared, outcome: str, status: str, note: str, tags: list[FaceResult]) -> None:
         result = PhotoResult(p.path, relative_name(p.path, self.root), outcome, status, note, p.width, p.height, tags)
         self.summary.results.append(result)
         self.count(result)
@@ -526,7 +514,7 @@ def tag_album(
     gallery: an open facerec.gallery.store.Gallery (used from this thread only).
     pipeline: a facerec.recognition.pipeline.FacePipeline (detector + backbone).
     matcher: anything with predict_identities(X) -> list[Identity]; None = every face is unknown
-             (`matcher_for_album` builds the usual one from the gallery).
+             (facerec.recognition.recognizer.Recognizer builds the usual one from the gallery).
     embed_in_process: run the backbone in a child process beside decode + detect (facerec.album.embed_process);
              None = when the backbone holds the GIL (dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
     ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.album.distributed); reading,
@@ -701,29 +689,6 @@ def progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="photo", desc="tagging", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def matcher_for_album(gallery: Any, backbone: str, threshold: float | None = None, kind: str = "nn") -> Any:
-    """The `kind` matcher (nn, svm, logreg, head) over everyone enrolled for `backbone` (an embedding id), or
-    None when nobody is.
-
-    With nobody enrolled `tag` still runs: every face is recorded as unknown, ready for `facerec clusters`.
-    A head fine-tuned with its base network is refused: the album's stored embeddings come from the
-    backbone itself, which that head cannot name.
-    """
-    from facerec.recognition.match import make_matcher, matcher_from_gallery
-
-    if kind == "head":
-        head = matcher_from_gallery(gallery, "head", backbone)
-        if getattr(head, "fine_tuned", False):
-            raise FacerecError("a head fine-tuned with its base network cannot name the album's stored embeddings;"
-                               " tag with --matcher nn, svm or logreg, or train a head without --fine-tune-blocks")
-        return head
-    X, names, _ = gallery.embeddings(backbone)
-    if len(X) == 0:
-        log.warning("nobody is enrolled for backbone %s: every face will be 'unknown'", backbone)
-        return None
-    return make_matcher(kind, backbone=backbone, threshold=threshold).fit(X, names)
-
-
 def configure_threads(workers: int) -> None:
     """TensorFlow thread pools for a run with `workers` decode/detect threads.
 
@@ -747,21 +712,20 @@ def configure_threads(workers: int) -> None:
 # --------------------------------------------------------------------------- files
 
 
-def face_rows(results: Iterable[PhotoResult]) -> Iterator[dict[str, Any]]:
+def face_results(results: Iterable[PhotoResult]) -> Iterator[FaceResult]:
     for r in results:
-        for tag in r.faces:
-            yield tag.row(r.rel_path)
+        yield from r.faces
 
 
 def write_csv(path: str | Path, results: Iterable[PhotoResult]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=OUTPUT_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in face_rows(results):
-        writer.writerow({k: csv_cell(v) for k, v in row.items()})
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ROW_FIELDS)
+    for face in face_results(results):
+        writer.writerow([csv_cell(v) for v in face.to_row()])
     atomic_write_text(Path(path), buffer.getvalue())
 
 
 def write_jsonl(path: str | Path, results: Iterable[PhotoResult]) -> None:
-    lines = [json.dumps(row, ensure_ascii=False) for row in face_rows(results)]
+    lines = [json.dumps(face.to_dict(), ensure_ascii=False) for face in face_results(results)]
     atomic_write_text(Path(path), "".join(line + "\n" for line in lines))

@@ -2,7 +2,7 @@
 
 Modules, one job each:
   config.py      ServerConfig: what `facerec serve` was started with
-  recognizer.py  the warm pipeline (model calls serialised by one lock) and the matcher refitted when the gallery changes
+  pipelines.py   the shared pipeline (model calls serialised by one lock); the matcher is facerec.recognition.recognizer
   state.py       ServerState: what every request shares (recognizer, per-thread gallery connections, jobs, live view)
   uploads.py     uploaded bytes -> image (400 with the reason), enrolment of an uploaded photo
   thumbnails.py  face crops for the review page, read only from files the gallery itself records

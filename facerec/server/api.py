@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -157,13 +156,8 @@ def person_face(request: Request, name: str) -> Response:
 @router.post("/identify", dependencies=keyed, summary="Name every face in an image")
 def identify(request: Request, image: UploadFile = File(...)) -> dict[str, Any]:
     state = state_of(request)
-    found = state.pipeline.analyse_image(decode_upload(*read_upload(image, "image")))
-    identities = state.identify(np.stack([f.embedding for f in found])) if found else []
-    return {"backbone": state.backbone, "threshold": state.threshold, "faces": [
-        {"index": i, "name": ident.name, "score": round(float(ident.score), 4),
-         "distance": None if ident.distance is None else round(float(ident.distance), 4),
-         "box": [int(v) for v in fe.face.box], "confidence": round(float(fe.face.confidence), 4)}
-        for i, (fe, ident) in enumerate(zip(found, identities))]}
+    faces = state.recognizer.identify_image(decode_upload(*read_upload(image, "image")), gallery=state.gallery())
+    return {"backbone": state.backbone, "threshold": state.threshold, "faces": [f.to_dict() for f in faces]}
 
 
 @router.post("/verify", dependencies=keyed, summary="Are the main faces of two images the same person?")

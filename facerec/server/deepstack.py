@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -143,14 +142,14 @@ def detect_faces(state: Any, data: bytes, label: str, min_confidence: float) -> 
 
 def recognize_faces(state: Any, data: bytes, label: str, min_confidence: float | None) -> list[dict[str, Any]]:
     image = decode_upload(data, label)
-    found = state.pipeline.analyse_image(image)
-    identities = state.identify(np.stack([f.embedding for f in found])) if found else []
+    # camera frames, as DeepStack's clients send: no second look
+    faces = state.recognizer.identify_image(image, second_look=False, gallery=state.gallery())
     predictions = []
-    for fe, ident in zip(found, identities):
-        confidence = confidence_of(ident.distance, state.threshold)
-        known = ident.name != UNKNOWN and (min_confidence is None or confidence >= min_confidence)
-        predictions.append({"confidence": round(confidence, 4) if known else 0, "userid": ident.name if known else UNKNOWN,
-                            **box_fields(fe.face.box, image.shape)})
+    for face in faces:
+        confidence = confidence_of(face.distance, state.threshold)
+        known = face.known and (min_confidence is None or confidence >= min_confidence)
+        predictions.append({"confidence": round(confidence, 4) if known else 0, "userid": face.name if known else UNKNOWN,
+                            **box_fields(face.face.box, image.shape)})
     return predictions
 
 

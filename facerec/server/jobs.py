@@ -15,7 +15,7 @@ from typing import Any
 
 from facerec.gallery.store import Gallery
 from facerec.server.errors import ApiError
-from facerec.server.recognizer import CountingPipeline
+from facerec.server.pipelines import CountingPipeline
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class TagJobs:
                 job.photos = len(walk_album(job.album)[0])
                 job.counter = CountingPipeline(self.state.pipeline)
                 gallery = Gallery(self.state.config.gallery)  # this thread's own connection
-                matcher = self.state.matchers.current(gallery)
+                matcher = self.state.recognizer.matcher(gallery)
                 summary = tag_album(job.album, gallery, job.counter, matcher=matcher, force=job.force, workers=2)
                 job.summary = summary.to_dict(with_photos=False)
                 job.state = DONE

@@ -27,7 +27,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from facerec.server.errors import ApiError
-from facerec.server.recognizer import LiveMatcher
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class LiveView:
     def _run(self) -> None:
         from facerec.video.webcam import SourceError, open_video, run_loop
 
-        matcher = LiveMatcher(self.state.matchers, self.state.gallery)
+        matcher = self.state.recognizer  # refitted when someone is enrolled while the view runs
         try:
             while not self._stop.is_set():
                 try:

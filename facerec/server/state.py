@@ -8,7 +8,8 @@ import numpy as np
 
 from facerec.gallery.store import Gallery
 from facerec.server.config import ServerConfig
-from facerec.server.recognizer import GalleryMatcher, LockedPipeline
+from facerec.recognition.recognizer import Recognizer
+from facerec.server.pipelines import LockedPipeline
 from facerec.types import Identity
 
 
@@ -17,7 +18,8 @@ class ServerState:
         self.config = config
         self.pipeline = pipeline if isinstance(pipeline, LockedPipeline) else LockedPipeline(pipeline)
         self.backbone: str = self.pipeline.embedding_id  # the gallery key of this recipe's embeddings
-        self.matchers = GalleryMatcher(self.backbone, config.threshold)
+        # the matcher over everyone enrolled, refitted whenever the gallery changes (whoever changed it)
+        self.recognizer = Recognizer(config.gallery, pipeline=self.pipeline, threshold=config.threshold)
         self._local = threading.local()
         self.stopping = threading.Event()
         self.jobs: Any = None  # facerec.server.jobs.TagJobs, set by the app factory
@@ -33,14 +35,12 @@ class ServerState:
 
     def identify(self, embeddings: np.ndarray) -> list[Identity]:
         """The faces of one image: each person named at most once (facerec.recognition.match.one_name_per_photo)."""
-        from facerec.recognition.match import one_name_per_photo
-
-        return one_name_per_photo(self.matchers.identify(self.gallery(), embeddings))
+        return self.recognizer.identify_embeddings(embeddings, self.gallery())
 
     @property
     def threshold(self) -> float:
         """The identify threshold (1:N, a stranger compared with everyone enrolled)."""
-        return self.matchers.threshold_
+        return self.recognizer.threshold_
 
     @property
     def verify_threshold(self) -> float:

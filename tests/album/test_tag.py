@@ -22,7 +22,8 @@ from PIL import Image
 
 from facerec.cli.main import main
 from facerec.vision.imageio import load_image
-from facerec.album.tag import OUTPUT_MARKER, matcher_for_album, tag_album, walk_album
+from facerec.recognition.recognizer import Recognizer
+from facerec.album.tag import OUTPUT_MARKER, tag_album, walk_album
 from facerec.types import UNKNOWN
 from facerec.backbones import embedding_id
 
@@ -109,6 +110,11 @@ class CountingPipeline:
         return self._pipeline.embed_chips(chips)
 
 
+def album_matcher(gallery, pipeline):
+    """What `facerec tag` identifies with: the Recognizer's matcher over everyone enrolled."""
+    return Recognizer(gallery.path, pipeline=pipeline, threshold=THRESHOLD).matcher_for_stored_embeddings(gallery)
+
+
 @pytest.fixture(scope="module")
 def tagged(tmp_path_factory, dlib_pipeline):
     from facerec.gallery.enroll import enroll_folder
@@ -122,7 +128,7 @@ def tagged(tmp_path_factory, dlib_pipeline):
     pipeline = CountingPipeline(dlib_pipeline)
     with Gallery(gallery_path) as gallery:
         enroll_folder(people, gallery, dlib_pipeline, progress=False)
-        matcher = matcher_for_album(gallery, KEY, THRESHOLD)
+        matcher = album_matcher(gallery, dlib_pipeline)
         summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=2, csv_path=out / "faces.csv",
                             jsonl_path=out / "faces.jsonl", annotate_dir=out / "annotated", xmp=True)
     return {"root": root, "album": album, "gallery": gallery_path, "out": out, "summary": summary,
@@ -154,7 +160,7 @@ def test_bad_photos_are_reported_and_do_not_stop_the_run(tagged):
 def test_csv_and_jsonl_have_one_row_per_face(tagged):
     with open(tagged["out"] / "faces.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["path", "face_index", "x", "y", "w", "h", "name", "score", "confidence"]
+    assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence"]
     got: dict[str, list[str]] = {}
     for row in rows:
         got.setdefault(row["path"], []).append(row["name"])
@@ -162,12 +168,15 @@ def test_csv_and_jsonl_have_one_row_per_face(tagged):
     jsonl = [json.loads(line) for line in (tagged["out"] / "faces.jsonl").read_text().splitlines()]
     assert len(jsonl) == len(rows) == 7
     for row, obj in zip(rows, jsonl):
-        assert (row["path"], int(row["x"]), int(row["w"]), row["name"]) == (obj["path"], obj["x"], obj["w"], obj["name"])
-        assert obj["w"] > 40 and obj["h"] > 40 and 0 < obj["score"] <= 1
+        # the CSV row and the JSON object are the same FaceResult: flat x, y, w, h there, a box here
+        assert (row["path"], int(row["x"]), int(row["w"]), row["name"]) == (obj["path"], obj["box"][0], obj["box"][2], obj["name"])
+        assert obj["box"][2] > 40 and obj["box"][3] > 40 and 0 < obj["score"] <= 1
+        assert obj["distance"] is not None and float(row["distance"]) == obj["distance"]
     # boxes are those of the photo as displayed: they fit inside it
     for obj in jsonl:
         h, w = load_image(tagged["album"] / obj["path"]).shape[:2]
-        assert 0 <= obj["x"] and obj["x"] + obj["w"] <= w and 0 <= obj["y"] and obj["y"] + obj["h"] <= h
+        x, y, bw, bh = obj["box"]
+        assert 0 <= x and x + bw <= w and 0 <= y and y + bh <= h
 
 
 def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
@@ -243,7 +252,7 @@ def test_second_run_does_no_work_and_gives_the_same_output(tagged):
     out = tagged["root"] / "out2"
     stamps = {p: p.stat().st_mtime_ns for p in tagged["album"].rglob("*.xmp")}
     with Gallery(tagged["gallery"]) as gallery:
-        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, KEY, THRESHOLD),
+        summary = tag_album(tagged["album"], gallery, pipeline, matcher=album_matcher(gallery, pipeline),
                             workers=2, csv_path=out / "faces.csv", xmp=True)
     assert pipeline.detections == start
     assert (summary.skipped, summary.analysed, summary.reidentified, summary.detection_calls) == (8, 0, 0, 0)
@@ -406,7 +415,7 @@ def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tag
     pipeline = tagged["pipeline"]
     start = pipeline.detections
     with Gallery(tagged["gallery"]) as gallery:
-        summary = tag_album(tagged["album"], gallery, pipeline, matcher=matcher_for_album(gallery, KEY, THRESHOLD),
+        summary = tag_album(tagged["album"], gallery, pipeline, matcher=album_matcher(gallery, pipeline),
                             workers=2, xmp=True)
     assert pipeline.detections == start  # names refreshed from stored embeddings
     assert summary.reidentified == 5 and summary.skipped == 3  # 5 photos with faces; bad + no-face unchanged

@@ -16,7 +16,8 @@ import pytest
 
 from facerec.cli.main import main
 from facerec.gallery.store import Gallery
-from facerec.album.tag import RayCluster, matcher_for_album, tag_album
+from facerec.recognition.recognizer import Recognizer
+from facerec.album.tag import RayCluster, tag_album
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CORE, ALBUM_DATA = DATA / "core", DATA / "album"
@@ -102,7 +103,7 @@ def test_ray_run_matches_the_local_run_face_by_face_and_resumes(tmp_path, dlib_p
     shutil.copy(local_gallery, ray_gallery)
     with Gallery(local_gallery) as gallery:
         local = tag_album(build_album(tmp_path / "local"), gallery, dlib_pipeline,
-                          matcher=matcher_for_album(gallery, dlib_pipeline.embedding_id, THRESHOLD), workers=2)
+                          matcher=Recognizer(gallery.path, pipeline=dlib_pipeline, threshold=THRESHOLD).matcher(gallery), workers=2)
 
     # Ray, first on the album without one photo (a run cut short), from the command line.
     album = build_album(tmp_path / "ray", with_rose=False)
@@ -114,7 +115,7 @@ def test_ray_run_matches_the_local_run_face_by_face_and_resumes(tmp_path, dlib_p
     # The rest: only the new photo is analysed; the unchanged ones are skipped, the bad one included.
     add_rose(album)
     with Gallery(ray_gallery) as gallery:
-        resumed = tag_album(album, gallery, dlib_pipeline, matcher=matcher_for_album(gallery, dlib_pipeline.embedding_id, THRESHOLD),
+        resumed = tag_album(album, gallery, dlib_pipeline, matcher=Recognizer(gallery.path, pipeline=dlib_pipeline, threshold=THRESHOLD).matcher(gallery),
                             workers=2, ray=RayCluster(num_cpus=1))
     assert (resumed.analysed, resumed.skipped, resumed.failed) == (1, 4, 0)
 

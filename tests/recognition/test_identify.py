@@ -68,7 +68,7 @@ def test_identify_names_held_out_photos_and_says_unknown_for_strangers(gallery):
     path, _ = gallery
     code, out, err = run_cli(["identify", *HOLDOUT_FILES, "--gallery", str(path)])
     assert code == errors.EXIT_OK, err
-    assert out.splitlines()[0] == "path,face,name,score,x,y,w,h"
+    assert out.splitlines()[0] == "path,face_index,name,score,x,y,w,h"
     assert names_by_file(out) == EXPECTED
 
 

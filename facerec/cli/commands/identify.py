@@ -11,10 +11,13 @@ from facerec import errors
 from facerec.names import printable
 from facerec.cli.commands._util import DISTANCE, PIXELS, PROBABILITY, pipeline_from_args, print_json
 
+# face_recognition's CLI columns first (path, then who), then where the face is; --show-distance adds distance.
+CSV_FIELDS = ("path", "face_index", "name", "score", "x", "y", "w", "h")
+
 DESCRIPTION = """Find every face in each IMAGE and name it from the gallery (`facerec enroll` first).
 One CSV line per face, like face_recognition's CLI:
 
-  path,face,name,score,x,y,w,h            (name is `unknown` for people not enrolled)
+  path,face_index,name,score,x,y,w,h      (name is `unknown` for people not enrolled)
   party.jpg,0,Alice,0.9312,120,80,96,118
   party.jpg,1,unknown,0.6120,400,95,90,110
 
@@ -54,19 +57,16 @@ def register(sub, common) -> None:
 
 
 def run(args) -> int:
-    from facerec.gallery.store import Gallery
-    from facerec.recognition.match import matcher_from_gallery
+    from facerec.recognition.recognizer import Recognizer
 
-    with Gallery(args.gallery, create=False) as gallery:
-        options = {} if args.matcher == "head" else {"threshold": args.threshold, **_matcher_options(args)}
-        matcher = matcher_from_gallery(gallery, args.matcher, args.embedding, **options)
-    # A head fine-tuned with its base network expects embeddings from that fine-tuned base.
-    embedder = matcher.embed_chips if getattr(matcher, "fine_tuned", False) else None
-    pipeline = pipeline_from_args(args, embedder=embedder)
-    results = [identify_image(path, pipeline, matcher) for path in args.images]
+    options = {} if args.matcher == "head" else _matcher_options(args)
+    recognizer = Recognizer(args.gallery, pipeline=pipeline_from_args(args), matcher=args.matcher,
+                            threshold=args.threshold, matcher_options=options, require_people=True)
+    recognizer.matcher()  # nobody enrolled, or a head that does not fit the gallery: said before any photo is read
+    results = [identify_image(path, recognizer) for path in args.images]
     if args.json:
-        print_json({"backbone": args.backbone, "matcher": args.matcher, "threshold": _threshold_of(matcher),
-                    "images": results})
+        print_json({"backbone": args.backbone, "matcher": args.matcher, "threshold": recognizer.threshold_,
+                    "images": [{**r, "faces": [f.to_dict() for f in r["faces"]]} for r in results]})
     else:
         print_csv(results, args.show_distance)
     return exit_code(results)
@@ -78,14 +78,8 @@ def _matcher_options(args) -> dict[str, Any]:
     return {"min_probability": args.min_probability}
 
 
-def _threshold_of(matcher) -> float | None:
-    return getattr(matcher, "threshold_", None)
-
-
-def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
-    """{"path", "faces": [{"index", "name", "score", "distance", "box", "confidence"}], "error"}."""
-    import numpy as np
-
+def identify_image(path: Path, recognizer) -> dict[str, Any]:
+    """{"path", "faces": [FaceResult], "error"}; an unreadable image is reported on stderr and the run goes on."""
     from facerec.vision.imageio import load_image
 
     try:
@@ -93,42 +87,35 @@ def identify_image(path: Path, pipeline, matcher) -> dict[str, Any]:
     except errors.ImageError as e:
         print(f"facerec: {printable(str(e))}", file=sys.stderr)
         return {"path": str(path), "faces": [], "error": str(e)}
-    found = pipeline.analyse_image(image, second_look=True)  # face thumbnails and ID photos too
-    from facerec.recognition.match import one_name_per_photo
-
-    identities = one_name_per_photo(matcher.predict_identities(np.stack([f.embedding for f in found]))) if found else []
-    faces = [
-        {"index": i, "name": ident.name, "score": round(float(ident.score), 4),
-         "distance": None if ident.distance is None else round(float(ident.distance), 4),
-         "box": [int(v) for v in fe.face.box], "confidence": round(float(fe.face.confidence), 4)}
-        for i, (fe, ident) in enumerate(zip(found, identities))
-    ]
-    return {"path": str(path), "faces": faces, "error": None}
+    return {"path": str(path), "faces": recognizer.identify_image(image, str(path)), "error": None}
 
 
 def print_csv(results: list[dict[str, Any]], show_distance: bool) -> None:
     from facerec.files.atomic import csv_cell
 
+    fields = CSV_FIELDS + (("distance",) if show_distance else ())
     out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(["path", "face", "name", "score", "x", "y", "w", "h"] + (["distance"] if show_distance else []))
+    out.writerow(fields)
     for r in results:
         if r["error"]:
             continue  # already on stderr
-        path = csv_cell(printable(r["path"]))  # a file name can hold a formula or control characters
         if not r["faces"]:
-            out.writerow([path, "", "no_faces_found", "", "", "", "", ""] + ([""] if show_distance else []))
-        for f in r["faces"]:
-            row = [path, f["index"], csv_cell(f["name"]), f"{f['score']:.4f}", *f["box"]]
-            if show_distance:
-                row.append("" if f["distance"] is None else f"{f['distance']:.4f}")
-            out.writerow(row)
+            row = {"path": r["path"], "name": "no_faces_found"}
+            out.writerow([csv_cell(printable(str(row.get(f, "")))) for f in fields])
+        for face in r["faces"]:
+            # csv_cell: a file or person name can hold a formula or control characters
+            out.writerow([csv_cell(printable(_cell(v))) for v in face.to_row(fields)])
     sys.stdout.flush()
 
 
-def exit_code(results: list[dict[str, Any]]) -> int:
-    from facerec.types import UNKNOWN
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
+
+def exit_code(results: list[dict[str, Any]]) -> int:
     if any(r["error"] for r in results):
         return errors.EXIT_BAD_INPUT
-    known = any(f["name"] != UNKNOWN for r in results for f in r["faces"])
+    known = any(f.known for r in results for f in r["faces"])
     return errors.EXIT_OK if known else errors.EXIT_NEGATIVE

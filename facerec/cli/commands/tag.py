@@ -85,7 +85,8 @@ def register(sub, common) -> None:
 
 def run(args) -> int:
     from facerec.gallery.store import Gallery
-    from facerec.album.tag import configure_threads, default_workers, matcher_for_album, tag_album
+    from facerec.album.tag import configure_threads, default_workers, tag_album
+    from facerec.recognition.recognizer import Recognizer
 
     if not args.album_dir.is_dir():
         raise errors.FacerecError(f"{args.album_dir}: not a folder")
@@ -98,7 +99,8 @@ def run(args) -> int:
     with Gallery(args.gallery) as gallery:
         if args.people:
             enroll_before_tagging(args, gallery, pipeline)
-        matcher = matcher_for_album(gallery, pipeline.embedding_id, args.threshold, kind=args.matcher)
+        recognizer = Recognizer(args.gallery, pipeline=pipeline, matcher=args.matcher, threshold=args.threshold)
+        matcher = recognizer.matcher_for_stored_embeddings(gallery)
         summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
                             xmp_naming=args.xmp_naming, xmp_unknown=args.xmp_unknown,

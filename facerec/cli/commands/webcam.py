@@ -94,8 +94,8 @@ def run(args) -> int:
     try:
         recorder = VideoRecorder(args.record, video.fps) if args.record else None
         saver = UnknownFaceSaver(args.save_unknown) if args.save_unknown else None
-        matcher, people = load_matcher(args)
         pipeline = pipeline_from_args(args)
+        matcher, people = load_matcher(args, pipeline)
         say(args, f"facerec webcam: {video.describe()}; {_people_text(people, args.backbone)}; "
                   f"{describe_devices(args.backbone)}; "
                   + ("Ctrl-C to stop" if args.headless else "q or Esc to stop"))
@@ -134,24 +134,14 @@ def run(args) -> int:
     return errors.EXIT_OK
 
 
-def load_matcher(args):
-    """A nearest-neighbour matcher over everyone enrolled for the backbone, or None (detection only)."""
-    from facerec.gallery.store import Gallery
-    from facerec.recognition.match import make_matcher
+def load_matcher(args, pipeline):
+    """The Recognizer over everyone enrolled for the backbone (refitted if someone is enrolled while the video
+    runs), or None when nobody is (detection only); and the names it can give."""
+    from facerec.recognition.recognizer import Recognizer
 
-    if not Path(args.gallery).exists():
-        log.warning("no gallery at %s: every face will be 'unknown' (enroll people with `facerec enroll`)",
-                    args.gallery)
-        return None, []
-    with Gallery(args.gallery, create=False) as gallery:
-        X, names, _ = gallery.embeddings(args.embedding)
-    if len(X) == 0:
-        log.warning("nobody is enrolled for backbone %s in %s: every face will be 'unknown' "
-                    "(enroll people with `facerec enroll PEOPLE_DIR --backbone %s`)", args.backbone, args.gallery,
-                    args.backbone)
-        return None, []
-    matcher = make_matcher("nn", backbone=args.embedding, threshold=args.threshold).fit(X, names)
-    return matcher, sorted(set(names))
+    recognizer = Recognizer(args.gallery, pipeline=pipeline, threshold=args.threshold)
+    people = recognizer.people()
+    return (recognizer if people else None), people
 
 
 def _people_text(people: list[str], backbone: str) -> str:

@@ -1,5 +1,4 @@
-"""The warm recognizer every request shares: one pipeline whose model calls take turns, and a matcher that is
-refitted when the gallery changes (an enrolment through the API, the review page or the CLI beside us)."""
+"""Pipelines shared by the server's threads: one whose model calls take turns, one that counts detections."""
 from __future__ import annotations
 
 import threading
@@ -8,10 +7,8 @@ from typing import Any
 import numpy as np
 
 from facerec.vision.imageio import ImageSource, load_image
-from facerec.recognition.match import make_matcher
 from facerec.recognition.pipeline import FaceEmbedding, FacePipeline
-from facerec.thresholds import threshold_for
-from facerec.types import UNKNOWN, Face, Identity
+from facerec.types import Face
 
 
 class LockedPipeline:
@@ -76,51 +73,3 @@ class CountingPipeline:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-class GalleryMatcher:
-    """The nearest-neighbour matcher over everyone enrolled, refitted whenever the gallery's version changes.
-
-    The version counter (facerec.gallery.store) moves on every change to the enrolled set, whoever made it, so a
-    person enrolled with `facerec enroll` while the server runs is recognised from the next request on.
-    """
-
-    def __init__(self, backbone: str, threshold: float | None = None):
-        self.backbone = backbone
-        self.threshold_ = float(threshold if threshold is not None else threshold_for(backbone, "identify"))
-        self._lock = threading.Lock()
-        self._version: int | None = None
-        self._matcher: Any = None
-        self.refits = 0
-
-    def current(self, gallery: Any) -> Any:
-        """The fitted matcher for the gallery as it is now, or None when nobody is enrolled for the backbone."""
-        version = gallery.version()
-        with self._lock:
-            if version != self._version:
-                X, names, _ = gallery.embeddings(self.backbone)
-                self._matcher = (make_matcher("nn", backbone=self.backbone, threshold=self.threshold_).fit(X, names)
-                                 if len(X) else None)
-                self._version = version
-                self.refits += 1
-            return self._matcher
-
-    def identify(self, gallery: Any, embeddings: np.ndarray) -> list[Identity]:
-        if len(embeddings) == 0:
-            return []
-        matcher = self.current(gallery)
-        if matcher is None:
-            return [Identity(UNKNOWN, 0.0) for _ in embeddings]
-        return matcher.predict_identities(embeddings)
-
-
-class LiveMatcher:
-    """What the webcam loop needs (`predict_identities`, `threshold_`), answered by the current gallery matcher."""
-
-    def __init__(self, matchers: GalleryMatcher, gallery_for_thread: Any):
-        self.matchers = matchers
-        self.gallery_for_thread = gallery_for_thread
-        self.threshold_ = matchers.threshold_
-
-    def predict_identities(self, X: np.ndarray) -> list[Identity]:
-        return self.matchers.identify(self.gallery_for_thread(), np.atleast_2d(X))

@@ -1,0 +1,188 @@
+"""The Recognizer: one long-lived object every caller shares (CLI, Python API, tagging, live video, server).
+
+    recognizer = Recognizer(gallery="team.sqlite")          # backbone: the CLI's default
+    for face in recognizer.identify("door.jpg"):            # [FaceResult]
+        print(face.name, face.distance, face.face.box)
+
+It owns the rules that used to be repeated by each caller:
+- the pipeline (detect → align → embed) for the backbone, built once;
+- the matcher fitted on everyone enrolled for this pipeline's embeddings, kept warm and refitted only when
+  the gallery's version moves (an enrolment or a `forget` from anywhere) or, for a head, when it is retrained;
+- a head fine-tuned together with its base network gets embeddings from that base (`pipeline`);
+- nobody enrolled: an error (`require_people`, as `facerec identify`) or every face unknown (tag, webcam, server);
+- one name per photo (a person is in a photo once; the closest face keeps the name).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facerec.errors import FacerecError, GalleryError
+from facerec.recognition.pipeline import FacePipeline
+from facerec.types import UNKNOWN, FaceResult, Identity
+from facerec.vision.imageio import ImageSource, load_image
+
+log = logging.getLogger(__name__)
+
+
+class Recognizer:
+    def __init__(self, gallery: str | Path | None = None, backbone: str | None = None, *, weights: str | Path | None = None,
+                 flip: bool | None = None, matcher: str = "nn", threshold: float | None = None,
+                 matcher_options: dict[str, Any] | None = None, min_face_size: int = 20,
+                 pipeline: Any = None, require_people: bool = False):
+        """`gallery`: the SQLite file (None: the default, facerec.paths). `matcher`: nn, svm, logreg or head.
+        `threshold`: the cosine distance above which a face is unknown (None: the identify threshold of the
+        backbone, facerec.thresholds). `pipeline`: an existing pipeline to share (else one is built)."""
+        from facerec.backbones import default_backbone
+        from facerec.paths import default_gallery_path
+
+        self.gallery_path = Path(gallery) if gallery is not None else default_gallery_path()
+        self.kind = matcher
+        self.threshold = threshold
+        self.matcher_options = dict(matcher_options or {})
+        self.require_people = require_people
+        self.base = pipeline if pipeline is not None else FacePipeline(
+            (backbone or default_backbone()).lower(), weights=weights, min_face_size=min_face_size, flip=flip)
+        self.embedding_id: str = self.base.embedding_id
+        self._lock = threading.RLock()
+        self._stamp: tuple[Any, ...] | None = None
+        self._matcher: Any = None
+        self._pipeline = self.base
+        self._local = threading.local()
+        self.refits = 0
+
+    # ---- the matcher, kept warm
+
+    def matcher(self, gallery: Any = None) -> Any:
+        """The fitted matcher for the gallery as it is now (None when nobody is enrolled and that is allowed).
+
+        `gallery`: an open facerec.gallery.store.Gallery to read from (else this thread's own connection)."""
+        gallery = gallery if gallery is not None else self._gallery()
+        stamp = ("no gallery",) if gallery is None else (gallery.version(),
+                                                           self._head_stamp() if self.kind == "head" else None)
+        with self._lock:
+            if stamp != self._stamp:
+                self._matcher = self._fit(gallery) if gallery is not None else self._nobody(
+                    f"no gallery at {self.gallery_path}")
+                self._pipeline = self._pipeline_for(self._matcher)
+                self._stamp = stamp
+                self.refits += 1
+            return self._matcher
+
+    def matcher_for_stored_embeddings(self, gallery: Any = None) -> Any:
+        """The matcher for embeddings made earlier by the base pipeline (an album's stored faces): a head
+        fine-tuned with its base network cannot name those."""
+        fitted = self.matcher(gallery)
+        if getattr(fitted, "fine_tuned", False):
+            raise FacerecError("a head fine-tuned with its base network cannot name the album's stored embeddings;"
+                               " tag with --matcher nn, svm or logreg, or train a head without --fine-tune-blocks")
+        return fitted
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """The pipeline whose embeddings the current matcher expects (the fine-tuned base for such a head)."""
+        self.matcher()
+        return self._pipeline
+
+    @property
+    def threshold_(self) -> float | None:
+        """The distance the current matcher decides `unknown` on."""
+        from facerec.thresholds import threshold_for
+
+        fitted = self._matcher
+        value = getattr(fitted, "threshold_", None) if fitted is not None else None
+        if value is None and self.kind != "head":
+            value = self.threshold if self.threshold is not None else threshold_for(self.embedding_id, "identify")
+        return value
+
+    def people(self, gallery: Any = None) -> list[str]:
+        fitted = self.matcher(gallery)
+        return sorted(set(getattr(fitted, "classes_", []))) if fitted is not None else []
+
+    # ---- identification
+
+    def identify_embeddings(self, X: np.ndarray, gallery: Any = None) -> list[Identity]:
+        """The faces of ONE photo or frame, each person named at most once."""
+        from facerec.recognition.match import one_name_per_photo
+
+        if len(X) == 0:
+            return []
+        fitted = self.matcher(gallery)
+        if fitted is None:
+            return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
+        return one_name_per_photo(fitted.predict_identities(np.atleast_2d(X)))
+
+    def predict_identities(self, X: np.ndarray) -> list[Identity]:
+        """Matcher-shaped access (the live video loop asks for its tracks' faces)."""
+        fitted = self.matcher()
+        if fitted is None or len(X) == 0:
+            return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
+        return fitted.predict_identities(np.atleast_2d(X))
+
+    def identify_image(self, image: np.ndarray, path: str | None = None, second_look: bool = True,
+                       gallery: Any = None) -> list[FaceResult]:
+        """Every face of a decoded RGB image, named. The second look (a padded, an upscaled and a relaxed copy)
+        is for photos given one by one, where a face thumbnail that fills the frame must still be found."""
+        pipeline = self.pipeline
+        found = pipeline.analyse_image(image, second_look=second_look)
+        identities = self.identify_embeddings(np.stack([f.embedding for f in found]), gallery) if found else []
+        return [FaceResult.of(f.face, ident, i, path, f.embedding) for i, (f, ident) in enumerate(zip(found, identities))]
+
+    def identify(self, src: ImageSource, second_look: bool = True) -> list[FaceResult]:
+        path = str(src) if isinstance(src, (str, Path)) else None
+        return self.identify_image(load_image(src), path, second_look)
+
+    # ---- internals
+
+    def _fit(self, gallery: Any) -> Any:
+        from facerec.recognition.match import make_matcher, matcher_from_gallery
+
+        if self.kind == "head":
+            return matcher_from_gallery(gallery, "head", self.embedding_id)
+        X, names, _ = gallery.embeddings(self.embedding_id)
+        if len(X) == 0:
+            return self._nobody(f"nobody is enrolled for backbone {self.embedding_id} in {gallery.path}")
+        return make_matcher(self.kind, backbone=self.embedding_id, threshold=self.threshold,
+                            **self.matcher_options).fit(X, names)
+
+    def _nobody(self, why: str) -> None:
+        backbone = self.base.backbone.name
+        if self.require_people:
+            raise GalleryError(f"{why}; run `facerec enroll PEOPLE_DIR --backbone {backbone}` first")
+        log.warning("%s: every face will be 'unknown' (enroll people with `facerec enroll PEOPLE_DIR --backbone %s`)",
+                    why, backbone)
+        return None
+
+    def _pipeline_for(self, fitted: Any) -> FacePipeline:
+        """A head fine-tuned with its base network expects embeddings from that base."""
+        if not getattr(fitted, "fine_tuned", False):
+            return self.base
+        base = self.base
+        return FacePipeline(base.backbone, detector=base.detector, embedder=fitted.embed_chips, flip=base.flip)
+
+    def _gallery(self) -> Any:
+        """This thread's read connection to the gallery (a connection stays in the thread that opened it)."""
+        from facerec.gallery.store import Gallery
+
+        gallery = getattr(self._local, "gallery", None)
+        if gallery is None:
+            if not self.gallery_path.exists():
+                if self.require_people:
+                    raise GalleryError(f"no gallery at {self.gallery_path}; run `facerec enroll PEOPLE_DIR` first")
+                return None
+            gallery = self._local.gallery = Gallery(self.gallery_path, create=False)
+        return gallery
+
+    def _head_stamp(self) -> int | None:
+        """When the head trained on this gallery was last written (retraining does not change the gallery)."""
+        from facerec.paths import head_dir
+
+        try:
+            return max(entry.stat().st_mtime_ns for entry in os.scandir(head_dir(self.gallery_path, self.embedding_id)))
+        except (OSError, ValueError):  # no head (yet): matcher_from_gallery says so
+            return None
