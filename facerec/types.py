@@ -63,7 +63,7 @@ class FaceResult:
 
     `to_dict()` is what JSON outputs hold (identify --json, tag --jsonl, the Python API, Ray results, the
     server's /api/v1); `to_row()` is a CSV line in ROW_FIELDS order. `extra` carries what only some outputs
-    have (a video track, the nearest name of an unknown face) and is added to the dict as is."""
+    have (a video track) and is added to the dict as is."""
 
     face: Face
     name: str = UNKNOWN
@@ -79,8 +79,7 @@ class FaceResult:
            embedding: np.ndarray | None = None) -> "FaceResult":
         if identity is None:
             return cls(face, UNKNOWN, None, None, face_index, path, embedding)
-        return cls(face, identity.name, identity.score, identity.distance, face_index, path, embedding,
-                   {k: v for k, v in identity.extra.items() if k == "nearest"})
+        return cls(face, identity.name, identity.score, identity.distance, face_index, path, embedding)
 
     @property
     def known(self) -> bool:

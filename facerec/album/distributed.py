@@ -185,7 +185,8 @@ def record_results(results: Iterable[dict], gallery: Any, matcher: Any = None) -
         known = len(faces) and matcher is not None
         identities = one_name_per_photo(matcher.predict_identities(X)) if known else [None] * len(faces)
         named = [FaceResult.of(f, ident, i, r["path"]) for i, (f, ident) in enumerate(zip(faces, identities))]
-        detections = [{"face_index": i, "face": f.face, "embedding": v, "predicted_name": f.name, "score": f.score or 0.0}
+        detections = [{"face_index": i, "face": f.face, "embedding": v, "predicted_name": f.name, "score": f.score or 0.0,
+                       "distance": f.distance}
                       for i, (f, v) in enumerate(zip(named, X))]
         gallery.record_media(os.path.abspath(r["path"]), r["sha256"], r["mtime"], r["size"], r["backbone"], version,
                              r["status"], r["note"], detections)

@@ -375,7 +375,8 @@ class _AlbumTagger:
         status = OK if faces else NO_FACE
         note = "" if faces else "no face found"
         detections = [
-            {"face_index": i, "face": f, "embedding": v, "predicted_name": ident.name, "score": float(ident.score)}
+            {"face_index": i, "face": f, "embedding": v, "predicted_name": ident.name, "score": float(ident.score),
+             "distance": ident.distance}
             for i, (f, v, ident) in enumerate(zip(faces, X, identities))
         ]
         self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, status, note,
@@ -391,7 +392,7 @@ class _AlbumTagger:
         identities = self.identify(X)
         detections = [
             {"face_index": d.face_index, "face": d.face, "embedding": d.embedding,
-             "predicted_name": ident.name, "score": float(ident.score)}
+             "predicted_name": ident.name, "score": float(ident.score), "distance": ident.distance}
             for d, ident in zip(stored, identities)
         ]
         record = self.gallery.media_record(p.key)
@@ -408,7 +409,7 @@ class _AlbumTagger:
         if record is None or record.status != OK:
             return (record.status, record.note, []) if record else (NO_FACE, "", [])
         rel = relative_name(p.path, self.root)
-        tags = [FaceResult(d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score, None, d.face_index, rel)
+        tags = [FaceResult(d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score, d.distance, d.face_index, rel)
                 for d in self.gallery.detections(p.key) if d.backbone == self.backbone]
         return OK, record.note, tags
 

@@ -18,7 +18,7 @@ Tables (schema version in `PRAGMA user_version`, upgraded by `MIGRATIONS`):
   decision) -- photos seen by `tag` / the webcam; `decision` names the matcher and settings (threshold)
   that gave the stored names, so `tag` re-identifies a photo when they change.
 - detections(id, media_id -> media ON DELETE CASCADE, face_index, box, landmarks, confidence,
-  backbone, embedding, predicted_name, score, assigned_person_id -> people ON DELETE SET NULL,
+  backbone, embedding, predicted_name, score, distance, assigned_person_id -> people ON DELETE SET NULL,
   cluster_id)
 - meta(key PRIMARY KEY, value): 'version' counts changes to the enrolled set, so `tag` knows
   whether the names it stored for a media file are stale.
@@ -54,7 +54,7 @@ from facerec.types import UNKNOWN, Face
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PHOTO_STATUSES = ("ok", "no_face", "multiple_faces", "too_small", "unreadable")
 
 _SCHEMA_V1 = """
@@ -142,7 +142,12 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE media ADD COLUMN decision TEXT")  # NULL for photos tagged before: re-identified once
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE detections ADD COLUMN distance REAL")  # the predicted name's cosine distance
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2,
+                                                              2: _migrate_2_to_3}
 
 
 # --------------------------------------------------------------------------- records
@@ -196,6 +201,7 @@ class DetectionRecord:
     score: float | None
     assigned_person: str | None
     cluster_id: int | None
+    distance: float | None = None  # cosine distance of the predicted name (None: not known)
 
 
 # --------------------------------------------------------------------------- encoding
@@ -407,7 +413,7 @@ class Gallery:
         """Delete a person with all their photos and embeddings; the album faces that were named as them (by
         tagging or a named group) become unidentified and leave their group. False if nobody has that name."""
         with self._transaction() as db:
-            db.execute("""UPDATE detections SET predicted_name = NULL, score = NULL, cluster_id = NULL
+            db.execute("""UPDATE detections SET predicted_name = NULL, score = NULL, distance = NULL, cluster_id = NULL
                           WHERE predicted_name = ?1 OR assigned_person_id = (SELECT id FROM people WHERE name = ?1)""",
                        (name,))
             deleted = db.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount
@@ -603,7 +609,7 @@ class Gallery:
         """Store what `tag` found in one media file, replacing earlier detections of it; returns the media id.
 
         Each detection is a mapping with keys: 'face' (Face or Face.to_dict()), 'embedding' (d floats),
-        'predicted_name' (str or None), 'score' (float or None), optional 'face_index' (defaults to
+        'predicted_name' (str or None), 'score' (float or None), optional 'distance', optional 'face_index' (defaults to
         its position) and optional 'backbone' (defaults to `backbone`). A face assigned to a person
         earlier keeps that assignment when the file's content is unchanged. `decision`: what gave the
         predicted names (facerec.album.tag.decision_key).
@@ -632,13 +638,13 @@ class Gallery:
                 index = int(det.get("face_index", position))
                 box, landmarks, confidence = _face_columns(_as_face(det["face"]))
                 vector = finite_embedding(det["embedding"])
-                score = det.get("score")
+                score, distance = det.get("score"), det.get("distance")
                 db.execute(
                     """INSERT INTO detections(media_id, face_index, box, landmarks, confidence, backbone, embedding,
-                         predicted_name, score, assigned_person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                         predicted_name, score, distance, assigned_person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (media_id, index, box, landmarks, confidence, det.get("backbone", backbone),
                      encode_embedding(vector), det.get("predicted_name"), None if score is None else float(score),
-                     assigned.get(index)),
+                     None if distance is None else float(distance), assigned.get(index)),
                 )
         return media_id
 
@@ -656,7 +662,7 @@ class Gallery:
             id=row["id"], media_id=row["media_id"], media_path=row["media_path"], face_index=row["face_index"],
             face=_face_from_columns(row["box"], row["landmarks"], row["confidence"]), backbone=row["backbone"],
             embedding=decode_embedding(row["embedding"]), predicted_name=row["predicted_name"], score=row["score"],
-            assigned_person=row["assigned_person"], cluster_id=row["cluster_id"],
+            assigned_person=row["assigned_person"], cluster_id=row["cluster_id"], distance=row["distance"],
         )
 
     def detections(self, media_path: str | Path) -> list[DetectionRecord]:

@@ -32,7 +32,7 @@ def warm_up(state: ServerState) -> None:
     state.pipeline.detect(np.full((96, 96, 3), 128, dtype=np.uint8))
     size = state.pipeline.backbone.input_size
     state.pipeline.embed_chips(np.full((1, size, size, 3), 128, dtype=np.uint8))
-    state.matchers.current(state.gallery())
+    state.recognizer.matcher(state.gallery())
 
 
 def create_app(config: ServerConfig, pipeline: Any = None, *, warm: bool = True) -> FastAPI:

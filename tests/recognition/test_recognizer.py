@@ -77,7 +77,7 @@ def test_one_name_per_photo(enrolled, dlib_pipeline):
     (known,) = recognizer.identify(HOLDOUT / "deepface_id05_img61.jpg")
     twice = recognizer.identify_embeddings(np.stack([known.embedding, known.embedding * 0.999]))
     assert sorted(i.name for i in twice) == sorted([UNKNOWN, "deepface_id05"])
-    assert [i.extra.get("nearest") for i in twice if i.name == UNKNOWN] == ["deepface_id05"]
+    assert [i.extra.get("nearest") for i in twice if i.name == UNKNOWN] == ["deepface_id05"]  # why, for --json
 
 
 def test_a_fine_tuned_head_embeds_with_its_own_base(enrolled, dlib_pipeline):
