@@ -1,9 +1,9 @@
-"""Decision thresholds, as data, in one place.
+"""Decision thresholds: how they were chosen, and the lookup. The values are data in each backbone's registry
+entry (facerec/backbones/__init__.py), next to everything else about that network.
 
 Every threshold is a *cosine distance* between L2-normalised embeddings (0 = identical, 2 = opposite):
 two faces are the same person when their distance is <= the threshold. Thresholds are keyed by the
-embedding id (backbone, alignment recipe, flip: `facerec.backbones.embedding_id`), falling back to
-the backbone's name, and there are three, one per question asked:
+backbone of an embedding id (`facerec.backbones.embedding_id`), and there are three, one per question asked:
 
 - verify:   1:1, "are these two photos one person?" (`facerec verify`, LFW pairs). Chosen for accuracy:
             the threshold that decides the most pairs right on LFW View 1 DevTrain.
@@ -45,25 +45,20 @@ from __future__ import annotations
 
 PURPOSES = ("verify", "identify", "cluster")
 
-THRESHOLDS: dict[str, dict[str, float]] = {
-    # dlib ResNet, MTCNN box mapped to dlib's convention, test-time flip (the default recipe).
-    "dlib:dlibbox2+flip": {"verify": 0.0858, "identify": 0.0564, "cluster": 0.045},
-    # dlib without flip (--no-flip) and any other dlib recipe: the same values (not measured separately).
-    "dlib": {"verify": 0.0858, "identify": 0.0564, "cluster": 0.045},
-    "vgg16": {"verify": 0.40, "identify": 0.35, "cluster": 0.35},
-    "resnet50": {"verify": 0.45, "identify": 0.40, "cluster": 0.40},
-    "senet50": {"verify": 0.45, "identify": 0.40, "cluster": 0.40},
-}
-# dlib-keras runs the same network on the same chips (descriptors within 1e-4 of dlib's): same thresholds.
-THRESHOLDS["dlib-keras:dlibbox2+flip"] = THRESHOLDS["dlib:dlibbox2+flip"]
-THRESHOLDS["dlib-keras"] = THRESHOLDS["dlib"]
+# For a backbone no entry knows (none today): deepface-like values for 2048-d VGGFace2 embeddings.
 DEFAULT_THRESHOLDS = {"verify": 0.40, "identify": 0.35, "cluster": 0.35}
+
+
+def thresholds_for(key: str) -> dict[str, float]:
+    """The thresholds of an embedding id ("dlib:dlibbox2+flip") or backbone name: its registry entry's."""
+    from facerec.backbones import REGISTRY, backbone_of
+
+    found = REGISTRY.get(backbone_of((key or "").lower()))
+    return dict(found.thresholds) if found else dict(DEFAULT_THRESHOLDS)
 
 
 def threshold_for(key: str, purpose: str = "verify") -> float:
     """Cosine-distance threshold for an embedding id or backbone name and a purpose (verify, identify, cluster)."""
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
-    key = (key or "").lower()
-    table = THRESHOLDS.get(key) or THRESHOLDS.get(key.split(":", 1)[0]) or DEFAULT_THRESHOLDS
-    return table[purpose]
+    return thresholds_for(key)[purpose]

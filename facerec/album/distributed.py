@@ -72,10 +72,10 @@ class WorkerSpec:
         embedder = getattr(pipeline, "embedder", None)
         if embedder is not None and embedder != pipeline.backbone.embed:
             raise FacerecError("a pipeline with its own embedder (a fine-tuned head) cannot run on Ray workers")
-        from facerec.backbones import VGGFACE_NAMES
+        from facerec.backbones import entry
 
         weights = None
-        if pipeline.backbone.name in VGGFACE_NAMES:  # a weights file, or "random"; dlib's come with its wheel
+        if entry(pipeline.backbone.name).weights_file:  # a weights file, or "random"; dlib's come with its wheel
             path = getattr(pipeline.backbone, "weights_path", None)
             weights = str(path) if path else "random"
         d = pipeline.detector

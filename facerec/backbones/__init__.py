@@ -5,6 +5,8 @@
     get_backbone("resnet50", weights="random")  # untrained, for tests and benchmarks
     get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra
     get_backbone("dlib-keras")          # the same network in Keras: batched, GPU, fine-tunable
+
+A new backbone is one module (a base.Backbone subclass) plus one `register(BackboneEntry(...))` below.
 """
 from __future__ import annotations
 
@@ -12,25 +14,33 @@ import threading
 from pathlib import Path
 
 from facerec.backbones.base import Backbone
+from facerec.backbones.registry import REGISTRY, BackboneEntry, entry, register
 from facerec.vectors import l2_normalise
 
-VGGFACE_NAMES = ("vgg16", "resnet50", "senet50")
-DLIB_KERAS = "dlib-keras"
-BACKBONE_NAMES = ("dlib", DLIB_KERAS) + VGGFACE_NAMES
+# ---- the registry: one entry per backbone (facerec.backbones.registry says what each field means)
 
-# How each backbone turns a detected face into its chip; part of every stored embedding's id, so a gallery
-# never compares embeddings made with different alignments (bump it when `align` changes).
-ALIGNMENT_RECIPES: dict[str, str] = {
-    "dlib": "dlibbox2",  # dlib's 5-point predictor in the MTCNN box mapped to dlib's own box convention
-    DLIB_KERAS: "dlibbox2",  # the same network and chips as dlib, run by Keras
-    "vgg16": "loose30",  # the MTCNN box enlarged by 30 %, square, as VGGFace2 was trained on
-    "resnet50": "loose30",
-    "senet50": "loose30",
-}
-# Test-time flip (embedding = normalised mean of the chip's and its mirror image's): on where it was measured
-# to raise accuracy (dlib on LFW View 1 DevTrain, see facerec/thresholds.py); on by default for VGGFace too,
-# as their papers evaluate with it.
-FLIP_DEFAULT: dict[str, bool] = {"dlib": True, DLIB_KERAS: True, "vgg16": True, "resnet50": True, "senet50": True}
+# dlib's thresholds, chosen on LFW View 1 DevTrain with dlib's recipe (facerec/thresholds.py tells how).
+DLIB_THRESHOLDS = {"verify": 0.0858, "identify": 0.0564, "cluster": 0.045}
+
+register(BackboneEntry(
+    "dlib", "facerec.backbones.dlib_backbone:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
+    description="dlib's ResNet (the dlib extra; works offline)", status="facerec.backbones.dlib_backbone:weights_status",
+    device="facerec.backbones.dlib_backbone:device"))
+register(BackboneEntry(
+    "dlib-keras", "facerec.backbones.dlib_keras:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
+    description="dlib's ResNet in Keras: the same chips and descriptors, batched, GPU, fine-tunable",
+    status="facerec.backbones.dlib_backbone:weights_status", fine_tune="facerec.backbones.dlib_keras:keras_base"))
+for _name, _size, _thresholds in (("vgg16", 4096, {"verify": 0.40, "identify": 0.35, "cluster": 0.35}),
+                                  ("resnet50", 2048, {"verify": 0.45, "identify": 0.40, "cluster": 0.40}),
+                                  ("senet50", 2048, {"verify": 0.45, "identify": 0.40, "cluster": 0.40})):
+    # the MTCNN box enlarged by 30 %, square, as VGGFace2 was trained on; weights from keras-vggface's releases
+    register(BackboneEntry(
+        _name, "facerec.backbones.vggface:VGGFaceBackbone", _size, alignment="loose30", thresholds=_thresholds,
+        description=f"VGGFace{'' if _name == 'vgg16' else '2'} {_name} (Keras 3; weights downloaded once)",
+        status="facerec.backbones.weights:status_of", fine_tune="facerec.backbones.vggface:keras_base",
+        weights_file=True))
+
+BACKBONE_NAMES = tuple(REGISTRY)
 
 _cache: dict[tuple[str, str], Backbone] = {}
 _lock = threading.Lock()
@@ -50,7 +60,8 @@ def default_backbone() -> str:
 
 
 def flip_default(name: str) -> bool:
-    return FLIP_DEFAULT.get(name.lower(), True)
+    found = REGISTRY.get(name.lower())
+    return found.flip if found else True
 
 
 def embedding_id(name: str, flip: bool | None = None) -> str:
@@ -60,7 +71,8 @@ def embedding_id(name: str, flip: bool | None = None) -> str:
     embeddings under another id are simply re-made by the next `facerec enroll` / `facerec tag`."""
     name = name.lower()
     flip = flip_default(name) if flip is None else flip
-    return f"{name}:{ALIGNMENT_RECIPES.get(name, 'v1')}{'+flip' if flip else ''}"
+    found = REGISTRY.get(name)
+    return f"{name}:{found.alignment if found else 'v1'}{'+flip' if flip else ''}"
 
 
 def backbone_of(embedding: str) -> str:
@@ -70,31 +82,13 @@ def backbone_of(embedding: str) -> str:
 
 def get_backbone(name: str, weights: str | Path | None = None) -> Backbone:
     """The backbone called `name`, built once per (name, weights) and reused."""
-    name = name.lower()
-    if name not in BACKBONE_NAMES:
-        from facerec.errors import FacerecError
-
-        raise FacerecError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONE_NAMES)}")
-    key = (name, str(weights) if weights is not None else "")
+    spec = entry(name)
+    key = (spec.name, str(weights) if weights is not None else "")
     with _lock:
         if key not in _cache:
-            _cache[key] = build_backbone(name, weights)
+            _cache[key] = spec.build(weights)
         return _cache[key]
 
 
-def build_backbone(name: str, weights: str | Path | None) -> Backbone:
-    if name == "dlib":
-        from facerec.backbones.dlib_backbone import DlibBackbone
-
-        return DlibBackbone()
-    if name == DLIB_KERAS:
-        from facerec.backbones.dlib_keras import DlibKerasBackbone
-
-        return DlibKerasBackbone(weights)
-    from facerec.backbones.vggface import VGGFaceBackbone
-
-    return VGGFaceBackbone(name, weights=weights)
-
-
-__all__ = ["Backbone", "BACKBONE_NAMES", "DLIB_KERAS", "VGGFACE_NAMES", "backbone_of", "default_backbone", "embedding_id",
-           "flip_default", "get_backbone", "l2_normalise"]
+__all__ = ["Backbone", "BackboneEntry", "BACKBONE_NAMES", "REGISTRY", "backbone_of", "default_backbone", "embedding_id",
+           "entry", "flip_default", "get_backbone", "l2_normalise", "register"]

@@ -6,6 +6,8 @@ size, how to turn a detected face into the network's input (`align`) and `embed(
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,3 +31,14 @@ class Backbone(ABC):
 
     def describe(self) -> dict:
         return {"name": self.name, "input_size": self.input_size, "embedding_size": self.embedding_size}
+
+
+@dataclass
+class KerasBase:
+    """What fine-tuning (facerec.heads.train.fine_tune) needs to know about a Keras backbone: a registry entry's
+    `fine_tune` hook returns one."""
+
+    model: Callable[[Any], Any]  # weights (path, None or "random") -> the embedding network
+    last_block_layers: Callable[[int], list[str]]  # n blocks -> names of the layers to unfreeze
+    preprocess: Callable[[np.ndarray], np.ndarray]  # RGB chips -> the network's input
+    split: Callable[[Any, int], tuple[Any, Any]]  # (model, n blocks) -> (frozen trunk or None, trained top)

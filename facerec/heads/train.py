@@ -42,6 +42,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from facerec.backbones.base import KerasBase
+from facerec.backbones.registry import entry
 from facerec.errors import FacerecError, MissingExtraError
 from facerec.files.atomic import PRIVATE, atomic_save, atomic_write, atomic_write_text
 from facerec.paths import bottleneck_cache_dir, head_dir
@@ -54,7 +56,6 @@ HEAD_FORMAT = "facerec-head"
 HEAD_FORMAT_VERSION = 1
 HEAD_FILENAME = "head.keras"
 BASE_WEIGHTS_FILENAME = "base.weights.h5"
-KERAS_BACKBONES = ("dlib-keras", "vgg16", "resnet50", "senet50")
 # Validation needs a few photos per person: with fewer, holding one out costs more than it measures.
 MIN_PHOTOS_PER_PERSON_FOR_VALIDATION = 5
 FINE_TUNE_LEARNING_RATE = 1e-5
@@ -653,36 +654,14 @@ def bottleneck_features(photos: Sequence[TrainingPhoto], backbone, variants: Seq
 
 
 def check_fine_tunable(backbone: str) -> None:
-    if backbone not in KERAS_BACKBONES:
-        hint = " (use --backbone dlib-keras: the same network and chips, in Keras)" if backbone == "dlib" else ""
-        raise FacerecError(f"fine-tuning needs a Keras backbone ({', '.join(KERAS_BACKBONES)}); the {backbone} "
-                           "network is not a Keras model, so only a head on its frozen embeddings can be trained "
-                           f"(drop --fine-tune-blocks){hint}")
-
-
-@dataclass
-class KerasBase:
-    """What fine-tuning needs to know about a Keras backbone."""
-
-    model: Callable[[Any], Any]  # weights (path, None or "random") -> the embedding network
-    last_block_layers: Callable[[int], list[str]]  # n blocks -> names of the layers to unfreeze
-    preprocess: Callable[[np.ndarray], np.ndarray]  # RGB chips -> the network's input
-    split: Callable[[Any, int], tuple[Any, Any]]  # (model, n blocks) -> (frozen trunk or None, trained top)
+    """A clear error before minutes of training when the backbone is not a Keras model (its registry entry)."""
+    if not entry(backbone).fine_tunable:
+        entry(backbone).keras_base()  # raises, saying which backbones can be fine-tuned
 
 
 def keras_base(backbone: str) -> KerasBase:
-    check_fine_tunable(backbone)
-    if backbone == "dlib-keras":
-        from facerec.backbones import dlib_keras
-
-        return KerasBase(dlib_keras.dlib_model, dlib_keras.last_block_layers, dlib_keras.preprocess_input,
-                         dlib_keras.split_for_fine_tuning)
-    from facerec.backbones import vggface
-
-    return KerasBase(lambda weights: vggface.bottleneck_model(backbone, weights),
-                     lambda n: vggface.last_block_layers(backbone, n),
-                     lambda chips: vggface.preprocess_input(chips, backbone),
-                     lambda model, n: (None, model))
+    """The backbone's fine-tuning hook (its registry entry's): model, last blocks, preprocessing, split."""
+    return entry(backbone).keras_base()
 
 
 def fine_tune(head: FaceHead, chips: np.ndarray, names: Sequence[str], n_blocks: int, base_model=None,

@@ -172,6 +172,6 @@ def test_info_says_where_dlib_keras_runs(dlib_models):
     from facerec.cli.commands.info import backbone_status
     from facerec.device import tensorflow_device
 
-    rows = {row["name"]: row for row in backbone_status() if "variant" not in row}
+    rows = {row["name"]: row for row in backbone_status() if not row["variant"]}
     assert rows["dlib-keras"]["present"] and rows["dlib-keras"]["device"] == tensorflow_device()
     assert rows["dlib"]["device"].endswith("(dlib)")

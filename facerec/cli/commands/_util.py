@@ -63,10 +63,13 @@ def pipeline_from_args(args, **kwargs):
     from facerec import errors
     from facerec.recognition.pipeline import FacePipeline
 
-    if args.weights is not None and args.backbone == "dlib":
-        # dlib's weights come with its wheel; silently ignoring the file would test something else
-        raise errors.UsageError("--weights is for the VGGFace backbones (vgg16, resnet50, senet50); the dlib "
-                                "backbone uses the model installed with the dlib extra")
+    from facerec.backbones import REGISTRY, entry
+
+    if args.weights is not None and not entry(args.backbone).weights_file:
+        # e.g. dlib's weights come with its wheel; silently ignoring the file would test something else
+        takes = ", ".join(name for name, spec in REGISTRY.items() if spec.weights_file)
+        raise errors.UsageError(f"--weights is for the backbones that load a weights file ({takes}); the "
+                                f"{args.backbone} backbone uses the model installed with it")
     min_face = getattr(args, "min_face_size", None)
     if min_face is not None:
         kwargs.setdefault("min_face_size", min_face)

