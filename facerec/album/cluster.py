@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facerec.vision.align import face_crop
 from facerec.thresholds import threshold_for
 from facerec.vectors import l2_normalise
 
@@ -232,22 +233,6 @@ def list_clusters(gallery: Any, backbone: str, examples: int = 3) -> list[Cluste
 
 
 # --------------------------------------------------------------------------- contact sheets
-
-
-def face_crop(image: np.ndarray, box: Sequence[int], size: int, margin: float = 0.25) -> np.ndarray:
-    """A square crop around the box, with `margin` of context on each side, resized to size x size."""
-    x, y, w, h = (float(v) for v in box)
-    side = max(w, h) * (1 + 2 * margin)
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
-    ih, iw = image.shape[:2]
-    pad = max(0, -x0, -y0, x1 - iw, y1 - ih)
-    if pad:  # faces at the border: pad with grey rather than squash the crop
-        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    crop = image[y0:y1, x0:x1]
-    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR)
 
 
 def placeholder_tile(size: int, text: str) -> np.ndarray:

@@ -12,7 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facerec.album.cluster import NOISE, face_crop
+from facerec.album.cluster import NOISE
+from facerec.vision.align import face_crop
 from facerec.errors import ImageError
 from facerec.vision.imageio import load_image
 

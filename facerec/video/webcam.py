@@ -36,6 +36,7 @@ import numpy as np
 
 from facerec.errors import EXIT_BAD_INPUT, EXIT_USAGE, FacerecError, MissingExtraError
 from facerec.video.track import APPEARED, RENAMED, Track, Tracker, TrackerConfig, TrackEvent
+from facerec.vision.align import face_crop
 from facerec.types import UNKNOWN, Face, Identity
 
 log = logging.getLogger(__name__)
@@ -762,19 +763,10 @@ class UnknownFaceSaver:
             return  # decided on another frame: the face may not be in this one
         from facerec.album.annotate import save_image
 
-        crop = crop_with_margin(result.rgb, event.box, self.margin)
+        crop = face_crop(result.rgb, event.box, margin=self.margin)
         name = f"{datetime.now():%Y%m%d-%H%M%S}_track{event.track_id}.png"
         self.saved.append(save_image(self.folder / name, crop))
         self._done.add(event.track_id)
-
-
-def crop_with_margin(rgb: np.ndarray, box: Sequence[int], margin: float) -> np.ndarray:
-    x, y, w, h = box
-    mx, my = int(w * margin), int(h * margin)
-    height, width = rgb.shape[:2]
-    x0, y0 = max(0, x - mx), max(0, y - my)
-    x1, y1 = min(width, x + w + mx), min(height, y + h + my)
-    return rgb[y0:y1, x0:x1].copy()
 
 
 def describe_devices(backbone: str) -> str:

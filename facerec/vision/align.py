@@ -3,6 +3,8 @@ MTCNN landmarks onto a canonical template, then a square crop with margin at the
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -60,13 +62,33 @@ def loose_crop(image: np.ndarray, box: tuple[int, int, int, int], size: int = 22
     """The unaligned loose face crop VGGFace/VGGFace2 networks were trained on, resized to size x size."""
     x, y, w, h = (float(v) for v in box)
     side = min(w, h) * (1.0 + extension) * centre_fraction  # the centre square of the extended box
-    cx, cy = x + w / 2, y + h / 2
+    # faces at the photo's edge: replicate the border rather than squash the crop (as the training crops)
+    return square_crop(image, (x + w / 2, y + h / 2), side, size, border=None)
+
+
+def face_crop(image: np.ndarray, box: Sequence[float], size: int | None = None, margin: float = 0.25) -> np.ndarray:
+    """A square picture of a face for people to look at (thumbnails, contact sheets, saved unknown faces): the
+    box with `margin` of context on each side, grey beyond the photo's edge, resized to size x size if given."""
+    x, y, w, h = (float(v) for v in box)
+    return square_crop(image, (x + w / 2, y + h / 2), max(w, h) * (1 + 2 * margin), size, border=(128, 128, 128))
+
+
+def square_crop(image: np.ndarray, centre: tuple[float, float], side: float, size: int | None,
+                border: tuple[int, int, int] | None) -> np.ndarray:
+    """The square of `side` pixels around `centre`, padded past the edges (border colour, or the edge pixels
+    replicated when None) rather than squashed, and resized to size x size when size is given."""
+    cx, cy = centre
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     x1, y1 = x0 + max(1, int(round(side))), y0 + max(1, int(round(side)))
     pad = max(0, -x0, -y0, x1 - image.shape[1], y1 - image.shape[0])
-    if pad:  # faces at the photo's edge: replicate the border rather than squash the crop
-        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    if pad:
+        if border is None:
+            image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        else:
+            image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=border)
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
     crop = image[y0:y1, x0:x1]
+    if size is None:
+        return crop.copy()
     interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interpolation)

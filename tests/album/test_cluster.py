@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from facerec.cli.main import main
-from facerec.album.cluster import NOISE, cluster_embeddings, contact_sheet, face_crop, list_clusters, needs_clustering, \
+from facerec.album.cluster import NOISE, cluster_embeddings, contact_sheet, list_clusters, needs_clustering, \
     recompute_clusters, renumber_by_size, write_contact_sheets
+from facerec.vision.align import face_crop
 from facerec.vision.imageio import load_image
 from facerec.backbones import embedding_id
 from facerec.types import UNKNOWN

@@ -13,7 +13,7 @@ from facerec.errors import EXIT_BAD_INPUT, FacerecError
 from facerec.video.track import APPEARED, LEFT, TrackEvent
 from facerec.types import Face
 from facerec.video.webcam import (FrameResult, JsonLinesOutput, SourceError, TrackView, UnknownFaceSaver, VideoSource,
-                            crop_with_margin, detect_downscaled, gui_unavailable_reason, open_source, open_video,
+                            detect_downscaled, gui_unavailable_reason, open_source, open_video,
                             parse_source, redact_url, run_loop, scale_face)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -339,10 +339,14 @@ def test_scale_face_and_detect_downscaled_without_resizing_small_frames():
     assert pipeline.sizes == [(240, 320)]
 
 
-def test_crop_with_margin_stays_inside_the_image():
+def test_saved_face_crops_are_square_with_grey_beyond_the_edge():
+    from facerec.vision.align import face_crop
+
     image = np.arange(100 * 100 * 3, dtype=np.uint8).reshape(100, 100, 3)
-    assert crop_with_margin(image, (40, 40, 20, 20), 0.25).shape == (30, 30, 3)
-    assert crop_with_margin(image, (0, 0, 20, 20), 0.5).shape == (30, 30, 3)
+    inside = face_crop(image, (40, 40, 20, 20), margin=0.25)
+    assert inside.shape == (30, 30, 3) and (inside == image[35:65, 35:65]).all()
+    corner = face_crop(image, (0, 0, 20, 20), margin=0.5)
+    assert corner.shape == (40, 40, 3) and (corner[:10, :10] == 128).all() and (corner[10:, 10:] == image[:30, :30]).all()
 
 
 def test_json_lines_print_events_and_detection_frames_only(tmp_path):
