@@ -25,6 +25,7 @@ import numpy as np
 
 from facerec.vectors import cosine_distance_matrix, l2_normalise
 from facerec.errors import FacerecError, GalleryError, ImageError, NoFaceError
+from facerec.recognition import match
 from facerec.types import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 # as a failure ("different") instead of silently disappearing from the statistics.
 FAILED_PAIR_DISTANCE = 2.0
 DEFAULT_FARS = (1e-3, 1e-2)
-MATCHERS = ("nn", "svm", "logreg", "head")
+MATCHERS = match.MATCHER_KINDS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -461,19 +462,6 @@ def split_people(photos: dict[str, list[Path]], k: int, unknown_fraction: float 
     return split
 
 
-def make_matcher(kind: str, backbone: str, threshold: float | None = None, seed: int = 0):
-    """A fresh, unfitted matcher with fit(X, names) and predict_identities(X) -> list[Identity]."""
-    if kind == "head":
-        from facerec.heads.train import FaceHead
-
-        return FaceHead(backbone=backbone, max_distance=threshold, seed=seed)
-    if kind not in MATCHERS:
-        raise FacerecError(f"unknown matcher {kind!r}; choose one of {', '.join(MATCHERS)}")
-    from facerec.recognition import match
-
-    return match.make_matcher(kind, backbone=backbone, threshold=threshold)
-
-
 def identification_report(true_names: Sequence[str], predicted: Sequence[str], enrolled: Sequence[str]) -> dict[str, Any]:
     """Open-set identification metrics. true_names uses UNKNOWN for probes of people who were not enrolled."""
     enrolled_set = set(enrolled)
@@ -521,7 +509,7 @@ def evaluate_identification(embeddings: dict[Path, np.ndarray], split: Split, ma
             if p in embeddings:
                 probe_paths.append(p)
                 true_names.append(UNKNOWN)
-    matcher = make_matcher(matcher_kind, backbone, threshold, seed)
+    matcher = match.make_matcher(matcher_kind, backbone=backbone, threshold=threshold, seed=seed)
     matcher.fit(np.stack(enroll_vectors).astype(np.float32), list(enroll_names))
     identities = matcher.predict_identities(np.stack([embeddings[p] for p in probe_paths]).astype(np.float32)) \
         if probe_paths else []

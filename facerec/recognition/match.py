@@ -313,13 +313,19 @@ def _closer(a: Identity, b: Identity) -> bool:
 
 
 def make_matcher(kind: str = "nn", backbone: str | None = None, threshold: float | None = None,
-                 aggregate: str = "max", min_probability: float | None = None) -> NearestNeighbourMatcher | ClassifierMatcher:
-    """An unfitted matcher: 'nn', 'svm' or 'logreg'. `threshold` is always a cosine distance."""
+                 aggregate: str = "max", min_probability: float | None = None, seed: int = 0) -> Any:
+    """An unfitted matcher: 'nn', 'svm', 'logreg' or 'head' (a new transfer-learning head, trained by fit).
+    `threshold` is always a cosine distance. The one place matchers are made: the Recognizer fits it on the
+    gallery, the evaluation on its enrolment split."""
     if kind == "nn":
         return NearestNeighbourMatcher(threshold=threshold, backbone=backbone, aggregate=aggregate)
     if kind in ("svm", "logreg"):
         return ClassifierMatcher(kind=kind, threshold=threshold, min_probability=min_probability, backbone=backbone)
-    raise ValueError(f"unknown matcher {kind!r}; choose one of {MATCHER_KINDS[:3]}")
+    if kind == "head":
+        from facerec.heads.train import FaceHead
+
+        return FaceHead(backbone=backbone or "dlib", max_distance=threshold, seed=seed)
+    raise ValueError(f"unknown matcher {kind!r}; choose one of {', '.join(MATCHER_KINDS)}")
 
 
 def matcher_from_gallery(gallery: Any, kind: str = "nn", backbone: str = "dlib", threshold: float | None = None,
