@@ -10,7 +10,7 @@ photos are the enrolled people (--people of them, chosen with --seed; 0: all). F
 name a face, all on the `dlib-keras` backbone (dlib's ResNet in Keras, the chips of the `dlib` backbone):
 
   nn         nearest neighbour on the frozen embeddings of the enrolled photos (threshold 0.10)
-  head       a new head (facerec.heads.train.FaceHead) on the frozen embeddings of the enrolled photos and
+  head       a new head (facerec.heads.head.FaceHead) on the frozen embeddings of the enrolled photos and
              their augmented copies (flip, +-10 degrees, +-20 % brightness), as `facerec train --augment`
   fine-tune  that head, then the last --fine-tune-blocks residual blocks + the 128-d fc layer trained
              with it at --learning-rate on the same photos and copies, as `facerec train --fine-tune-blocks`
@@ -115,7 +115,7 @@ def detect_and_align(paths: list[Path], cache: Path | None) -> dict[Path, np.nda
 def trunk_features(trunk, chips: np.ndarray, variants: list[str]) -> np.ndarray:
     """(n, len(variants), ...) output of the frozen trunk for every chip and augmented copy."""
     from facerec.backbones.dlib_keras import preprocess_input
-    from facerec.heads.train import augmented_chips
+    from facerec.heads.augment import augmented_chips
 
     out = []
     for start in range(0, len(chips), 16):
@@ -155,7 +155,8 @@ def run_k(k: int, people: dict[str, list[Path]], strangers: list[Path], rows: di
     import keras
 
     from facerec.recognition.match import NearestNeighbourMatcher
-    from facerec.heads.train import FINE_TUNE_LEARNING_RATE, FaceHead, fine_tune_top, prepare_fine_tuning
+    from facerec.heads.finetune import FINE_TUNE_LEARNING_RATE, fine_tune_top, prepare_fine_tuning
+    from facerec.heads.head import FaceHead
     from facerec.types import UNKNOWN
 
     rng = np.random.default_rng(seed + k)
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
     from facerec.backbones.dlib_keras import dlib_model, split_for_fine_tuning
     from facerec.cli.tables import print_table
     from facerec.device import tensorflow_device
-    from facerec.heads.train import resolve_variants
+    from facerec.heads.augment import resolve_variants
 
     images = args.lfw / "images"
     if not images.is_dir():

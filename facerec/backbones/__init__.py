@@ -29,7 +29,8 @@ register(BackboneEntry(
 register(BackboneEntry(
     "dlib-keras", "facerec.backbones.dlib_keras:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
     description="dlib's ResNet in Keras: the same chips and descriptors, batched, GPU, fine-tunable",
-    status="facerec.backbones.dlib_backbone:weights_status", fine_tune="facerec.backbones.dlib_keras:keras_base"))
+    status="facerec.backbones.dlib_backbone:weights_status", fine_tune="facerec.backbones.dlib_keras:keras_base",
+    weights_file=True))  # --weights: another copy of dlib's .dat
 for _name, _size, _thresholds in (("vgg16", 4096, {"verify": 0.40, "identify": 0.35, "cluster": 0.35}),
                                   ("resnet50", 2048, {"verify": 0.45, "identify": 0.40, "cluster": 0.40}),
                                   ("senet50", 2048, {"verify": 0.45, "identify": 0.40, "cluster": 0.40})):

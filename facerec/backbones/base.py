@@ -35,7 +35,7 @@ class Backbone(ABC):
 
 @dataclass
 class KerasBase:
-    """What fine-tuning (facerec.heads.train.fine_tune) needs to know about a Keras backbone: a registry entry's
+    """What fine-tuning (facerec.heads.finetune.fine_tune) needs to know about a Keras backbone: a registry entry's
     `fine_tune` hook returns one."""
 
     model: Callable[[Any], Any]  # weights (path, None or "random") -> the embedding network

@@ -84,7 +84,7 @@ def _head_names(head: Path, name: str) -> bool:
 
 def remove_cached_embeddings(gallery_path: str | Path, photo_hashes: set[str]) -> int:
     """Delete the cached embeddings of these photos (by content hash) beside the gallery; how many files."""
-    from facerec.heads.train import BottleneckCache
+    from facerec.heads.bottlenecks import BottleneckCache
 
     cache = BottleneckCache(bottleneck_cache_dir(gallery_path))
     if not cache.folder.is_dir():

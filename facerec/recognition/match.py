@@ -322,7 +322,7 @@ def make_matcher(kind: str = "nn", backbone: str | None = None, threshold: float
     if kind in ("svm", "logreg"):
         return ClassifierMatcher(kind=kind, threshold=threshold, min_probability=min_probability, backbone=backbone)
     if kind == "head":
-        from facerec.heads.train import FaceHead
+        from facerec.heads.head import FaceHead
 
         return FaceHead(backbone=backbone or "dlib", max_distance=threshold, seed=seed)
     raise ValueError(f"unknown matcher {kind!r}; choose one of {', '.join(MATCHER_KINDS)}")
@@ -343,9 +343,9 @@ def matcher_from_gallery(gallery: Any, kind: str = "nn", backbone: str = "dlib",
 
 def _load_head(gallery: Any, embedding: str) -> IdentityPredictor:
     try:
-        from facerec.heads.train import load_gallery_head
+        from facerec.heads.head import load_gallery_head
     except ImportError as e:
-        raise MissingExtraError(f"the 'head' matcher needs facerec.heads.train, which is not available here ({e})") from e
+        raise MissingExtraError(f"the 'head' matcher needs facerec.heads.head, which is not available here ({e})") from e
     try:
         return load_gallery_head(gallery, embedding)
     except FacerecError:

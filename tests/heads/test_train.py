@@ -67,7 +67,7 @@ def open_set_threshold(enrolled):
 
 @pytest.fixture(scope="module")
 def trained_head(enrolled, open_set_threshold):
-    from facerec.heads.train import FaceHead
+    from facerec.heads.head import FaceHead
 
     X, names = enrolled
     return FaceHead(backbone="dlib", max_distance=open_set_threshold, seed=0).fit(X, names)
@@ -104,7 +104,7 @@ def test_head_names_held_out_photos_and_rejects_a_stranger(trained_head, holdout
 
 def test_without_the_distance_gate_the_stranger_gets_a_name(enrolled, holdout):
     """The softmax alone always names someone: the open-set gate is what makes the stranger unknown."""
-    from facerec.heads.train import FaceHead
+    from facerec.heads.head import FaceHead
 
     X, truth = holdout
     head = FaceHead(backbone="dlib", max_distance=2.0, min_probability=0.0).fit(*enrolled)
@@ -119,7 +119,7 @@ def test_probabilities_are_a_distribution_over_the_enrolled_people(trained_head,
 
 
 def test_save_and_load_give_identical_predictions(trained_head, holdout, tmp_path):
-    from facerec.heads.train import load_head
+    from facerec.heads.head import load_head
 
     path = trained_head.save(tmp_path / "heads" / "head.keras")
     meta = (tmp_path / "heads" / "head.json").read_text()
@@ -137,7 +137,8 @@ def test_save_and_load_give_identical_predictions(trained_head, holdout, tmp_pat
 
 def test_a_head_is_stored_beside_its_gallery_and_found_from_any_folder(faces, tmp_path, monkeypatch):
     from facerec.recognition.match import matcher_from_gallery
-    from facerec.heads.train import load_head, train_from_gallery
+    from facerec.heads.head import load_head
+    from facerec.heads.train import train_from_gallery
 
     with make_gallery(tmp_path / "team.sqlite", faces) as gallery:
         head = train_from_gallery(gallery, "dlib", epochs=30)
@@ -183,14 +184,14 @@ def test_a_head_that_can_name_someone_the_gallery_does_not_hold_is_refused(faces
 
 
 def test_missing_head_says_to_train_first(tmp_path):
-    from facerec.heads.train import load_head
+    from facerec.heads.head import load_head
 
     with pytest.raises(MissingExtraError, match="facerec train"):
         load_head("dlib", tmp_path / "nowhere")
 
 
 def test_one_person_is_not_enough(enrolled):
-    from facerec.heads.train import FaceHead
+    from facerec.heads.head import FaceHead
 
     X, names = enrolled
     with pytest.raises(FacerecError, match="at least 2"):
@@ -203,7 +204,7 @@ def test_wrong_embedding_size_is_a_clear_error(trained_head):
 
 
 def test_validation_split_keeps_augmented_copies_of_a_photo_together():
-    from facerec.heads.train import validation_split
+    from facerec.heads.head import validation_split
 
     labels = np.repeat([0, 1], 30)  # 2 people x 5 photos x 6 variants
     groups = np.repeat(np.arange(10), 6)
@@ -249,7 +250,9 @@ def test_gallery_training_uses_stored_embeddings_without_loading_the_backbone(fa
 
 
 def test_augmented_bottlenecks_are_cached_and_reused(faces, holdout, dlib_pipeline, tmp_path):
-    from facerec.heads.train import AUGMENTATIONS, BottleneckCache, train_from_gallery
+    from facerec.heads.augment import AUGMENTATIONS
+    from facerec.heads.bottlenecks import BottleneckCache
+    from facerec.heads.train import train_from_gallery
 
     counting = CountingBackbone(dlib_pipeline.backbone)
     with make_gallery(tmp_path / "g.sqlite", faces) as gallery:
@@ -269,7 +272,7 @@ def test_augmented_bottlenecks_are_cached_and_reused(faces, holdout, dlib_pipeli
 
 
 def test_cache_files_load_without_pickle(faces, tmp_path):
-    from facerec.heads.train import BottleneckCache
+    from facerec.heads.bottlenecks import BottleneckCache
 
     cache = BottleneckCache(tmp_path)
     _, face, vector = next(iter(faces.values()))
@@ -282,7 +285,7 @@ def test_cache_files_load_without_pickle(faces, tmp_path):
 
 
 def test_augmentations_change_the_chip_but_keep_its_shape():
-    from facerec.heads.train import AUGMENTATIONS, augmented_chips, resolve_variants
+    from facerec.heads.augment import AUGMENTATIONS, augmented_chips, resolve_variants
 
     chip = np.random.default_rng(0).integers(0, 200, size=(150, 150, 3), dtype=np.uint8)
     variants = resolve_variants(True)
@@ -336,7 +339,8 @@ def test_fine_tuning_the_last_resnet50_block_changes_only_that_block(faces, tmp_
     from facerec.vision.align import align_face
     from facerec.backbones.vggface import bottleneck_model, last_block_layers, preprocess_input
     from facerec.vision.imageio import load_image
-    from facerec.heads.train import FaceHead, fine_tune, load_head
+    from facerec.heads.head import FaceHead, load_head
+    from facerec.heads.finetune import fine_tune
 
     chosen = [p for p in faces if p.is_relative_to(PEOPLE) and faces[p][0] in ("Angelina_Jolie", "deepface_id05")][:2]
     chosen += [p for p in faces if p.is_relative_to(PEOPLE) and faces[p][0] == "deepface_id05"][:2]
@@ -377,7 +381,7 @@ def test_fine_tuning_dlib_keras_end_to_end(tmp_path, capsys, monkeypatch, caplog
     pytest.importorskip("dlib", reason="the dlib extra is not installed")
     from facerec.backbones.dlib_keras import dlib_model, last_block_layers
     from facerec.cli.main import main
-    from facerec.heads.train import load_head
+    from facerec.heads.head import load_head
 
     gallery = str(tmp_path / "g.sqlite")
     common = ["--backbone", "dlib-keras", "--gallery", gallery]

@@ -49,7 +49,7 @@ def test_weights_with_the_dlib_backbone_is_a_usage_error(cli, tmp_path):
     weights = tmp_path / "w.h5"
     weights.write_bytes(b"x")
     run = cli("verify", FACE_A, FACE_B, "--backbone", "dlib", "--weights", weights)
-    assert run.code == 2 and "--weights is for the VGGFace backbones" in run.err
+    assert run.code == 2 and "--weights is for the backbones that load a weights file (dlib-keras, vgg16, resnet50, senet50)" in run.err
 
 
 # --------------------------------------------------------------------------- names and cells in outputs
@@ -163,7 +163,7 @@ def mode(path: Path) -> int:
 
 
 def test_bottleneck_cache_folders_are_private_whatever_the_umask(tmp_path, umask_000):
-    from facerec.heads.train import BottleneckCache
+    from facerec.heads.bottlenecks import BottleneckCache
     from facerec.types import Face
 
     cache = BottleneckCache(tmp_path / "models" / "cache" / "bottlenecks")
@@ -176,7 +176,7 @@ def test_bottleneck_cache_folders_are_private_whatever_the_umask(tmp_path, umask
 
 
 def test_trained_head_is_private_whatever_the_umask_and_written_atomically(tmp_path, umask_000, monkeypatch):
-    from facerec.heads.train import FaceHead
+    from facerec.heads.head import FaceHead
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(12, 128)).astype(np.float32)
