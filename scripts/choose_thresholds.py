@@ -50,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def split_images(lfw: Path, pairs_name: str) -> tuple[list, list[Path]]:
-    from facerec.evaluation.evaluate import lfw_image_path, parse_pairs
+    from facerec.evaluation.pairs import lfw_image_path, parse_pairs
 
     pairs = parse_pairs(lfw / pairs_name)
     paths = list(dict.fromkeys(lfw_image_path(lfw / "images", n, i) for p in pairs
@@ -60,7 +60,7 @@ def split_images(lfw: Path, pairs_name: str) -> tuple[list, list[Path]]:
 
 def embed_images(paths: list[Path], args) -> tuple[dict[Path, np.ndarray], float]:
     """Largest-face embeddings with the default pipeline (cached as plain arrays, never pickled)."""
-    from facerec.evaluation.evaluate import embed_paths, main_face_embedding
+    from facerec.evaluation.pairs import embed_paths, main_face_embedding
     from facerec.recognition.pipeline import FacePipeline
 
     if args.cache is not None and args.cache.is_file():
@@ -87,7 +87,8 @@ def person_of(path: Path) -> str:
 
 
 def pair_distances(pairs, vectors: dict[Path, np.ndarray], lfw: Path) -> tuple[np.ndarray, np.ndarray]:
-    from facerec.evaluation.evaluate import FAILED_PAIR_DISTANCE, lfw_image_path
+    from facerec.evaluation.metrics import FAILED_PAIR_DISTANCE
+    from facerec.evaluation.pairs import lfw_image_path
 
     distances, same = [], []
     for p in pairs:
@@ -98,7 +99,7 @@ def pair_distances(pairs, vectors: dict[Path, np.ndarray], lfw: Path) -> tuple[n
 
 
 def all_image_pairs(vectors: dict[Path, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    from facerec.evaluation.evaluate import all_pairs
+    from facerec.evaluation.metrics import all_pairs
 
     paths = list(vectors)
     return all_pairs(np.stack([vectors[p] for p in paths]), [person_of(p) for p in paths])
@@ -166,7 +167,7 @@ def open_set(vectors: dict[Path, np.ndarray], threshold: float, seed: int, k: in
 
 
 def check(vectors, pairs, lfw, thresholds: dict[str, float], seed: int) -> dict:
-    from facerec.evaluation.evaluate import accuracy_at
+    from facerec.evaluation.metrics import accuracy_at
 
     d, same = pair_distances(pairs, vectors, lfw)
     D, S = all_image_pairs(vectors)
@@ -185,7 +186,7 @@ def check(vectors, pairs, lfw, thresholds: dict[str, float], seed: int) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from facerec.backbones import embedding_id
-    from facerec.evaluation.evaluate import best_threshold, threshold_at_far
+    from facerec.evaluation.metrics import best_threshold, threshold_at_far
     from facerec.thresholds import threshold_for
 
     train_pairs, train_paths = split_images(args.lfw, "pairsDevTrain.txt")

@@ -133,7 +133,7 @@ def embed_top(top, features: np.ndarray) -> np.ndarray:
 
 def score(truth: list[str], predicted, closed: list[str], enrolled: list[str], seconds: float,
           head=None, embeddings: np.ndarray | None = None) -> dict:
-    from facerec.evaluation.evaluate import identification_report
+    from facerec.evaluation.metrics import identification_report
 
     report = identification_report(truth, list(predicted), enrolled)
     report.pop("confusion")

@@ -103,7 +103,7 @@ def face_recognition_embedder():
 
 
 def pair_paths(lfw: Path, pairs) -> list[tuple[Path, Path]]:
-    from facerec.evaluation.evaluate import lfw_image_path
+    from facerec.evaluation.pairs import lfw_image_path
 
     images = lfw / "images" if (lfw / "images").is_dir() else lfw
     return [(lfw_image_path(images, p.name1, p.index1), lfw_image_path(images, p.name2, p.index2)) for p in pairs]
@@ -124,7 +124,7 @@ def pair_distances(pairs: list[tuple[Path, Path]], vectors: dict[Path, np.ndarra
 
 
 def score(distances: np.ndarray, same: np.ndarray, default_threshold: float) -> dict:
-    from facerec.evaluation.evaluate import accuracy_at, best_threshold, kfold_accuracy, roc_auc, tar_at_far
+    from facerec.evaluation.metrics import accuracy_at, best_threshold, kfold_accuracy, roc_auc, tar_at_far
 
     best_t, best_acc = best_threshold(distances, same)
     tar, tar_t = tar_at_far(distances, same, 1e-3)
@@ -157,7 +157,7 @@ def cached_vectors(cache: Path | None, tool: str, paths: list[Path]) -> dict[Pat
 
 
 def evaluate_tool(tool: str, pairs: list[tuple[Path, Path]], same: np.ndarray, args) -> tuple[dict, dict[Path, np.ndarray]]:
-    from facerec.evaluation.evaluate import embed_paths
+    from facerec.evaluation.pairs import embed_paths
 
     if tool == "face_recognition":
         embed_one, default_threshold, description = face_recognition_embedder()
@@ -209,7 +209,7 @@ def print_table(reports: list[dict], pairs_name: str, n_pairs: int) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from facerec.evaluation.evaluate import parse_pairs
+    from facerec.evaluation.pairs import parse_pairs
 
     pairs_file = Path(args.pairs) if Path(args.pairs).is_file() else args.lfw / args.pairs
     parsed = parse_pairs(pairs_file)[: args.limit]

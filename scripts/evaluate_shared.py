@@ -54,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def shared_people(faces: Path) -> dict[str, list[Path]]:
     """{person: photos} over <faces>/<source>/<Identity>/ and <faces>/<Identity>/, skipping '_' folders.
     A name found under two sources is qualified as '<source>/<name>'."""
-    from facerec.evaluation.evaluate import labelled_folder
+    from facerec.evaluation.folder import labelled_folder
     from facerec.vision.imageio import is_image_path
 
     found: list[tuple[str, str, list[Path]]] = []
@@ -111,11 +111,11 @@ def clustering_figures(people: dict[str, list[Path]], embeddings: dict[Path, np.
 
 def open_set_draws(people, embedded, args, key: str) -> dict:
     """The nn matcher over --draws seeds: mean and worst share of strangers named, mean top-1."""
-    from facerec.evaluation import evaluate as ev
+    from facerec.evaluation.folder import evaluate_people
 
     runs = []
     for seed in range(args.draws):
-        r = ev.evaluate_people(people, None, k=args.k, matchers=["nn"], unknown_fraction=args.unknown_fraction,
+        r = evaluate_people(people, None, k=args.k, matchers=["nn"], unknown_fraction=args.unknown_fraction,
                                seed=seed, threshold=args.threshold, backbone=key, embedded=embedded)
         runs.append({"seed": seed, "top1": r["top1_accuracy"], "strangers_named": r["open_set_far"],
                      "stranger_probes": r["n_impostor_probes"]})
@@ -138,7 +138,8 @@ def fmt(value, digits: int = 4) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from facerec.evaluation import evaluate as ev
+    from facerec.evaluation.folder import embed_people, evaluate_people, public_report
+    from facerec.evaluation.plots import write_plots
     from facerec.cli.tables import print_table
     from facerec.thresholds import threshold_for
 
@@ -157,11 +158,11 @@ def main(argv=None) -> int:
 
         pipeline = FacePipeline(args.backbone, weights=args.weights)
         start = time.perf_counter()
-        embedded = ev.embed_people(people, pipeline, progress=sys.stderr.isatty())
+        embedded = embed_people(people, pipeline, progress=sys.stderr.isatty())
         embed_seconds = time.perf_counter() - start
         if args.cache:
             save_cache(args.cache, key, embedded)
-    report = ev.evaluate_people(people, pipeline, k=args.k, matchers=args.matcher,
+    report = evaluate_people(people, pipeline, k=args.k, matchers=args.matcher,
                                 unknown_fraction=args.unknown_fraction, seed=args.seed, threshold=args.threshold,
                                 backbone=key, embedded=embedded)
     results = report["matchers"] if "matchers" in report else {args.matcher[0]: report}
@@ -191,8 +192,8 @@ def main(argv=None) -> int:
         out_extra["draws"] = open_set_draws(people, embedded, args, key)
 
     if args.plot:
-        ev.write_plots(report["_distances"], report["_same"], v.get("best_threshold"), args.plot)
-    out = ev.public_report(report)
+        write_plots(report["_distances"], report["_same"], v.get("best_threshold"), args.plot)
+    out = public_report(report)
     out["faces"] = str(args.faces)
     out["embed_seconds"] = embed_seconds
     out.update(out_extra)

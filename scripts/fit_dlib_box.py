@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None, help="write the coefficients and IoUs as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    from facerec.evaluation.evaluate import lfw_image_path, parse_pairs
+    from facerec.evaluation.pairs import lfw_image_path, parse_pairs
 
     pairs = parse_pairs(args.lfw / args.pairs)
     paths = list(dict.fromkeys(lfw_image_path(args.lfw / "images", n, i) for pr in pairs

@@ -60,7 +60,7 @@ def holdout(faces):
 def open_set_threshold(enrolled):
     """The gate the head uses for 'too far from everyone', measured on the enrolled photos the way
     `facerec calibrate` does (no impostor pair of enrolled people may pass)."""
-    from facerec.evaluation.evaluate import calibrate_embeddings
+    from facerec.evaluation.calibrate import calibrate_embeddings
 
     return calibrate_embeddings(*enrolled, target_far=1e-3)["threshold"]
 

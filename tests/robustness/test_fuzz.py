@@ -18,7 +18,7 @@ from PIL import Image
 from robust_helpers import FACE_A
 
 from facerec.errors import FacerecError
-from facerec.evaluation.evaluate import Pair, parse_pairs
+from facerec.evaluation.pairs import Pair, parse_pairs
 from facerec.vision.imageio import load_image
 from facerec.names import person_name
 from facerec.album.xmp import FaceRegion, merge_xmp, read_face_regions, read_people_tags

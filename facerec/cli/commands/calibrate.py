@@ -26,7 +26,7 @@ def register(sub, common) -> None:
 
 
 def run(args) -> int:
-    from facerec.evaluation.evaluate import calibrate
+    from facerec.evaluation.calibrate import calibrate
     from facerec.gallery.store import Gallery
     from facerec.thresholds import threshold_for
 

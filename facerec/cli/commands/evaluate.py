@@ -32,7 +32,7 @@ examples:
 
 
 def register(sub, common) -> None:
-    from facerec.evaluation.evaluate import MATCHERS
+    from facerec.evaluation.folder import MATCHERS
 
     p = sub.add_parser("evaluate", parents=common, help="accuracy on a labelled folder or LFW pairs",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,22 +51,24 @@ def register(sub, common) -> None:
 
 
 def run(args) -> int:
-    from facerec.evaluation import evaluate as ev
+    from facerec.evaluation.folder import evaluate_folder, public_report
+    from facerec.evaluation.pairs import evaluate_pairs
+    from facerec.evaluation.plots import write_plots
 
     pipeline = pipeline_from_args(args)
     progress = progress_enabled(args)
     if args.pairs:
-        report = ev.evaluate_pairs(args.folder, args.pairs, pipeline, progress=progress)
+        report = evaluate_pairs(args.folder, args.pairs, pipeline, progress=progress)
         threshold = report.get("best_threshold")
     else:
-        report = ev.evaluate_folder(args.folder, pipeline, k=args.k, matcher=args.matcher,
+        report = evaluate_folder(args.folder, pipeline, k=args.k, matcher=args.matcher,
                                     unknown_fraction=args.unknown_fraction, seed=args.seed,
                                     threshold=args.threshold, progress=progress)
         threshold = report.get("threshold")
     if args.plot:
-        written = ev.write_plots(report["_distances"], report["_same"], threshold, args.plot)
+        written = write_plots(report["_distances"], report["_same"], threshold, args.plot)
         report["plots"] = [str(p) for p in written]
-    public = ev.public_report(report)
+    public = public_report(report)
     if args.json:
         print_json(public)
     elif args.pairs:
