@@ -196,9 +196,11 @@ def merge_xmp(
     names = unique(r.name for r in regions if r.name)
     for ns, prop, container, pattern in TAG_LISTS:
         key = q(ns, prop)
-        stale = {pattern.format(name=n) for n in previous_people}
-        values = [v for v in tags.get(key, []) if v not in stale]
-        values = unique(values + [pattern.format(name=n) for n in names])
+        wanted = [pattern.format(name=n) for n in names]
+        # facerec's names of the last run go, except those named again: they keep their place, so a re-run
+        # writes the same sidecar
+        stale = {pattern.format(name=n) for n in previous_people} - set(wanted)
+        values = unique([v for v in tags.get(key, []) if v not in stale] + wanted)
         if values:
             target.append(list_property(key, container, values))
     if names:

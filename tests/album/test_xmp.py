@@ -235,3 +235,18 @@ def test_no_sidecar_is_created_for_a_photo_with_nobody_named(tmp_path):
     (sidecar,) = write_sidecars(photo, REGIONS[:1], WIDTH, HEIGHT)
     write_sidecars(photo, [REGIONS[2]], WIDTH, HEIGHT)
     assert read_face_regions(sidecar)["regions"] == [] and read_people_tags(sidecar) == {}
+
+
+def test_a_rerun_keeps_the_order_of_a_keyword_the_user_had_before_facerec_named_that_person(tmp_path):
+    """Found by fuzzing: a person named by facerec who was already a keyword moved to the end of the list on the
+    second run, so re-tagging an unchanged photo rewrote its sidecar."""
+    user = (b'<x:xmpmeta xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+            b'syntax-ns#" xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description rdf:about=""><dc:subject><rdf:Bag>'
+            b'<rdf:li>Alice</rdf:li><rdf:li>holiday</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF>'
+            b'</x:xmpmeta>')
+    regions = [FaceRegion(box=(0.1, 0.1, 0.3, 0.3), name="Alice", score=0.9)]
+    first = merge_xmp(user, regions, 640, 480, label="a.jpg.xmp")
+    assert merge_xmp(first, regions, 640, 480, label="a.jpg.xmp") == first
+    sidecar = tmp_path / "a.jpg.xmp"
+    sidecar.write_bytes(first)
+    assert read_people_tags(sidecar)["dc:subject"] == ["Alice", "holiday"]  # the user's keywords, in their order
