@@ -1,5 +1,9 @@
 """Shared fixtures. Core tests use the small copies in tests/data; tests over the larger shared set
-(`../shared/faces` beside the repo, or FACEREC_SHARED_FACES) skip cleanly when it is absent."""
+(`../shared/faces` beside the repo, or FACEREC_SHARED_FACES) skip cleanly when it is absent.
+
+Model tests (a real network on real photos) are marked `slow`: every test that uses a model fixture, and the
+modules that run models through the CLI, the API or a server (`pytestmark = pytest.mark.slow` there).
+`pytest -m "not slow"` is the fast unit subset: parsing, storage, matching, metrics, files, the registry."""
 from __future__ import annotations
 
 import os
@@ -25,6 +29,16 @@ def shared_faces() -> Path:
     if not (path / "MANIFEST.tsv").is_file():
         pytest.skip(f"shared face set not found at {path}")
     return path
+
+
+# Fixtures that load a network: a test that needs one (directly or through another fixture) is a model test.
+MODEL_FIXTURES = frozenset({"detector", "dlib_pipeline"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

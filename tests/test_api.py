@@ -7,6 +7,8 @@ import pytest
 
 import facerec
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 DATA = Path(__file__).resolve().parent / "data"
 
 

@@ -19,6 +19,8 @@ from facerec.gallery.store import Gallery
 from facerec.recognition.recognizer import Recognizer
 from facerec.album.tag import RayCluster, tag_album
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 CORE, ALBUM_DATA = DATA / "core", DATA / "album"
 THRESHOLD = 0.10  # as tests/test_tag.py: separates these people with margin (dlib)

@@ -12,6 +12,8 @@ from PIL import Image
 from facerec.backbones import vggface
 from facerec.backbones.weights import keras_layer_name, original_layer_name
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def models():

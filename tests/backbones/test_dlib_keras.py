@@ -7,6 +7,8 @@ import pytest
 from facerec.backbones import dlib_net
 from facerec.backbones.dlib_net import DlibFormatError, DlibStream
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 CHIP_PHOTOS = ("biden_2.jpg", "kit_1.jpg", "rose_1.jpg")
 
 

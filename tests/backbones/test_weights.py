@@ -19,6 +19,8 @@ import pytest
 from facerec.backbones import vggface, weights
 from facerec.errors import WeightsError
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 
 @pytest.fixture(autouse=True)
 def no_other_weights(tmp_path, monkeypatch):

@@ -43,6 +43,7 @@ def test_default_backbone_follows_the_environment(monkeypatch):
     assert default_backbone() == "dlib"
 
 
+@pytest.mark.slow
 def test_missing_vggface_weights_offline_exit_4(core_images, tmp_path):
     """No weights and no network: exit 4 with a message naming the file to download and where to put it."""
     env = {**__import__("os").environ, "FACEREC_OFFLINE": "1", "FACEREC_HOME": str(tmp_path)}

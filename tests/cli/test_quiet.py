@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 NOISE = ("oneDNN", "absl", "cpu_feature_guard", "I0000", "port.cc")
 

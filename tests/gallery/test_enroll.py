@@ -20,6 +20,8 @@ from facerec.gallery.enroll import enroll_folder, forget, list_people
 from facerec.gallery.store import Gallery
 from facerec.backbones import embedding_id
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 KEY = embedding_id("dlib")  # the gallery key of the default dlib pipeline's embeddings
 
 DATA = Path(__file__).resolve().parents[1] / "data"

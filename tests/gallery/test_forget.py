@@ -11,6 +11,8 @@ import pytest
 
 from facerec.types import UNKNOWN
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 PEOPLE = DATA / "people"
 HOLDOUT = DATA / "holdout"

@@ -8,6 +8,8 @@ from facerec.backbones import embedding_id
 from facerec.vision.imageio import load_image
 from facerec.vectors import l2_normalise
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 
 def test_flip_embedding_is_the_normalised_mean_of_both_views(core_images, dlib_pipeline):
     from facerec.recognition.pipeline import FacePipeline

@@ -12,6 +12,8 @@ from facerec.errors import GalleryError
 from facerec.recognition.recognizer import Recognizer
 from facerec.types import ROW_FIELDS, UNKNOWN
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 HOLDOUT = DATA / "holdout"
 

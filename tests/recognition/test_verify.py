@@ -10,6 +10,8 @@ from facerec.cli.main import main
 from facerec.errors import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK, NoFaceError
 from facerec.recognition.verify import verify
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 SAME = [("kit_1.jpg", "kit_2.jpg"), ("rose_1.jpg", "rose_2.jpg")]
 DIFFERENT = [("kit_1.jpg", "rose_1.jpg"), ("obama_2.jpg", "biden_2.jpg"), ("kit_2.jpg", "obama_2.jpg"), ("rose_2.jpg", "biden_2.jpg")]
 

@@ -20,6 +20,8 @@ from robust_helpers import FACE_A, small_copy, tree_hashes
 from facerec.files.atomic import csv_cell
 from facerec.names import printable
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 pytest.importorskip("dlib")
 
 FACE_STATUSES = {"ok", "multiple_faces"}

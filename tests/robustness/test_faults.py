@@ -21,6 +21,7 @@ import pytest
 from robust_helpers import FACE_A, FACE_B, NO_FACE, REPO, people_in, small_copy, tree_hashes
 
 pytest.importorskip("dlib")
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
 
 RUN_TIMEOUT_S = 120
 KILL_SEEDS = (1, 2, 3)

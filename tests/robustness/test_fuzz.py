@@ -23,6 +23,8 @@ from facerec.vision.imageio import load_image
 from facerec.names import person_name
 from facerec.album.xmp import FaceRegion, merge_xmp, read_face_regions, read_people_tags
 
+pytestmark = pytest.mark.slow  # property-based fuzzing: minutes of examples, not a unit test
+
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- LFW pairs file

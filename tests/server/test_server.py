@@ -18,6 +18,8 @@ import pytest
 
 from serverproc import DATA, start_server
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 requests = pytest.importorskip("requests")
 
 KEY = "test-key-3f9a"

@@ -15,6 +15,8 @@ import pytest
 from browser import launch_browser
 from serverproc import DATA, start_server
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 requests = pytest.importorskip("requests")
 
 NAME = "Barack_Obama"

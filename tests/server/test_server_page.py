@@ -11,6 +11,8 @@ import pytest
 from browser import launch_browser
 from serverproc import DATA, start_server
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 requests = pytest.importorskip("requests")
 
 KEY = "page-key-81c2"

@@ -16,6 +16,8 @@ from facerec.video.webcam import (FrameResult, JsonLinesOutput, SourceError, Tra
                             detect_downscaled, gui_unavailable_reason, open_source, open_video,
                             parse_source, redact_url, run_loop, scale_face)
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 CLIP_FPS = 10.0
 FRAME_W, FRAME_H = 640, 480

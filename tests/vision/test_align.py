@@ -1,6 +1,8 @@
 """Alignment: the similarity transform is exact on synthetic points and puts real eyes where the template says."""
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 
 from facerec.vision.align import align_face, similarity_transform, template_for
@@ -67,6 +69,7 @@ def test_loose_crop_at_the_photo_edge_keeps_its_size():
     assert loose_crop(image, (-10, -10, 60, 60), size=224).shape == (224, 224, 3)
 
 
+@pytest.mark.slow
 def test_dlib_box_mapping_lands_on_dlibs_own_detector_box(core_images):
     """The MTCNN box mapped to dlib's convention overlaps dlib's HOG box of the same face (what the
     shape predictor was trained on) far better than the raw MTCNN box does."""

@@ -12,6 +12,8 @@ from facerec.cli.main import main
 from facerec.errors import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
 from facerec.vision.imageio import load_image
 
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+
 
 @pytest.mark.parametrize("name, count", [("group_3.jpg", 3), ("group_6.jpg", 6), ("noface_017.jpg", 0), ("kit_1.jpg", 1)])
 def test_counts_on_core_photos(detector, core_images, name, count):

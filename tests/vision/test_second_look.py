@@ -2,10 +2,14 @@
 original image's coordinates."""
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 
 from facerec.vision.imageio import load_image
 from facerec.vision.second_look import clip_box, detect_with_second_look, pad_image, relaxed_copy
+
+pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
 
 
 def tight_crop(image, face, trim: float = 0.2):
