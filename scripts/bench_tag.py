@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def album_photos(album: Path, limit: int | None) -> list[Path]:
-    from facerec.album.tag import walk_album
+    from facerec.album.photos import walk_album
 
     photos, _ = walk_album(album)
     return photos[:limit] if limit else photos

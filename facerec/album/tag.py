@@ -20,8 +20,8 @@
 Outputs cover the whole album on every run, skipped photos included (their faces are read back
 from the gallery), so a CSV/JSONL is always complete rather than a diff:
 
-- CSV and JSONL: one row per face: path (relative to the album), face_index, x, y, w, h, name,
-  score, confidence. Photos without faces have no row; they are in the summary.
+- CSV and JSONL (facerec.album.reports): one FaceResult per face: path (relative to the album), face_index,
+  name, score, distance, box (x, y, w, h) and confidence. Photos without faces have no row; they are in the summary.
 - `annotate_dir`: a copy of each photo with boxes and names, mirroring the album's folders
   (written for analysed and re-identified photos, and for skipped ones whose copy is missing).
 - XMP sidecars (facerec.album.xmp): merged on every run; unchanged content is not rewritten.
@@ -35,13 +35,12 @@ folder holds a ".facerec-output" marker file); symlinks are followed, but each r
 folder is entered once (tracked by (st_dev, st_ino)), so a link loop cannot hang the walk. What the
 walk cannot use (.gif/.heic/.avif, broken links, named pipes, names that are not UTF-8, folders that
 cannot be listed) is listed in the summary's problems. No output may replace a photo (facerec.files.outputs).
+
+Modules: photos (per-photo work in worker threads), tagger (the main-thread side), results, reports; this
+module runs the whole album.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
 import logging
 import os
 import sys
@@ -49,446 +48,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from facerec.files.atomic import atomic_write_text, csv_cell
-from facerec.files.outputs import OutputRefused, input_set, refuse_input
+from facerec.files.outputs import input_set, refuse_input
 from facerec.album.xmp import shared_sidecar_photos
-from facerec.errors import FacerecError, ImageError
-from facerec.vision.imageio import load_image
-from facerec.recognition.match import one_name_per_photo
+from facerec.errors import FacerecError
 from facerec.names import is_utf8, printable
-from facerec.types import ROW_FIELDS, UNKNOWN, Face, FaceResult, Identity
+from facerec.album.photos import OUTPUT_MARKER, Prepared, TagOptions, media_key, prepare_photo, relative_name, walk_album
+from facerec.album.reports import write_csv, write_jsonl
+from facerec.album.results import TagSummary
+from facerec.album.tagger import AlbumTagger, start_embedding_process
 
 log = logging.getLogger(__name__)
-
-# Written into --annotate folders so that a later walk never tags facerec's own annotated copies.
-OUTPUT_MARKER = ".facerec-output"
-# Media statuses stored in the gallery.
-OK, NO_FACE, UNREADABLE = "ok", "no_face", "unreadable"
-# What happened to a photo in this run.
-ANALYSED, REIDENTIFIED, SKIPPED, FAILED = "analysed", "reidentified", "skipped", "failed"
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass
-class PhotoResult:
-    path: Path
-    rel_path: str
-    outcome: str  # ANALYSED, REIDENTIFIED, SKIPPED or FAILED
-    status: str  # OK, NO_FACE or UNREADABLE (the gallery's media status)
-    note: str = ""
-    width: int | None = None
-    height: int | None = None
-    faces: list[FaceResult] = field(default_factory=list)  # path: relative to the album, as rel_path
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.rel_path, "outcome": self.outcome, "status": self.status, "note": self.note,
-                "width": self.width, "height": self.height, "faces": [f.to_dict() for f in self.faces]}
-
-
-@dataclass
-class TagSummary:
-    album: str
-    photos: int = 0  # image files found
-    analysed: int = 0  # decoded + detected this run
-    reidentified: int = 0  # names refreshed from stored embeddings
-    skipped: int = 0  # unchanged since the last run
-    failed: int = 0  # tried this run and could not be read / decoded
-    unreadable: int = 0  # could not be read: this run, or an unchanged file that failed before
-    no_face: int = 0  # readable, but no face found
-    faces: int = 0
-    named: int = 0
-    unknown: int = 0
-    detection_calls: int = 0
-    seconds: float = 0.0
-    problems: list[dict[str, str]] = field(default_factory=list)  # {"path", "kind", "reason"}
-    output_errors: int = 0  # outputs asked for (sidecars) that could not be written
-    people: dict[str, int] = field(default_factory=dict)  # name -> faces
-    outputs: dict[str, Any] = field(default_factory=dict)
-    results: list[PhotoResult] = field(default_factory=list)
-
-    @property
-    def photos_per_second(self) -> float:
-        return self.photos / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def readable(self) -> int:
-        return self.photos - self.unreadable
-
-    def to_dict(self, with_photos: bool = True) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k != "results"}
-        d["seconds"] = round(self.seconds, 3)
-        d["photos_per_second"] = round(self.photos_per_second, 3)
-        if with_photos:
-            d["results"] = [r.to_dict() for r in self.results]
-        return d
-
-
-@dataclass
-class Prepared:
-    """What a worker thread hands the main thread for one photo."""
-
-    path: Path
-    key: str  # the gallery's media key: the absolute path
-    mode: str  # ANALYSED, REIDENTIFIED, SKIPPED or FAILED
-    sha256: str | None = None
-    mtime: float | None = None
-    size: int | None = None
-    width: int | None = None
-    height: int | None = None
-    faces: list[Face] = field(default_factory=list)
-    chips: np.ndarray | None = None
-    image: np.ndarray | None = None  # kept only when annotating
-    error: str = ""
-    data: bytes | None = None  # the file's bytes, for a Ray task (analysed remotely)
-
-
-@dataclass
-class TagOptions:
-    force: bool = False
-    annotate_dir: Path | None = None
-    xmp: bool = False
-    xmp_naming: str = "darktable"
-    xmp_unknown: bool = False
-    batch_size: int = 32  # faces per backbone call
-    max_pending_photos: int = 8  # photos waiting for a batch (bounds memory when annotating)
-
-
-# --------------------------------------------------------------------------- walking
-
-
-def walk_album(root: str | Path, exclude: Iterable[str | Path] = ()) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Image files under `root` (sorted, depth first) and what was skipped or could not be read, with why."""
-    from facerec.files.walk import walk_images
-
-    walked = walk_images(root, exclude, skip_folder=is_output_folder)
-    return walked.photos, walked.problems
-
-
-def is_output_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
-    if any(e.name == OUTPUT_MARKER for e in entries):
-        log.info("skipping %s: facerec output folder", folder)
-        return True
-    return False
-
-
-def media_key(path: Path) -> str:
-    """The gallery's key for a photo: absolute and normalised, symlinks not resolved (the path the user sees)."""
-    return os.path.abspath(path)
-
-
-def relative_name(path: Path, root: Path) -> str:
-    try:
-        return Path(os.path.relpath(path, root)).as_posix()
-    except ValueError:  # another drive on Windows
-        return path.as_posix()
-
-
-# --------------------------------------------------------------------------- per-photo work (worker threads)
-
-
-def displayed_size(path: Path | bytes) -> tuple[int, int]:
-    """(width, height) of the image as displayed (EXIF orientation applied), from the header only."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as im:
-        width, height = im.size
-        orientation = im.getexif().get(0x0112, 1)
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def decision_key(matcher: Any) -> str:
-    """What decides the names besides the enrolled set: the matcher's kind and settings, threshold included.
-
-    Stored with each tagged photo; a later run whose key differs (`tag --threshold` changed, another
-    matcher) re-identifies the photo from its stored embeddings. A matcher may define its own
-    `decision_key()`; scikit-learn style matchers are described by their parameters and fitted threshold.
-    """
-    if matcher is None:
-        return "nobody enrolled"
-    own = getattr(matcher, "decision_key", None)
-    if callable(own):
-        return str(own())
-    params = dict(matcher.get_params()) if hasattr(matcher, "get_params") else {}
-    params["threshold"] = getattr(matcher, "threshold_", params.get("threshold"))  # None resolved per backbone
-    return type(matcher).__name__ + json.dumps(params, sort_keys=True, default=str)
-
-
-def decide(record: Any, sha256: str, backbone: str, version: int, force: bool, decision: str | None = None) -> str:
-    """ANALYSED, REIDENTIFIED or SKIPPED for a photo whose gallery record is `record` (or None).
-
-    `version` is the gallery's version and `decision` the run's decision_key: the stored names are
-    reused only when both are those they were given under."""
-    if force or record is None or record.sha256 != sha256 or record.backbone != backbone:
-        return ANALYSED
-    if record.status != OK:
-        return SKIPPED  # same bytes: still no face / still unreadable; identities do not matter
-    return SKIPPED if (record.gallery_version, record.decision) == (version, decision) else REIDENTIFIED
-
-
-def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
-                  annotated_exists: Callable[[Path], bool], remote: bool = False,
-                  decision: str | None = None) -> Prepared:
-    """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread.
-
-    `remote`: a photo to analyse keeps its bytes for a Ray task instead (decoded here only when annotating).
-    """
-    key = media_key(path)
-    try:
-        st = path.stat()
-        data = path.read_bytes()
-    except OSError as e:
-        return Prepared(path, key, FAILED, error=f"cannot read file: {e.strerror or e}")
-    sha = hashlib.sha256(data).hexdigest()
-    prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force, decision),
-                        sha256=sha, mtime=st.st_mtime, size=st.st_size)
-    if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
-        prepared.data = data
-        return prepared
-    if prepared.mode != ANALYSED:
-        needs_image = options.annotate_dir is not None and record.status == OK and (
-            prepared.mode == REIDENTIFIED or not annotated_exists(path))
-        if not needs_image:
-            if options.xmp and record.status == OK:
-                try:
-                    prepared.width, prepared.height = displayed_size(data)
-                except Exception as e:  # noqa: BLE001 - the size only matters for the sidecar
-                    log.warning("%s: cannot read the image size for its sidecar (%s)", path, e)
-            return prepared
-    try:
-        image = load_image(data)
-    except ImageError as e:
-        prepared.mode, prepared.error = FAILED, str(e).replace("<bytes>: ", "")
-        return prepared
-    prepared.height, prepared.width = image.shape[:2]
-    if options.annotate_dir is not None:
-        prepared.image = image
-    if prepared.mode == ANALYSED and remote:
-        prepared.data = data
-    elif prepared.mode == ANALYSED:
-        try:
-            prepared.faces = pipeline.detect(image)
-            prepared.chips = pipeline.align(image, prepared.faces)
-        except Exception as e:  # noqa: BLE001 - one odd photo must not end an album run
-            log.warning("%s: detection failed", path, exc_info=True)
-            prepared.mode, prepared.error, prepared.faces, prepared.image = FAILED, f"detection failed: {e}", [], None
-    return prepared
-
-
-# --------------------------------------------------------------------------- the album run
-
-
-class _AlbumTagger:
-    """One `tag_album` run: the main-thread side (embedding, identification, gallery, outputs)."""
-
-    def __init__(self, root: Path, gallery: Any, pipeline: Any, matcher: Any, options: TagOptions):
-        self.root, self.gallery, self.pipeline, self.matcher, self.options = root, gallery, pipeline, matcher, options
-        self.backbone = pipeline.embedding_id
-        self.version = gallery.version()
-        self.decision = decision_key(matcher)
-        self.summary = TagSummary(album=str(root))
-        self.pending: list[Prepared] = []
-        self.inputs: frozenset[str] = frozenset()  # real paths of the photos: no output may replace one
-        self.shared_sidecars: set[Path] = set()  # photos whose lightroom-style sidecar another photo shares
-        self.embedding: Any = None  # a facerec.album.embed_process.EmbeddingProcess, when embedding runs beside detection
-        self.in_flight: list[Prepared] = []  # photos whose faces the embedding process is working on
-
-    # ---- identification
-
-    def identify(self, X: np.ndarray) -> list[Identity]:
-        if len(X) == 0:
-            return []
-        if self.matcher is None:
-            return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
-        return one_name_per_photo(self.matcher.predict_identities(X))  # X: the faces of one photo
-
-    # ---- per photo
-
-    def accept(self, prepared: Prepared) -> None:
-        if prepared.mode == ANALYSED and prepared.faces:
-            self.pending.append(prepared)
-            if (sum(len(p.faces) for p in self.pending) >= self.options.batch_size
-                    or len(self.pending) >= self.options.max_pending_photos):
-                self.flush()
-        elif prepared.mode == ANALYSED:
-            self.summary.detection_calls += 1
-            self.record(prepared, [], np.zeros((0, 0), np.float32), [])
-        elif prepared.mode == REIDENTIFIED:
-            self.reidentify(prepared)
-        elif prepared.mode == SKIPPED:
-            self.finish(prepared, SKIPPED, *self.stored(prepared))
-        else:
-            self.fail(prepared)
-
-    def accept_remote(self, prepared: Prepared, result: dict) -> None:
-        """Identify and record a photo analysed by a Ray task (facerec.album.distributed.analyse_photo)."""
-        from facerec.album.distributed import faces_of
-
-        prepared.width, prepared.height = result["width"], result["height"]
-        if result["status"] == UNREADABLE:
-            prepared.mode, prepared.error, prepared.image = FAILED, result["note"], None
-            self.fail(prepared)
-            return
-        self.summary.detection_calls += 1
-        X = result["embeddings"]
-        self.record(prepared, faces_of(result), X, self.identify(X))
-
-    def flush(self, wait: bool = False) -> None:
-        """Embed the faces of all pending photos in one backbone call, then identify and record them.
-
-        With an embedding process the batch is sent off and recorded when it comes back (the previous
-        batch is collected first), so decoding and detection go on meanwhile; `wait` collects everything.
-        """
-        batch, self.pending = self.pending, []
-        if batch and self.embedding is None:
-            self.record_batch(batch, self.pipeline.embed_chips(np.concatenate([p.chips for p in batch])))
-        elif batch:
-            self.collect()
-            self.embedding.submit(np.concatenate([p.chips for p in batch]))
-            self.in_flight = batch
-        if wait:
-            self.collect()
-
-    def collect(self) -> None:
-        if self.in_flight:
-            batch, X = self.in_flight, self.embedding.collect()
-            self.in_flight = []
-            self.record_batch(batch, X)
-
-    def record_batch(self, batch: list[Prepared], X: np.ndarray) -> None:
-        start = 0
-        for p in batch:
-            n = len(p.faces)
-            vectors = X[start:start + n]
-            start += n
-            self.summary.detection_calls += 1
-            self.record(p, p.faces, vectors, self.identify(vectors))
-
-    def record(self, p: Prepared, faces: Sequence[Face], X: np.ndarray, identities: Sequence[Identity]) -> None:
-        status = OK if faces else NO_FACE
-        note = "" if faces else "no face found"
-        detections = [
-            {"face_index": i, "face": f, "embedding": v, "predicted_name": ident.name, "score": float(ident.score),
-             "distance": ident.distance}
-            for i, (f, v, ident) in enumerate(zip(faces, X, identities))
-        ]
-        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, status, note,
-                                  detections, decision=self.decision)
-        rel = relative_name(p.path, self.root)
-        tags = [FaceResult.of(f, ident, i, rel) for i, (f, ident) in enumerate(zip(faces, identities))]
-        self.finish(p, ANALYSED, status, note, tags)
-
-    def reidentify(self, p: Prepared) -> None:
-        stored = self.gallery.detections(p.key)
-        stored = [d for d in stored if d.backbone == self.backbone]
-        X = np.stack([d.embedding for d in stored]) if stored else np.zeros((0, 0), np.float32)
-        identities = self.identify(X)
-        detections = [
-            {"face_index": d.face_index, "face": d.face, "embedding": d.embedding,
-             "predicted_name": ident.name, "score": float(ident.score), "distance": ident.distance}
-            for d, ident in zip(stored, identities)
-        ]
-        record = self.gallery.media_record(p.key)
-        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, OK,
-                                  record.note if record else "", detections, decision=self.decision)
-        rel = relative_name(p.path, self.root)
-        tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel)
-                for d, ident in zip(stored, identities)]
-        self.finish(p, REIDENTIFIED, OK, "", tags)
-
-    def stored(self, p: Prepared) -> tuple[str, str, list[FaceResult]]:
-        """Status, note and faces of a skipped photo, as the gallery has them."""
-        record = self.gallery.media_record(p.key)
-        if record is None or record.status != OK:
-            return (record.status, record.note, []) if record else (NO_FACE, "", [])
-        rel = relative_name(p.path, self.root)
-        tags = [FaceResult(d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score, d.distance, d.face_index, rel)
-                for d in self.gallery.detections(p.key) if d.backbone == self.backbone]
-        return OK, record.note, tags
-
-    def fail(self, p: Prepared) -> None:
-        if p.sha256 is not None:  # remember it, so an unchanged bad file is not decoded again next run
-            self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, UNREADABLE,
-                                      p.error, [], decision=self.decision)
-        self.finish(p, FAILED, UNREADABLE, p.error, [])
-
-    def finish(self, p: Prepared, outcome: str, status: str, note: str, tags: list[FaceResult]) -> None:
-        result = PhotoResult(p.path, relative_name(p.path, self.root), outcome, status, note, p.width, p.height, tags)
-        self.summary.results.append(result)
-        self.count(result)
-        if status == OK:
-            self.write_photo_outputs(result, p)
-        p.image = p.chips = None  # free memory early
-
-    def count(self, r: PhotoResult) -> None:
-        s = self.summary
-        setattr(s, r.outcome, getattr(s, r.outcome) + 1)
-        if r.status == UNREADABLE:
-            s.unreadable += 1
-            s.problems.append({"path": r.rel_path, "kind": UNREADABLE, "reason": r.note})
-        elif r.status == NO_FACE:
-            s.no_face += 1
-            s.problems.append({"path": r.rel_path, "kind": NO_FACE, "reason": r.note or "no face found"})
-        for tag in r.faces:
-            s.faces += 1
-            if tag.name == UNKNOWN:
-                s.unknown += 1
-            else:
-                s.named += 1
-                s.people[tag.name] = s.people.get(tag.name, 0) + 1
-
-    # ---- outputs per photo
-
-    def annotated_path(self, path: Path) -> Path:
-        from facerec.album.annotate import WRITE_EXTENSIONS
-
-        target = self.options.annotate_dir / relative_name(path, self.root)
-        return target if target.suffix.lower() in WRITE_EXTENSIONS else target.with_suffix(".jpg")
-
-    def write_photo_outputs(self, r: PhotoResult, p: Prepared) -> None:
-        if self.options.annotate_dir is not None and p.image is not None:
-            from facerec.album.annotate import draw_faces, face_label, save_image
-
-            labels = [face_label(t.name, t.score) for t in r.faces]
-            target = self.annotated_path(p.path)
-            try:
-                refuse_input(target, self.inputs)
-            except OutputRefused as e:
-                self.summary.problems.append({"path": r.rel_path, "kind": "annotate", "reason": str(e)})
-            else:
-                save_image(target, draw_faces(p.image, [t.face for t in r.faces], labels))
-        if self.options.xmp and r.width and r.height:
-            self.write_xmp(r)
-
-    def write_xmp(self, r: PhotoResult) -> None:
-        from facerec.album.xmp import FaceRegion, XmpError, write_sidecars
-
-        regions = [FaceRegion(tuple(t.face.box), None if t.name == UNKNOWN else t.name, t.score) for t in r.faces]
-        naming = self.options.xmp_naming
-        if r.path in self.shared_sidecars:  # a.jpg and a.png would overwrite each other's a.xmp
-            naming = "darktable"
-            self.summary.problems.append({"path": r.rel_path, "kind": "xmp", "reason": (
-                "another photo in this folder has the same name before the extension, so both would share "
-                f"{r.path.with_suffix('.xmp').name}; wrote {r.path.name}.xmp instead")})
-        try:
-            # r.width/height are those of the EXIF-rotated image, the frame MWG regions are relative to.
-            written = write_sidecars(r.path, regions, r.width, r.height, naming=naming,
-                                     include_unknown=self.options.xmp_unknown)
-            self.summary.outputs["xmp_files"] = self.summary.outputs.get("xmp_files", 0) + len(written)
-        except XmpError as e:  # a sidecar we must not overwrite: a problem with this photo, the run goes on
-            log.warning("%s", e)
-            self.summary.problems.append({"path": r.rel_path, "kind": "xmp", "reason": str(e)})
-        except OSError as e:  # disk full, no permission: the sidecar asked for is missing, an error at the end
-            self.summary.output_errors += 1
-            self.summary.problems.append({"path": r.rel_path, "kind": "xmp",
-                                          "reason": f"cannot write its sidecar: {e.strerror or e}"})
 
 
 def tag_album(
@@ -538,7 +112,7 @@ def tag_album(
         sidecar_paths(root / "x.jpg", xmp_naming)  # validates the naming before any work
     started = time.perf_counter()
     photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [])
-    tagger = _AlbumTagger(root, gallery, pipeline, matcher, options)
+    tagger = AlbumTagger(root, gallery, pipeline, matcher, options)
     tagger.inputs = input_set(photos)
     for report in (csv_path, jsonl_path):
         if report:
@@ -616,7 +190,7 @@ class RayCluster:
     num_cpus: int | None = None
 
 
-def tag_on_ray(tagger: _AlbumTagger, prepared_photos: Iterable[Prepared], cluster: RayCluster, bar: Any) -> None:
+def tag_on_ray(tagger: AlbumTagger, prepared_photos: Iterable[Prepared], cluster: RayCluster, bar: Any) -> None:
     """Photos to analyse go to Ray tasks; the others, and the tasks' results, are accepted here as they come."""
     from facerec.album.distributed import RayRunner, WorkerSpec
 
@@ -643,24 +217,6 @@ def tag_on_ray(tagger: _AlbumTagger, prepared_photos: Iterable[Prepared], cluste
             accept_finished(block=True)
     finally:
         runner.close()
-
-
-EMBED_PROCESS_MIN_PHOTOS = 8  # below this, starting a second interpreter costs more than it saves
-
-
-def start_embedding_process(pipeline: Any, photos: int, wanted: bool | None) -> Any:
-    """An EmbeddingProcess for this run, or None to embed in the main thread."""
-    from facerec.album.embed_process import EmbeddingProcess, holds_the_gil
-
-    if wanted is None:
-        wanted = holds_the_gil(pipeline) and photos >= EMBED_PROCESS_MIN_PHOTOS
-    if not wanted:
-        return None
-    try:
-        return EmbeddingProcess(pipeline.backbone.name, flip=bool(getattr(pipeline, "flip", False)))
-    except (OSError, RuntimeError) as e:  # e.g. no process spawning allowed here: embed in this thread
-        log.warning("embedding in the main thread (no child process: %s)", e)
-        return None
 
 
 def run_in_pool(work: Callable[[Path], Prepared], items: Sequence[Path], workers: int) -> Iterator[Prepared]:
@@ -708,25 +264,3 @@ def configure_threads(workers: int) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(int(os.environ["TF_NUM_INTEROP_THREADS"]))
         except (RuntimeError, ValueError):  # TensorFlow already initialised: keep its settings
             log.debug("TensorFlow already initialised; thread settings unchanged")
-
-
-# --------------------------------------------------------------------------- files
-
-
-def face_results(results: Iterable[PhotoResult]) -> Iterator[FaceResult]:
-    for r in results:
-        yield from r.faces
-
-
-def write_csv(path: str | Path, results: Iterable[PhotoResult]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(ROW_FIELDS)
-    for face in face_results(results):
-        writer.writerow([csv_cell(v) for v in face.to_row()])
-    atomic_write_text(Path(path), buffer.getvalue())
-
-
-def write_jsonl(path: str | Path, results: Iterable[PhotoResult]) -> None:
-    lines = [json.dumps(face.to_dict(), ensure_ascii=False) for face in face_results(results)]
-    atomic_write_text(Path(path), "".join(line + "\n" for line in lines))

@@ -185,7 +185,7 @@ class MediaRecord:
     tagged_at: float
     status: str
     note: str
-    decision: str | None = None  # facerec.album.tag.decision_key of the matcher that gave the stored names
+    decision: str | None = None  # facerec.album.photos.decision_key of the matcher that gave the stored names
 
 
 @dataclass(frozen=True)
@@ -612,7 +612,7 @@ class Gallery:
         'predicted_name' (str or None), 'score' (float or None), optional 'distance', optional 'face_index' (defaults to
         its position) and optional 'backbone' (defaults to `backbone`). A face assigned to a person
         earlier keeps that assignment when the file's content is unchanged. `decision`: what gave the
-        predicted names (facerec.album.tag.decision_key).
+        predicted names (facerec.album.photos.decision_key).
         """
         path = str(path)
         with self._transaction() as db:

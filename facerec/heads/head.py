@@ -290,7 +290,7 @@ class FaceHead:
         return np.array([i.name for i in self.predict_identities(X)], dtype=object)
 
     def decision_key(self) -> str:
-        """What decides this head's names (facerec.album.tag.decision_key): its classes, gates and weights, so that
+        """What decides this head's names (facerec.album.photos.decision_key): its classes, gates and weights, so that
         a head trained again to other weights re-identifies an album's photos."""
         import hashlib
 

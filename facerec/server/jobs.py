@@ -83,7 +83,8 @@ class TagJobs:
         return sorted(self._jobs.values(), key=lambda j: j.id)
 
     def _run(self, job: TagJob) -> None:
-        from facerec.album.tag import tag_album, walk_album
+        from facerec.album.tag import tag_album
+        from facerec.album.photos import walk_album
 
         with self._one_at_a_time:
             job.state, job.started = RUNNING, time.time()

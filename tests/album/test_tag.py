@@ -23,7 +23,8 @@ from PIL import Image
 from facerec.cli.main import main
 from facerec.vision.imageio import load_image
 from facerec.recognition.recognizer import Recognizer
-from facerec.album.tag import OUTPUT_MARKER, tag_album, walk_album
+from facerec.album.photos import OUTPUT_MARKER, walk_album
+from facerec.album.tag import tag_album
 from facerec.types import UNKNOWN
 from facerec.backbones import embedding_id
 

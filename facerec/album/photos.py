@@ -1,0 +1,171 @@
+"""The per-photo work of a tagging run (worker threads): walk the album, decide what each photo needs
+(skip, re-identify, analyse) and decode, detect and align the ones to analyse."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facerec.errors import ImageError
+from facerec.album.results import ANALYSED, FAILED, OK, REIDENTIFIED, SKIPPED
+from facerec.vision.imageio import load_image
+from facerec.types import Face
+
+log = logging.getLogger(__name__)
+
+
+# Written into --annotate folders so that a later walk never tags facerec's own annotated copies.
+OUTPUT_MARKER = ".facerec-output"
+
+
+@dataclass
+class Prepared:
+    """What a worker thread hands the main thread for one photo."""
+
+    path: Path
+    key: str  # the gallery's media key: the absolute path
+    mode: str  # ANALYSED, REIDENTIFIED, SKIPPED or FAILED
+    sha256: str | None = None
+    mtime: float | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    faces: list[Face] = field(default_factory=list)
+    chips: np.ndarray | None = None
+    image: np.ndarray | None = None  # kept only when annotating
+    error: str = ""
+    data: bytes | None = None  # the file's bytes, for a Ray task (analysed remotely)
+
+
+@dataclass
+class TagOptions:
+    force: bool = False
+    annotate_dir: Path | None = None
+    xmp: bool = False
+    xmp_naming: str = "darktable"
+    xmp_unknown: bool = False
+    batch_size: int = 32  # faces per backbone call
+    max_pending_photos: int = 8  # photos waiting for a batch (bounds memory when annotating)
+
+
+def walk_album(root: str | Path, exclude: Iterable[str | Path] = ()) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files under `root` (sorted, depth first) and what was skipped or could not be read, with why."""
+    from facerec.files.walk import walk_images
+
+    walked = walk_images(root, exclude, skip_folder=is_output_folder)
+    return walked.photos, walked.problems
+
+
+def is_output_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
+    if any(e.name == OUTPUT_MARKER for e in entries):
+        log.info("skipping %s: facerec output folder", folder)
+        return True
+    return False
+
+
+def media_key(path: Path) -> str:
+    """The gallery's key for a photo: absolute and normalised, symlinks not resolved (the path the user sees)."""
+    return os.path.abspath(path)
+
+
+def relative_name(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+
+
+def displayed_size(path: Path | bytes) -> tuple[int, int]:
+    """(width, height) of the image as displayed (EXIF orientation applied), from the header only."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as im:
+        width, height = im.size
+        orientation = im.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def decision_key(matcher: Any) -> str:
+    """What decides the names besides the enrolled set: the matcher's kind and settings, threshold included.
+
+    Stored with each tagged photo; a later run whose key differs (`tag --threshold` changed, another
+    matcher) re-identifies the photo from its stored embeddings. A matcher may define its own
+    `decision_key()`; scikit-learn style matchers are described by their parameters and fitted threshold.
+    """
+    if matcher is None:
+        return "nobody enrolled"
+    own = getattr(matcher, "decision_key", None)
+    if callable(own):
+        return str(own())
+    params = dict(matcher.get_params()) if hasattr(matcher, "get_params") else {}
+    params["threshold"] = getattr(matcher, "threshold_", params.get("threshold"))  # None resolved per backbone
+    return type(matcher).__name__ + json.dumps(params, sort_keys=True, default=str)
+
+
+def decide(record: Any, sha256: str, backbone: str, version: int, force: bool, decision: str | None = None) -> str:
+    """ANALYSED, REIDENTIFIED or SKIPPED for a photo whose gallery record is `record` (or None).
+
+    `version` is the gallery's version and `decision` the run's decision_key: the stored names are
+    reused only when both are those they were given under."""
+    if force or record is None or record.sha256 != sha256 or record.backbone != backbone:
+        return ANALYSED
+    if record.status != OK:
+        return SKIPPED  # same bytes: still no face / still unreadable; identities do not matter
+    return SKIPPED if (record.gallery_version, record.decision) == (version, decision) else REIDENTIFIED
+
+
+def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
+                  annotated_exists: Callable[[Path], bool], remote: bool = False,
+                  decision: str | None = None) -> Prepared:
+    """Read, hash, and (when needed) decode + detect + align one photo. Runs in a worker thread.
+
+    `remote`: a photo to analyse keeps its bytes for a Ray task instead (decoded here only when annotating).
+    """
+    key = media_key(path)
+    try:
+        st = path.stat()
+        data = path.read_bytes()
+    except OSError as e:
+        return Prepared(path, key, FAILED, error=f"cannot read file: {e.strerror or e}")
+    sha = hashlib.sha256(data).hexdigest()
+    prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force, decision),
+                        sha256=sha, mtime=st.st_mtime, size=st.st_size)
+    if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
+        prepared.data = data
+        return prepared
+    if prepared.mode != ANALYSED:
+        needs_image = options.annotate_dir is not None and record.status == OK and (
+            prepared.mode == REIDENTIFIED or not annotated_exists(path))
+        if not needs_image:
+            if options.xmp and record.status == OK:
+                try:
+                    prepared.width, prepared.height = displayed_size(data)
+                except Exception as e:  # noqa: BLE001 - the size only matters for the sidecar
+                    log.warning("%s: cannot read the image size for its sidecar (%s)", path, e)
+            return prepared
+    try:
+        image = load_image(data)
+    except ImageError as e:
+        prepared.mode, prepared.error = FAILED, str(e).replace("<bytes>: ", "")
+        return prepared
+    prepared.height, prepared.width = image.shape[:2]
+    if options.annotate_dir is not None:
+        prepared.image = image
+    if prepared.mode == ANALYSED and remote:
+        prepared.data = data
+    elif prepared.mode == ANALYSED:
+        try:
+            prepared.faces = pipeline.detect(image)
+            prepared.chips = pipeline.align(image, prepared.faces)
+        except Exception as e:  # noqa: BLE001 - one odd photo must not end an album run
+            log.warning("%s: detection failed", path, exc_info=True)
+            prepared.mode, prepared.error, prepared.faces, prepared.image = FAILED, f"detection failed: {e}", [], None
+    return prepared
