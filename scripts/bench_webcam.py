@@ -4,7 +4,7 @@
 A synthetic "camera" is built from real photos (each shown for --seconds-per-photo, drifting a little,
 letterboxed into the frame size) and written to an mp4, so decoding is part of the measurement. The
 people in the photos are enrolled from the same photos (the matcher's cost is real; recognition
-quality is not what this measures). Each configuration runs `facerec.video.webcam.run_loop` over the whole
+quality is not what this measures). Each configuration runs `facerec.video.loop.run_loop` over the whole
 clip, frame by frame (realtime off: nothing is dropped, so ms/frame is the true processing cost;
 a live camera at a higher frame rate than the effective FPS would drop the difference).
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_common import rss_mb  # noqa: E402  - scripts/ is sys.path[0] when a script runs
 
-from facerec.video.webcam import run_loop  # noqa: E402
+from facerec.video.loop import run_loop  # noqa: E402
 
 DEFAULT_PHOTOS = [REPO / "tests" / "data" / "webcam" / "obama_1.jpg", REPO / "tests" / "data" / "webcam" / "biden_1.jpg",
                   REPO / "tests" / "data" / "core" / "kit_1.jpg", REPO / "tests" / "data" / "core" / "rose_1.jpg"]

@@ -8,7 +8,7 @@ shows it in any browser at /live — no window, no GUI build of OpenCV, no plugi
                                  replayed to a new client)
     GET /api/v1/live             status and the recent events as JSON, for clients that poll
 
-The loop is facerec.video.webcam.run_loop on the shared pipeline (its model calls take turns with requests) and a
+The loop is facerec.video.loop.run_loop on the shared pipeline (its model calls take turns with requests) and a
 matcher that follows the gallery, so a person enrolled while the video runs is named from then on. Video
 files play at their own speed; --loop plays them again when they end. Frames are JPEG-encoded only while
 someone watches.
@@ -39,7 +39,7 @@ RETRY_SOURCE_S = 5.0
 
 class LiveView:
     def __init__(self, state: Any, source: str, *, loop: bool = False, detect_every: int = 3):
-        from facerec.video.webcam import parse_source
+        from facerec.video.sources import parse_source
 
         self.state = state
         self.source = source
@@ -72,7 +72,8 @@ class LiveView:
             self._thread.join(timeout=5.0)
 
     def _run(self) -> None:
-        from facerec.video.webcam import SourceError, open_video, run_loop
+        from facerec.video.sources import SourceError, open_video
+        from facerec.video.loop import run_loop
 
         matcher = self.state.recognizer  # refitted when someone is enrolled while the view runs
         try:
@@ -100,7 +101,7 @@ class LiveView:
 
     def _on_frame(self, result: Any) -> bool:
         if self.viewers > 0 or self._jpeg is None:
-            from facerec.video.webcam import annotate_frame
+            from facerec.video.outputs import annotate_frame
 
             ok, buf = cv2.imencode(".jpg", annotate_frame(result), [int(cv2.IMWRITE_JPEG_QUALITY), 80])
             if ok:
@@ -110,7 +111,7 @@ class LiveView:
         return not self._stop.is_set()
 
     def _on_event(self, event: Any, result: Any) -> None:
-        from facerec.video.webcam import wall_clock
+        from facerec.video.outputs import wall_clock
 
         with self._lock:
             self._event_seq += 1

@@ -12,9 +12,9 @@ from facerec.cli.main import main
 from facerec.errors import EXIT_BAD_INPUT, FacerecError
 from facerec.video.track import APPEARED, LEFT, TrackEvent
 from facerec.types import Face
-from facerec.video.webcam import (FrameResult, JsonLinesOutput, SourceError, TrackView, UnknownFaceSaver, VideoSource,
-                            detect_downscaled, gui_unavailable_reason, open_source, open_video,
-                            parse_source, redact_url, run_loop, scale_face)
+from facerec.video.loop import FrameResult, TrackView, detect_downscaled, run_loop, scale_face
+from facerec.video.outputs import JsonLinesOutput, UnknownFaceSaver, gui_unavailable_reason
+from facerec.video.sources import SourceError, VideoSource, open_source, open_video, parse_source, redact_url
 
 pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
 
@@ -114,7 +114,7 @@ def test_default_detects_every_frame_and_names_each_entering_face_within_a_secon
 
 
 def test_auto_schedule_detects_every_frame_while_it_keeps_up_and_less_often_when_not():
-    from facerec.video.webcam import AUTO, MAX_AUTO_DETECT_EVERY, DetectionSchedule
+    from facerec.video.loop import AUTO, MAX_AUTO_DETECT_EVERY, DetectionSchedule
 
     fast = DetectionSchedule(AUTO, 25.0)  # 40 ms per frame
     for _ in range(10):
@@ -140,7 +140,7 @@ def test_auto_schedule_detects_every_frame_while_it_keeps_up_and_less_often_when
 
 
 def test_fps_is_the_processed_rate_over_a_sliding_window(monkeypatch):
-    import facerec.video.webcam as webcam
+    import facerec.video.loop as webcam
 
     clock = iter([0.0, 0.001, 0.1, 0.101, 0.2, 0.201] + [0.3 + 0.1 * i for i in range(40)])
     monkeypatch.setattr(webcam.time, "monotonic", lambda: next(clock))
@@ -356,7 +356,7 @@ def test_json_lines_print_events_and_detection_frames_only(tmp_path):
 
     stream = io.StringIO()
     out = JsonLinesOutput(stream)
-    from facerec.video.webcam import Frame
+    from facerec.video.sources import Frame
 
     view = TrackView(3, (1, 2, 3, 4), "ann", 0.91234, True, True)
     held = TrackView(3, (1, 2, 3, 4), "ann", 0.91234, True, False)
@@ -372,7 +372,7 @@ def test_json_lines_print_events_and_detection_frames_only(tmp_path):
 
 
 def test_unknown_face_saver_keeps_one_crop_per_track(tmp_path):
-    from facerec.video.webcam import Frame
+    from facerec.video.sources import Frame
 
     saver = UnknownFaceSaver(tmp_path / "unknown")
     image = np.full((100, 100, 3), 128, np.uint8)
@@ -386,7 +386,7 @@ def test_unknown_face_saver_keeps_one_crop_per_track(tmp_path):
 
 
 def test_facerec_error_for_a_record_folder_that_does_not_exist(tmp_path):
-    from facerec.video.webcam import VideoRecorder
+    from facerec.video.outputs import VideoRecorder
 
     with pytest.raises(FacerecError, match="does not exist"):
         VideoRecorder(tmp_path / "missing" / "out.mp4", 25.0)
@@ -418,7 +418,7 @@ class FlakyCapture:
 
 
 def live_source(square_clip: Path, kind: str, target, capture: FlakyCapture) -> VideoSource:
-    from facerec.video.webcam import SourceSpec
+    from facerec.video.sources import SourceSpec
 
     video = VideoSource(str(square_clip))
     video.cap.release()
@@ -436,7 +436,7 @@ def test_a_camera_that_disappears_ends_the_run_with_a_clear_message(square_clip)
 
 
 def test_a_dropped_stream_is_reconnected_with_backoff_then_given_up(square_clip, monkeypatch):
-    import facerec.video.webcam as webcam
+    import facerec.video.sources as webcam
 
     reopened = [FlakyCapture(6)]
 

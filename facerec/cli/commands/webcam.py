@@ -49,7 +49,7 @@ mid-run; 3 when the source could not be opened."""
 
 
 def register(sub, common) -> None:
-    from facerec.video.webcam import DEFAULT_DETECT_EVERY, DEFAULT_DETECT_WIDTH
+    from facerec.video.loop import DEFAULT_DETECT_EVERY, DEFAULT_DETECT_WIDTH
 
     p = sub.add_parser("webcam", parents=common, help="identify people live (camera, video file, stream)",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,15 +78,16 @@ def register(sub, common) -> None:
 
 
 def _detect_every(text: str) -> int:
-    from facerec.video.webcam import AUTO
+    from facerec.video.loop import AUTO
 
     return AUTO if text.strip().lower() == "auto" else COUNT(text)
 
 
 def run(args) -> int:
     from facerec.cli.commands._util import pipeline_from_args
-    from facerec.video.webcam import (JsonLinesOutput, UnknownFaceSaver, VideoRecorder, WindowOutput, annotate_frame,
-                                describe_devices, open_video, run_loop)
+    from facerec.video.outputs import JsonLinesOutput, UnknownFaceSaver, VideoRecorder, WindowOutput, annotate_frame, describe_devices
+    from facerec.video.sources import open_video
+    from facerec.video.loop import run_loop
 
     window = None if args.headless else WindowOutput()  # fails fast when no window can be shown
     video = open_video(args.source, args.realtime)  # fails fast when the source cannot be opened
