@@ -18,8 +18,8 @@ from typing import Any, Callable, Protocol, Sequence
 import cv2
 import numpy as np
 
-from facerec.video.track import Track, Tracker, TrackerConfig, TrackEvent
-from facerec.types import UNKNOWN, Face, Identity
+from facerec.video.track import Track, TrackEvent, Tracker, TrackerConfig, track_face
+from facerec.types import UNKNOWN, Face, FaceResult, Identity
 from facerec.video.sources import FALLBACK_FPS, Frame, VideoSource, open_video
 
 log = logging.getLogger(__name__)
@@ -72,16 +72,20 @@ class TrackView:
     score: float | None
     settled: bool  # its identity has been announced (an `appeared` event)
     detected: bool  # found by a detection on this very frame (else: its last box, held)
+    face: Face | None = None  # the track's latest detection (confidence, landmarks)
 
     def label(self) -> str:
         if not self.settled or self.name is None:
             return "?"
         return self.name if self.score is None else f"{self.name} {self.score:.2f}"
 
+    def to_result(self, face_index: int = 0) -> FaceResult:
+        """The face as every output shapes it; `name` is unknown until the track is identified (`settled`)."""
+        return FaceResult(track_face(self.box, self.face), self.name or UNKNOWN, self.score, None, face_index,
+                          extra={"track": self.track_id, "settled": self.settled, "detected": self.detected})
+
     def to_dict(self) -> dict[str, Any]:
-        return {"track": self.track_id, "box": [int(v) for v in self.box], "name": self.name,
-                "score": None if self.score is None else round(float(self.score), 4),
-                "settled": self.settled, "detected": self.detected}
+        return self.to_result().to_dict()
 
 
 @dataclass
@@ -254,7 +258,7 @@ def _process_frame(frame: Frame, detect: bool, pipeline: Pipeline, identifier: I
         stats.embeddings += len(wanted) if identifier.matcher is not None else 0
     else:
         tracker.advance(frame.index, frame.ts)
-    views = [TrackView(t.track_id, t.box, t.name, t.score, t.appeared, detect and t.last_ts == frame.ts)
+    views = [TrackView(t.track_id, t.box, t.name, t.score, t.appeared, detect and t.last_ts == frame.ts, t.face)
              for t in tracker.visible_tracks()]
     return FrameResult(frame, rgb, views, detect, fps_meter.tick())
 

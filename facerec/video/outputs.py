@@ -35,9 +35,11 @@ def wall_clock() -> str:
 class JsonLinesOutput:
     """One JSON object per line on `stream`: events always, `face` lines on detection frames (or every frame).
 
-    {"ts": 1.2, "frame": 36, "event": "face", "track": 3, "box": [x, y, w, h], "name": "Alice",
-     "score": 0.93, "settled": true, "detected": true, "fps": 24.8}   (fps: processed, last 2 s)
-    {"ts": 1.2, "frame": 36, "event": "appeared", "track": 3, "box": [...], "name": "Alice", "score": 0.93,
+Each face is a FaceResult.to_dict() (as `identify --json` and `tag --jsonl`) with the video's fields around it:
+    {"ts": 1.2, "frame": 36, "event": "face", "face_index": 0, "name": "Alice", "score": 0.93, "distance": null,
+     "box": [x, y, w, h], "confidence": 0.99, "track": 3, "settled": true, "detected": true, "fps": 24.8}
+     (name "unknown" until the track is identified, `settled` once announced; fps: processed, last 2 s)
+    {"ts": 1.2, "frame": 36, "event": "appeared", ..., "name": "Alice", "score": 0.93, "track": 3,
      "first_ts": 0.9, "time": "2024-05-01T12:00:00+02:00"}
     {"ts": 9.0, ..., "event": "left", ..., "first_ts": 0.9, "last_ts": 5.0, "duration": 4.1, "time": ...}
     """

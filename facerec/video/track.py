@@ -40,7 +40,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from facerec.types import UNKNOWN, Face
+from facerec.types import UNKNOWN, Face, FaceResult
 from facerec.vectors import cosine_distance
 
 Box = tuple[int, int, int, int]  # x, y, width, height
@@ -123,18 +123,18 @@ class TrackEvent:
     last_ts: float
     box: Box
     previous_name: str | None = None  # for RENAMED
+    face: Face | None = None  # the track's latest detection (confidence, landmarks)
 
     @property
     def duration(self) -> float:
         return max(0.0, self.last_ts - self.first_ts)
 
+    def to_result(self) -> FaceResult:
+        return FaceResult(track_face(self.box, self.face), self.name, self.score, None, extra={"track": self.track_id})
+
     def to_dict(self) -> dict:
-        d = {
-            "ts": round(self.ts, 3), "frame": self.frame, "event": self.kind, "track": self.track_id,
-            "box": [int(v) for v in self.box], "name": self.name,
-            "score": None if self.score is None else round(float(self.score), 4),
-            "first_ts": round(self.first_ts, 3),
-        }
+        d = {"ts": round(self.ts, 3), "frame": self.frame, "event": self.kind, **self.to_result().to_dict(),
+             "first_ts": round(self.first_ts, 3)}
         if self.kind == LEFT:
             d["last_ts"] = round(self.last_ts, 3)
             d["duration"] = round(self.duration, 3)
@@ -381,4 +381,11 @@ class Tracker:
         name = track.announced_name if kind == LEFT and track.announced_name else (track.name or UNKNOWN)
         score = track.score
         self._events.append(TrackEvent(kind, track.track_id, name, score, self._frame, self._ts,
-                                       track.first_ts, last_ts, track.box, previous_name))
+                                       track.first_ts, last_ts, track.box, previous_name, track.face))
+
+
+def track_face(box: tuple[int, int, int, int], latest: Face | None) -> Face:
+    """A track's face at `box`: its latest detection's confidence and landmarks (none when it has none)."""
+    if latest is None:
+        return Face(tuple(int(v) for v in box), 0.0, ((0.0, 0.0),) * 5)
+    return Face(tuple(int(v) for v in box), latest.confidence, latest.landmarks)
