@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -298,6 +299,10 @@ ARCHITECTURES = {
 }
 
 
+# RNet's first convolution has 28 filters; padded with 4 zero filters (and 4 zero input channels in the next
+# convolution) its output fills ONNX Runtime's channel blocks: the same values, 20 % less time. (PNet's 10 gain nothing.)
+PADDED_CHANNELS = {"rnet": 16}
+
 OUTPUT_SHAPES = {"pnet": [["n", 4, "h", "w"], ["n", 2, "h", "w"]], "rnet": [["n", 4], ["n", 2]],
                  "onet": [["n", 4], ["n", 10], ["n", 2]]}
 
@@ -308,7 +313,7 @@ def build_onnx(name: str) -> bytes:
 
     weights = iter(load_stage_weights(name))
     nodes, inits = [], []
-    state = {"x": "x", "n": 0}
+    state: dict = {"x": "x", "n": 0}
 
     def const(array: np.ndarray) -> str:
         state["n"] += 1
@@ -354,9 +359,13 @@ def build_onnx(name: str) -> bytes:
     for step in ARCHITECTURES[name]:
         kind = step[0]
         if kind == "conv":
-            conv(next(weights), next(weights), state["x"])
+            kernel, bias = next(weights), next(weights)
+            kernel = np.pad(kernel, [(0, 0), (0, 0), (0, state.pop("zero_inputs", 0)), (0, 0)])
+            extra = -kernel.shape[3] % PADDED_CHANNELS.get(name, 1)
+            state["zero_inputs"] = extra
+            conv(np.pad(kernel, [(0, 0)] * 3 + [(0, extra)]), np.pad(bias, (0, extra)), state["x"])
         elif kind == "prelu":
-            prelu_as_relus(next(weights).reshape(-1))
+            prelu_as_relus(np.pad(next(weights).reshape(-1), (0, state["zero_inputs"])))
         elif kind == "prelu_dense":
             add("PRelu", [const(next(weights).reshape(-1))])
         elif kind == "pool":
@@ -417,12 +426,26 @@ def gpu_likely() -> bool:
 
 # ---------------------------------------------------------------- the detector
 
+_resize_worker: ThreadPoolExecutor | None = None
+_resize_worker_lock = threading.Lock()
+
+
+def resize_worker() -> ThreadPoolExecutor:
+    """One thread per process for the pyramid resizes (created on first use)."""
+    global _resize_worker
+    with _resize_worker_lock:
+        if _resize_worker is None:
+            _resize_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtcnn-pyramid")
+        return _resize_worker
+
+
 class FastMTCNN:
     """MTCNN over a batch of RGB images. Returns per image an array of rows
     x1, y1, x2, y2, confidence, lx1..lx5, ly1..ly5 (landmarks: left eye, right eye, nose, mouth left, right)."""
 
-    def __init__(self, engine: str = "auto"):
+    def __init__(self, engine: str = "auto", prefetch: bool = True):
         self.engine = make_engine(engine)
+        self.prefetch = prefetch
         self._lock = threading.Lock()  # the sessions are shared; one call at a time keeps threads predictable
 
     def detect(self, images: list[np.ndarray], min_face_size: int = 20,
@@ -437,16 +460,21 @@ class FastMTCNN:
     def proposals(self, image: np.ndarray, min_face_size: int, threshold: float) -> np.ndarray:
         """PNet over the pyramid of one image: squared candidate boxes (x1, y1, x2, y2, score)."""
         h, w = image.shape[:2]
+        scales = [s for s in pyramid_scales(h, w, min_face_size) if min(int(h * s), int(w * s)) >= PNET_CELL]
         per_scale = []
-        for scale in pyramid_scales(h, w, min_face_size):
-            scaled = resize_area(image, scale)
-            if min(scaled.shape[:2]) < PNET_CELL:
-                break
+        for scale, scaled in zip(scales, self.pyramid(image, scales)):
             reg, prob = self.engine.pnet(scaled[None])
             boxes = boxes_from_pnet(reg[0], prob[0], scale, threshold)
             per_scale.append(nms(boxes, NMS_PNET_PER_SCALE, sort=False))
         rows = np.concatenate(per_scale) if per_scale else np.empty((0, 5))
         return to_square(nms(rows, NMS_PNET_ALL))
+
+    def pyramid(self, image: np.ndarray, scales: list[float]):
+        """The scaled images, in order. With `prefetch` a worker thread resizes ahead while PNet runs on the
+        previous scale (both release the GIL), so a second core hides the resizes' time."""
+        if not self.prefetch or len(scales) < 2:
+            return (resize_area(image, s) for s in scales)
+        return (f.result() for f in [resize_worker().submit(resize_area, image, s) for s in scales])
 
     def refine(self, images: list[np.ndarray], candidates: list[np.ndarray], threshold: float) -> list[np.ndarray]:
         """RNet on every candidate of every image at once."""
