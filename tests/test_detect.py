@@ -205,3 +205,74 @@ def test_auto_engine_keeps_detection_on_a_gpu_and_uses_onnx_on_a_cpu(monkeypatch
     monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: False)
     monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: pytest.fail("TensorFlow asked on a CPU box"))
     assert mtcnn_fast.auto_engine() == "onnx"
+
+
+# ---- the ONNX graphs are the package's networks; speed-ups change no detection
+
+def camera_frame(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+    """The photo scaled to cover width x height and centre-cropped, as scripts/bench_detect.py frames it."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h)
+    resized = cv2.resize(image, (max(width, round(w * scale)), max(height, round(h * scale))), interpolation=cv2.INTER_AREA)
+    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+    return np.ascontiguousarray(resized[top:top + height, left:left + width])
+
+
+def test_fast_engine_finds_the_packages_faces_in_640x480_frames(core_images, reference_detector):
+    """The benchmark's case: camera frames of real photos, min face 20 px; same count, boxes, landmarks."""
+    from facerec.detect import Detector
+
+    fast = Detector(engine="auto")
+    photos = sorted(core_images.glob("*.jpg")) + sorted((core_images.parent / "webcam").glob("*.jpg"))
+    found = 0
+    for path in photos:
+        frame = camera_frame(load_image(path))
+        ours, theirs = fast.detect(frame), reference_detector.detect(frame)
+        assert len(ours) == len(theirs), path.name
+        assert all(best_iou(f.box, [g.box for g in theirs]) >= 0.9 for f in ours), path.name
+        for a, b in zip(ours, theirs):
+            assert np.abs(a.landmarks_array() - b.landmarks_array()).max() <= 0.05 * max(b.box[2:]) + 1, path.name
+        found += len(ours)
+    assert found >= len(photos)  # the frames hold faces: the comparison is not between two empty lists
+
+
+@pytest.fixture(scope="module")
+def onnx_and_tf_engines():
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from facerec.mtcnn_fast import OnnxEngine, TensorFlowEngine
+
+    return OnnxEngine(), TensorFlowEngine()
+
+
+def test_onnx_graphs_compute_the_packages_keras_networks(core_images, onnx_and_tf_engines):
+    """PReLU rewritten as Relu/BatchNorm, explicit pool pads, RNet's padded channels: the same outputs as the
+    package's own Keras networks, on PNet inputs of odd and even sizes and RNet/ONet crops of a real photo."""
+    from facerec import mtcnn_fast as mf
+
+    onnx, tf = onnx_and_tf_engines
+    image = mf.normalise(load_image(core_images / "group_6.jpg"))
+    for scale in (0.6, 0.3016, 0.1):  # odd and even widths/heights reach the SAME-padded pool
+        scaled = mf.resize_area(image, scale)[None]
+        for ours, theirs in zip(onnx.pnet(scaled), tf.pnet(scaled)):
+            assert ours.shape == theirs.shape
+            assert np.abs(ours - theirs).max() < 1e-4
+    h, w = image.shape[:2]
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, [w - 40, h - 40], (64, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(12, 120, (64, 1))], axis=1)
+    for size, stage in ((24, "rnet"), (48, "onet")):
+        patches = mf.crop_and_resize(image, boxes, size)
+        assert np.abs(patches - tf.crops(image, boxes, size)).max() < 1e-4  # TensorFlow's crop_and_resize
+        for ours, theirs in zip(getattr(onnx, stage)(patches), getattr(tf, stage)(patches)):
+            assert np.abs(ours - theirs).max() < 1e-4, stage
+
+
+def test_pyramid_prefetch_changes_nothing(core_images):
+    from facerec.mtcnn_fast import FastMTCNN
+
+    images = [load_image(core_images / n) for n in ("group_3.jpg", "kit_2.jpg")]
+    ahead, inline = FastMTCNN(prefetch=True), FastMTCNN(prefetch=False)
+    for a, b in zip(ahead.detect(images), inline.detect(images)):
+        assert len(a) > 0 and np.array_equal(a, b)
