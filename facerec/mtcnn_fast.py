@@ -29,6 +29,7 @@ lose badly on a shared CPU), ~15 % in the RNet/ONet crops, ~12 % in the pyramid 
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import math
@@ -89,6 +90,49 @@ def resize_area(image: np.ndarray, scale: float) -> np.ndarray:
     h, w = image.shape[:2]
     size = (int(w * scale), int(h * scale))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+@functools.lru_cache(maxsize=32)
+def area_rows(source: int, targets: tuple[int, ...]):
+    """Sparse (sum(targets) × source) matrix of OpenCV's INTER_AREA weights along one axis, one block per
+    target size (computeResizeAreaTab: a cell spans source/target rows; slivers under 1e-3 are dropped)."""
+    from scipy import sparse
+
+    blocks = []
+    for target in targets:
+        scale = source / target
+        start = np.arange(target) * scale
+        end = start + scale
+        first = np.ceil(start)
+        last = np.minimum(np.floor(end), source - 1)
+        first = np.minimum(first, last)
+        cell = np.minimum(scale, source - start)
+        rows = first[:, None] - 1 + np.arange(int(math.ceil(scale)) + 2)[None]  # every row a cell can touch
+        weight = np.where(rows < last[:, None], 1.0, 0.0)  # whole rows inside the cell
+        weight = np.where(rows == first[:, None] - 1, np.where(first - start > 1e-3, first - start, 0.0)[:, None], weight)
+        tail = np.where(end - last > 1e-3, np.minimum(np.minimum(end - last, 1.0), cell), 0.0)
+        weight = np.where(rows == last[:, None], tail[:, None], weight) / cell[:, None]
+        keep = (weight > 0) & (rows >= 0) & (rows < source)
+        index = np.nonzero(keep)
+        blocks.append(sparse.csr_matrix((weight[keep].astype(np.float32), (index[0], rows[keep].astype(np.int64))),
+                                        shape=(target, source)))
+    return sparse.vstack(blocks, format="csr")
+
+
+def area_pyramid(image: np.ndarray, scales: list[float]):
+    """The pyramid of resize_area(image, s) for every scale, in order, with the same values to ~1e-6.
+
+    OpenCV's INTER_AREA reads the whole image for every scale (~0.8 ms each at 640×480, 17 % of the
+    detector's time); area weights are separable, so here one sparse product does the vertical pass of all
+    scales at once and OpenCV only the horizontal pass of each (a third of the time)."""
+    h, w = image.shape[:2]
+    heights = tuple(int(h * s) for s in scales)
+    stacked = area_rows(h, heights) @ image.reshape(h, -1)
+    top = 0
+    for scale, height in zip(scales, heights):
+        rows = stacked[top:top + height].reshape(height, w, -1)
+        top += height
+        yield cv2.resize(rows, (int(w * scale), height), interpolation=cv2.INTER_AREA)
 
 
 def boxes_from_pnet(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
@@ -481,8 +525,9 @@ class FastMTCNN:
         """The scaled images, in order. With `prefetch` a worker thread resizes ahead while PNet runs on the
         previous scale (both release the GIL), so a second core hides the resizes' time."""
         if not self.prefetch or len(scales) < 2:
-            return (resize_area(image, s) for s in scales)
-        return (f.result() for f in [resize_worker().submit(resize_area, image, s) for s in scales])
+            return area_pyramid(image, scales)
+        levels = area_pyramid(image, scales)
+        return (f.result() for f in [resize_worker().submit(next, levels) for _ in scales])
 
     def refine(self, images: list[np.ndarray], candidates: list[np.ndarray], threshold: float) -> list[np.ndarray]:
         """RNet on every candidate of every image at once."""

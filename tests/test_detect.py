@@ -276,3 +276,19 @@ def test_pyramid_prefetch_changes_nothing(core_images):
     ahead, inline = FastMTCNN(prefetch=True), FastMTCNN(prefetch=False)
     for a, b in zip(ahead.detect(images), inline.detect(images)):
         assert len(a) > 0 and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("height, width", [(480, 640), (301, 257), (37, 53)])
+def test_sparse_area_pyramid_equals_opencv_inter_area(core_images, height, width):
+    """One sparse vertical pass for every scale + OpenCV's horizontal pass = OpenCV's INTER_AREA per scale."""
+    import cv2
+
+    from facerec import mtcnn_fast as mf
+
+    image = mf.normalise(cv2.resize(load_image(core_images / "group_3.jpg"), (width, height), interpolation=cv2.INTER_AREA))
+    scales = [s for s in mf.pyramid_scales(height, width) if min(int(height * s), int(width * s)) >= mf.PNET_CELL]
+    assert len(scales) >= 2
+    for scale, level in zip(scales, mf.area_pyramid(image, scales), strict=True):
+        expected = mf.resize_area(image, scale)
+        assert level.shape == expected.shape
+        assert np.abs(level - expected).max() < 1e-5
