@@ -292,3 +292,19 @@ def test_sparse_area_pyramid_equals_opencv_inter_area(core_images, height, width
         expected = mf.resize_area(image, scale)
         assert level.shape == expected.shape
         assert np.abs(level - expected).max() < 1e-5
+
+
+def test_blocked_nms_keeps_what_all_pairs_keep(core_images, onnx_and_tf_engines):
+    """PNet's boxes of a real group photo (hundreds): the x-windowed NMS equals the package's all-pairs rule."""
+    from facerec import mtcnn_fast as mf
+
+    onnx, _ = onnx_and_tf_engines
+    image = mf.normalise(load_image(core_images / "group_6.jpg"))
+    reg, prob = onnx.pnet(mf.resize_area(image, 0.6)[None])
+    rows = mf.boxes_from_pnet(reg[0], prob[0], 0.6, 0.5)
+    assert len(rows) > mf.NMS_BLOCK  # several blocks
+    for threshold, method in ((0.5, "union"), (0.7, "union"), (0.7, "min")):
+        all_pairs = np.triu(mf.overlap_matrix(rows[:, :4], rows[:, :4], method) > threshold, k=1)
+        expected = rows[~all_pairs.any(axis=0)]
+        assert 0 < len(expected) < len(rows)
+        assert np.array_equal(mf.nms(rows, threshold, method, sort=False), expected)
