@@ -119,20 +119,26 @@ def area_rows(source: int, targets: tuple[int, ...]):
     return sparse.vstack(blocks, format="csr")
 
 
-def area_pyramid(image: np.ndarray, scales: list[float]):
-    """The pyramid of resize_area(image, s) for every scale, in order, with the same values to ~1e-6.
+class AreaPyramid:
+    """resize_area(image, s) for every scale, with the same values to ~1e-6.
 
     OpenCV's INTER_AREA reads the whole image for every scale (~0.8 ms each at 640×480, 17 % of the
     detector's time); area weights are separable, so here one sparse product does the vertical pass of all
-    scales at once and OpenCV only the horizontal pass of each (a third of the time)."""
-    h, w = image.shape[:2]
-    heights = tuple(int(h * s) for s in scales)
-    stacked = area_rows(h, heights) @ image.reshape(h, -1)
-    top = 0
-    for scale, height in zip(scales, heights):
-        rows = stacked[top:top + height].reshape(height, w, -1)
-        top += height
-        yield cv2.resize(rows, (int(w * scale), height), interpolation=cv2.INTER_AREA)
+    scales at once and OpenCV only the horizontal pass of each level (a third of the time)."""
+
+    def __init__(self, image: np.ndarray, scales: list[float]):
+        h, w = image.shape[:2]
+        self.sizes = [(int(w * s), int(h * s)) for s in scales]
+        heights = tuple(height for _, height in self.sizes)
+        self.tops = np.concatenate([[0], np.cumsum(heights)])
+        self.columns = (area_rows(h, heights) @ image.reshape(h, -1)).reshape(-1, w, image.shape[2])
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        rows = self.columns[self.tops[k]:self.tops[k + 1]]
+        return cv2.resize(rows, self.sizes[k], interpolation=cv2.INTER_AREA)
 
 
 def boxes_from_pnet(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
@@ -170,6 +176,7 @@ def overlap_matrix(a: np.ndarray, b: np.ndarray, method: str = "union") -> np.nd
         return np.divide(inter, union, out=inter)
 
 
+STAGE_BATCH = 64  # RNet/ONet crops per network call: batches for two threads to share, each still large
 NMS_BLOCK = 256  # boxes compared at a time with the boxes whose x-range can reach theirs
 
 
@@ -504,26 +511,35 @@ def gpu_likely() -> bool:
 
 # ---------------------------------------------------------------- the detector
 
-_resize_worker: ThreadPoolExecutor | None = None
-_resize_worker_lock = threading.Lock()
+_worker: ThreadPoolExecutor | None = None
+_worker_lock = threading.Lock()
 
 
-def resize_worker() -> ThreadPoolExecutor:
-    """One thread per process for the pyramid resizes (created on first use)."""
-    global _resize_worker
-    with _resize_worker_lock:
-        if _resize_worker is None:
-            _resize_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtcnn-pyramid")
-        return _resize_worker
+def worker() -> ThreadPoolExecutor:
+    """One worker thread per process for the detector's second half of the work (created on first use)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtcnn")
+        return _worker
+
+
+def beside(here, there) -> list:
+    """[here(), there()] with there() on the worker thread, or [here()] when the worker has not started it by
+    the time here() is done (a busy CPU, or the worker busy for another detector): `here` and `there` share
+    their work, so a shared CPU never makes the call wait for a thread that does not get a core."""
+    later = worker().submit(there)
+    now = here()
+    return [now] if later.cancel() else [now, later.result()]
 
 
 class FastMTCNN:
     """MTCNN over a batch of RGB images. Returns per image an array of rows
     x1, y1, x2, y2, confidence, lx1..lx5, ly1..ly5 (landmarks: left eye, right eye, nose, mouth left, right)."""
 
-    def __init__(self, engine: str = "auto", prefetch: bool = True):
+    def __init__(self, engine: str = "auto", second_thread: bool = True):
         self.engine = make_engine(engine)
-        self.prefetch = prefetch
+        self.second_thread = second_thread
         self._lock = threading.Lock()  # the sessions are shared; one call at a time keeps threads predictable
 
     def detect(self, images: list[np.ndarray], min_face_size: int = 20,
@@ -536,24 +552,31 @@ class FastMTCNN:
         return [fit_to_image(rows, *img.shape[:2]) for rows, img in zip(found, images)]
 
     def proposals(self, image: np.ndarray, min_face_size: int, threshold: float) -> np.ndarray:
-        """PNet over the pyramid of one image: squared candidate boxes (x1, y1, x2, y2, score)."""
+        """PNet over the pyramid of one image: squared candidate boxes (x1, y1, x2, y2, score).
+
+        With `second_thread`, this thread and a worker take the scales largest first, one at a time, until none
+        is left (resize, PNet, boxes: code that mostly releases the GIL); at worst this thread waits for the one
+        scale the worker is on, and when the worker gets no core it does them all itself."""
         h, w = image.shape[:2]
         scales = [s for s in pyramid_scales(h, w, min_face_size) if min(int(h * s), int(w * s)) >= PNET_CELL]
-        per_scale = []
-        for scale, scaled in zip(scales, self.pyramid(image, scales)):
-            reg, prob = self.engine.pnet(scaled[None])
-            boxes = boxes_from_pnet(reg[0], prob[0], scale, threshold)
-            per_scale.append(nms(boxes, NMS_PNET_PER_SCALE, sort=False))
-        rows = np.concatenate(per_scale) if per_scale else np.empty((0, 5))
-        return to_square(nms(rows, NMS_PNET_ALL))
+        pyramid = AreaPyramid(image, scales)
+        queue = iter(range(len(scales)))
+        queue_lock = threading.Lock()
 
-    def pyramid(self, image: np.ndarray, scales: list[float]):
-        """The scaled images, in order. With `prefetch` a worker thread resizes ahead while PNet runs on the
-        previous scale (both release the GIL), so a second core hides the resizes' time."""
-        if not self.prefetch or len(scales) < 2:
-            return area_pyramid(image, scales)
-        levels = area_pyramid(image, scales)
-        return (f.result() for f in [resize_worker().submit(next, levels) for _ in scales])
+        def take_scales() -> dict[int, np.ndarray]:
+            done = {}
+            while True:
+                with queue_lock:
+                    k = next(queue, None)
+                if k is None:
+                    return done
+                reg, prob = self.engine.pnet(pyramid[k][None])
+                done[k] = nms(boxes_from_pnet(reg[0], prob[0], scales[k], threshold), NMS_PNET_PER_SCALE, sort=False)
+
+        per_scale = beside(take_scales, take_scales) if self.second_thread and len(scales) > 1 else [take_scales()]
+        boxes = {k: rows for done in per_scale for k, rows in done.items()}
+        rows = np.concatenate([boxes[k] for k in range(len(scales))]) if scales else np.empty((0, 5))  # scale order
+        return to_square(nms(rows, NMS_PNET_ALL))
 
     def refine(self, images: list[np.ndarray], candidates: list[np.ndarray], threshold: float) -> list[np.ndarray]:
         """RNet on every candidate of every image at once."""
@@ -589,12 +612,29 @@ class FastMTCNN:
         return out
 
     def _stage(self, images, candidates, size, run):
-        """Crops of all candidates of all images through one network call; results split back per image."""
+        """Crops of all candidates of all images through the network, in batches of up to STAGE_BATCH crops
+        that this thread and (with `second_thread`) the worker take in turn; results split back per image."""
         counts = [len(c) for c in candidates]
         if sum(counts) == 0:
             return [None] * len(candidates)
-        patches = np.concatenate([self.engine.crops(img, rows, size) for img, rows in zip(images, candidates) if len(rows)])
-        outputs = run(patches)
-        split = np.cumsum(counts)[:-1]
-        per_image = zip(*(np.split(o, split) for o in outputs))
-        return [tuple(r) if n else None for r, n in zip(per_image, counts)]
+        batches = [(i, start) for i, n in enumerate(counts) for start in range(0, n, STAGE_BATCH)]
+        queue = iter(range(len(batches)))
+        queue_lock = threading.Lock()
+
+        def take_batches() -> dict[int, list[np.ndarray]]:
+            done = {}
+            while True:
+                with queue_lock:
+                    b = next(queue, None)
+                if b is None:
+                    return done
+                i, start = batches[b]
+                done[b] = run(self.engine.crops(images[i], candidates[i][start:start + STAGE_BATCH], size))
+
+        shared = self.second_thread and len(batches) > 1
+        results = beside(take_batches, take_batches) if shared else [take_batches()]
+        outputs = {b: out for done in results for b, out in done.items()}
+        per_image = [[] for _ in candidates]
+        for b, (i, _) in enumerate(batches):
+            per_image[i].append(outputs[b])
+        return [tuple(np.concatenate(parts) for parts in zip(*chunks)) if chunks else None for chunks in per_image]

@@ -269,12 +269,13 @@ def test_onnx_graphs_compute_the_packages_keras_networks(core_images, onnx_and_t
             assert np.abs(ours - theirs).max() < 1e-4, stage
 
 
-def test_pyramid_prefetch_changes_nothing(core_images):
+def test_second_thread_changes_nothing(core_images):
+    """PNet's scales split between two threads: the same rows, bit for bit, as one thread."""
     from facerec.mtcnn_fast import FastMTCNN
 
     images = [load_image(core_images / n) for n in ("group_3.jpg", "kit_2.jpg")]
-    ahead, inline = FastMTCNN(prefetch=True), FastMTCNN(prefetch=False)
-    for a, b in zip(ahead.detect(images), inline.detect(images)):
+    two, one = FastMTCNN(second_thread=True), FastMTCNN(second_thread=False)
+    for a, b in zip(two.detect(images), one.detect(images)):
         assert len(a) > 0 and np.array_equal(a, b)
 
 
@@ -288,8 +289,10 @@ def test_sparse_area_pyramid_equals_opencv_inter_area(core_images, height, width
     image = mf.normalise(cv2.resize(load_image(core_images / "group_3.jpg"), (width, height), interpolation=cv2.INTER_AREA))
     scales = [s for s in mf.pyramid_scales(height, width) if min(int(height * s), int(width * s)) >= mf.PNET_CELL]
     assert len(scales) >= 2
-    for scale, level in zip(scales, mf.area_pyramid(image, scales), strict=True):
-        expected = mf.resize_area(image, scale)
+    pyramid = mf.AreaPyramid(image, scales)
+    assert len(pyramid) == len(scales)
+    for k, scale in enumerate(scales):
+        level, expected = pyramid[k], mf.resize_area(image, scale)
         assert level.shape == expected.shape
         assert np.abs(level - expected).max() < 1e-5
 
