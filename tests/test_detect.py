@@ -311,3 +311,17 @@ def test_blocked_nms_keeps_what_all_pairs_keep(core_images, onnx_and_tf_engines)
         expected = rows[~all_pairs.any(axis=0)]
         assert 0 < len(expected) < len(rows)
         assert np.array_equal(mf.nms(rows, threshold, method, sort=False), expected)
+
+
+def test_detectors_used_from_several_threads_at_once_find_the_same_faces(core_images):
+    """The shared networks and the process-wide worker thread, under concurrent callers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facerec.detect import Detector
+
+    images = [load_image(core_images / n) for n in ("group_6.jpg", "kit_1.jpg", "group_3.jpg", "noface_017.jpg")]
+    one_by_one = [Detector().detect(i) for i in images]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        at_once = list(pool.map(lambda i: Detector().detect(i), images * 2))
+    assert at_once == one_by_one * 2
+    assert [len(f) for f in one_by_one] == [6, 1, 3, 0]
