@@ -75,13 +75,7 @@ def pyramid_scales(height: int, width: int, min_face_size: int = 20, min_size: i
     return [m * SCALE_FACTOR ** k for k in range(max(count, 0))]
 
 
-NORMALISED = ((np.arange(256, dtype=np.float32) - 127.5) / 128.0).astype(np.float32)  # (v - 127.5) / 128 per uint8 value
-
-
 def normalise(image: np.ndarray) -> np.ndarray:
-    """(image - 127.5) / 128 as float32: a table lookup gives the same values 4x faster than the arithmetic."""
-    if image.dtype == np.uint8:
-        return cv2.LUT(np.ascontiguousarray(image), NORMALISED)
     return (image.astype(np.float32) - 127.5) / 128.0
 
 
