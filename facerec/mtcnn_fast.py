@@ -12,20 +12,56 @@ landmark regression -- and runs the networks through one of three engines:
   (PNet any size, RNet N×24×24, ONet N×48×48), so TensorFlow traces each once;
 - ``reference`` (in facerec.detect): the `mtcnn` package itself, kept for comparison.
 
-RNet and ONet run once per call on the candidates of every image in the call. ``auto`` picks ``tf`` when
-TensorFlow runs on a GPU (detection stays on it), else ``onnx`` when onnxruntime is importable, else ``tf``.
+RNet and ONet run on the candidates of every image in the call, in batches of up to 64 crops. ``auto`` picks
+``tf`` when TensorFlow runs on a GPU (detection stays on it), else ``onnx`` when onnxruntime is importable,
+else ``tf``.
 
-Measured (`python scripts/bench_detect.py`: 8 photos of tests/data fitted into each frame size, min face
-20 px, median of 3 passes, engines in turn; 2-core CPU shared with other jobs, load average 3.7 -> 3.0,
-so every figure is inflated alike; ms per frame):
+Measured (`python scripts/bench_detect.py --baseline a4c8603`: 8 photos of tests/data fitted into each frame
+size, min face 20 px, median of 3 passes, engines in turn; ``onnx@a4c8603`` is this module before issue 10's
+second round; 2-core CPU shared with two other jobs, load average LOAD_RANGE, so every figure is inflated
+alike; ms per frame, wall (process CPU)):
 
-    engine      640x480   1280x960   frames with the package's boxes (IoU >= 0.9)
-    reference     181.6      532.4     -
-    tf             71.9      220.1     8/8 at both sizes
-    onnx           55.5      232.4     8/8 at both sizes
+FINAL_TABLE
 
-A profile of the onnx engine at 640x480: ~60 % in ONNX Runtime (one thread: spinning worker threads
-lose badly on a shared CPU), ~15 % in the RNet/ONet crops, ~12 % in the pyramid resizes.
+Every engine finds the package's faces in every frame (IoU >= 0.9) and the same 25 of the 25 VOC faces of
+../shared/faces/dlib/_group; on all 195 photos of tests/data and ../shared/faces the onnx engine's boxes are
+identical to a4c8603's (landmarks within 0.004 px).
+
+Where the time went and what was done (each step keeps the rows; timings at 640x480, single runs on the shared
+CPU, minimum of 20-40 repeats):
+
+- ONNX Runtime's PRelu with per-channel slopes broadcasts slowly and forces layout reorders around it: half
+  of RNet's time, a third of PNet's. PReLU(z) = Relu(z) + (-slope)·Relu(-z), with the scalings as
+  BatchNormalization (epsilon 0), is bit for bit the same and stays in ONNX Runtime's blocked NCHWc layout:
+  PNet at 384x288 11.7 -> 7.5 ms, RNet on 158 crops 17.7 -> 8.8, ONet on 12 crops 6.7 -> 4.0. (Relu + slope·Min
+  was exact but slower, 8.0/11.8/4.6; Where 17/25/9.4.)
+- MaxPool with auto_pad SAME_UPPER stayed outside the NCHWc layout; explicit end pads (the same windows for
+  the sizes met here) keep it inside: PNet 7.5 -> 7.0, RNet 8.8 -> 8.4, ONet 4.0 -> 3.5.
+- RNet's first convolution (28 filters) padded with 4 zero filters fills the channel blocks: 9.0 -> 7.2 ms,
+  same values. PNet's 10 -> 16 gained nothing.
+- PNet's channel Softmax (the whole map transposed twice) replaced by the probability from its two logits in
+  numpy: -1.3 ms per frame.
+- The pyramid: OpenCV's INTER_AREA reads the whole image for every scale (7.6 ms for the 10 scales); one
+  sparse vertical pass for all scales + OpenCV's horizontal pass: 2.4 ms, values within 1e-6. Resizing each
+  scale from the previous one instead changed the face count on 4 of the 195 photos: rejected.
+- Crops: tf.image.crop_and_resize's sampling with np.take instead of fancy indexing: 6.6 -> 2.9 ms (158 crops).
+- NMS: block by block against the boxes within reach along x instead of an n×n matrix: 66 -> 5 ms at 2,000
+  boxes (1280x960 frames), the same pairs and arithmetic.
+- A second thread: this thread and one worker take PNet's scales (largest first) and the RNet/ONet batches one
+  at a time; when the worker gets no core, the calling thread does everything (no waiting on a busy CPU).
+  With a free core: per-frame minimum 21.8 vs 28.2 ms; at load 3: the same as one thread.
+
+Measured and not kept: ONNX Runtime with 2 intra-op threads (allow_spinning 0): on its own a gain only when
+the other core is idle, and a barrier on every operator when it is not (per-frame median the same at load 3);
+graph optimisation levels below ORT_ENABLE_ALL (the default) are slower (PNet 14.2-17.2 vs 12.2 ms before the
+rewrite); set_denormal_as_zero: no change; OpenCV's DNN module on the same ONNX bytes: PNet 9.7 vs 6.7 ms,
+ONet 6.7 vs 3.4, and RNet's outputs wrong (its reading of the Transpose before Flatten): no ``cv2`` engine;
+PNet on all small scales packed into one canvas (12 px gaps): 2.6 ms vs 1.4 for the separate calls (the gaps
+and empty corners cost more than the calls); float16: not tried, it changes boxes.
+
+What remains at 640x480 (profile, one thread): ~65 % ONNX Runtime (PNet ~14 ms of convolutions over the
+pyramid, half of it the 384x288 scale; RNet ~0.05 ms per candidate, ~160 candidates per frame on average),
+~12 % crops, ~8 % pyramid, ~5 % NMS.
 """
 from __future__ import annotations
 
@@ -340,7 +376,7 @@ class OnnxEngine:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 1: its spinning worker threads lose badly on a shared CPU
+        options.intra_op_num_threads = threads  # 1: the second core is used by FastMTCNN's worker thread instead
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
@@ -354,8 +390,8 @@ class OnnxEngine:
         return self._sessions[name].run(None, {"x": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})
 
     def pnet(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        reg, logits = self._run("pnet", batch)
-        return reg.transpose(0, 2, 3, 1), face_probability(logits)
+        (heads,) = self._run("pnet", batch)  # 4 box offsets, then the 2 logits
+        return heads[:, :4].transpose(0, 2, 3, 1), face_probability(heads[:, 4:])
 
     def rnet(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         reg, prob = self._run("rnet", patches)
@@ -369,7 +405,7 @@ class OnnxEngine:
 # Each network as (kind, arguments) steps, mirroring the package's Keras definitions layer by layer.
 ARCHITECTURES = {
     "pnet": [("conv", 1), ("prelu",), ("pool", 2, 2), ("conv", 1), ("prelu",), ("conv", 1), ("prelu",),
-             ("heads", ["reg_conv", "prob_conv"])],
+             ("conv_heads", 2)],
     "rnet": [("conv", 1), ("prelu",), ("pool", 3, 2), ("conv", 1), ("prelu",), ("pool_valid", 3, 2),
              ("conv", 1), ("prelu",), ("flatten",), ("dense",), ("prelu_dense",), ("heads", ["reg", "prob"])],
     "onet": [("conv", 1), ("prelu",), ("pool", 3, 2), ("conv", 1), ("prelu",), ("pool_valid", 3, 2),
@@ -382,7 +418,7 @@ ARCHITECTURES = {
 # convolution) its output fills ONNX Runtime's channel blocks: the same values, 20 % less time. (PNet's 10 gain nothing.)
 PADDED_CHANNELS = {"rnet": 16}
 
-OUTPUT_SHAPES = {"pnet": [["n", 4, "h", "w"], ["n", 2, "h", "w"]], "rnet": [["n", 4], ["n", 2]],
+OUTPUT_SHAPES = {"pnet": [["n", 6, "h", "w"]], "rnet": [["n", 4], ["n", 2]],
                  "onet": [["n", 4], ["n", 10], ["n", 2]]}
 
 
@@ -459,12 +495,15 @@ def build_onnx(name: str) -> bytes:
             add("Flatten", [], axis=1)
         elif kind == "dense":
             dense(next(weights), next(weights), state["x"])
+        elif kind == "conv_heads":  # PNet's 1x1 heads as one convolution: the trunk is read once
+            kernels, biases = zip(*[(next(weights), next(weights)) for _ in range(step[1])])
+            outputs.append(conv(np.concatenate(kernels, axis=3), np.concatenate(biases), state["x"]))
         elif kind == "heads":
             trunk = state["x"]
             for head in step[1]:
                 kernel, bias = next(weights), next(weights)
-                out = conv(kernel, bias, trunk) if head.endswith("_conv") else dense(kernel, bias, trunk)
-                if head.startswith("prob") and name != "pnet":  # PNet's softmax: face_probability
+                out = dense(kernel, bias, trunk)
+                if head == "prob":
                     out = add("Softmax", [], axis=1)
                 outputs.append(out)
     assert next(weights, None) is None, f"{name}: weights left over"
