@@ -56,7 +56,9 @@ the other core is idle, and a barrier on every operator when it is not (per-fram
 graph optimisation levels below ORT_ENABLE_ALL (the default) are slower (PNet 14.2-17.2 vs 12.2 ms before the
 rewrite); set_denormal_as_zero: no change; OpenCV's DNN module on the same ONNX bytes: PNet 9.7 vs 6.7 ms,
 ONet 6.7 vs 3.4, and RNet's outputs wrong (its reading of the Transpose before Flatten): no ``cv2`` engine;
-PNet on all small scales packed into one canvas (12 px gaps): 2.6 ms vs 1.4 for the separate calls (the gaps
+PReLU moved after each MaxPool (max of PReLU(max z) and PReLU(min z): bit-identical, a quarter of the
+PReLU work) was no faster (PNet 13.9 vs 13.8 ms over the pyramid, RNet 8.3-8.5 vs 7.4, ONet slower: more
+operators); PNet on all small scales packed into one canvas (12 px gaps): 2.6 ms vs 1.4 for the separate calls (the gaps
 and empty corners cost more than the calls); float16: not tried, it changes boxes.
 
 What remains at 640x480 (profile, one thread): ~65 % ONNX Runtime (PNet ~14 ms of convolutions over the
