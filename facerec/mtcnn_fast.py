@@ -559,13 +559,31 @@ def worker() -> ThreadPoolExecutor:
         return _worker
 
 
-def beside(here, there) -> list:
-    """[here(), there()] with there() on the worker thread, or [here()] when the worker has not started it by
-    the time here() is done (a busy CPU, or the worker busy for another detector): `here` and `there` share
-    their work, so a shared CPU never makes the call wait for a thread that does not get a core."""
-    later = worker().submit(there)
-    now = here()
-    return [now] if later.cancel() else [now, later.result()]
+def share_work(count: int, item, second_thread: bool = True) -> dict:
+    """{k: item(k)} for k in range(count), the items taken in order, one at a time, by this thread and (with
+    `second_thread`) the worker thread. When the worker has not started by the time this thread has run out
+    of items (a busy CPU, or the worker busy for another detector), its share is nothing: a shared CPU never
+    makes the call wait for a thread that does not get a core; at worst it waits for the one item the worker
+    is on."""
+    queue = iter(range(count))
+    queue_lock = threading.Lock()
+
+    def take_items() -> dict:
+        done = {}
+        while True:
+            with queue_lock:
+                k = next(queue, None)
+            if k is None:
+                return done
+            done[k] = item(k)
+
+    if not second_thread or count < 2:
+        return take_items()
+    later = worker().submit(take_items)
+    done = take_items()
+    if not later.cancel():
+        done.update(later.result())
+    return done
 
 
 class FastMTCNN:
@@ -595,21 +613,12 @@ class FastMTCNN:
         h, w = image.shape[:2]
         scales = [s for s in pyramid_scales(h, w, min_face_size) if min(int(h * s), int(w * s)) >= PNET_CELL]
         pyramid = AreaPyramid(image, scales)
-        queue = iter(range(len(scales)))
-        queue_lock = threading.Lock()
 
-        def take_scales() -> dict[int, np.ndarray]:
-            done = {}
-            while True:
-                with queue_lock:
-                    k = next(queue, None)
-                if k is None:
-                    return done
-                reg, prob = self.engine.pnet(pyramid[k][None])
-                done[k] = nms(boxes_from_pnet(reg[0], prob[0], scales[k], threshold), NMS_PNET_PER_SCALE, sort=False)
+        def scale_boxes(k: int) -> np.ndarray:
+            reg, prob = self.engine.pnet(pyramid[k][None])
+            return nms(boxes_from_pnet(reg[0], prob[0], scales[k], threshold), NMS_PNET_PER_SCALE, sort=False)
 
-        per_scale = beside(take_scales, take_scales) if self.second_thread and len(scales) > 1 else [take_scales()]
-        boxes = {k: rows for done in per_scale for k, rows in done.items()}
+        boxes = share_work(len(scales), scale_boxes, self.second_thread)
         rows = np.concatenate([boxes[k] for k in range(len(scales))]) if scales else np.empty((0, 5))  # scale order
         return to_square(nms(rows, NMS_PNET_ALL))
 
@@ -653,22 +662,12 @@ class FastMTCNN:
         if sum(counts) == 0:
             return [None] * len(candidates)
         batches = [(i, start) for i, n in enumerate(counts) for start in range(0, n, STAGE_BATCH)]
-        queue = iter(range(len(batches)))
-        queue_lock = threading.Lock()
 
-        def take_batches() -> dict[int, list[np.ndarray]]:
-            done = {}
-            while True:
-                with queue_lock:
-                    b = next(queue, None)
-                if b is None:
-                    return done
-                i, start = batches[b]
-                done[b] = run(self.engine.crops(images[i], candidates[i][start:start + STAGE_BATCH], size))
+        def batch_outputs(b: int) -> list[np.ndarray]:
+            i, start = batches[b]
+            return run(self.engine.crops(images[i], candidates[i][start:start + STAGE_BATCH], size))
 
-        shared = self.second_thread and len(batches) > 1
-        results = beside(take_batches, take_batches) if shared else [take_batches()]
-        outputs = {b: out for done in results for b, out in done.items()}
+        outputs = share_work(len(batches), batch_outputs, self.second_thread)
         per_image = [[] for _ in candidates]
         for b, (i, _) in enumerate(batches):
             per_image[i].append(outputs[b])
