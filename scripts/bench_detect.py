@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline", metavar="REV", help="also time onnx as it was at this git revision")
     p.add_argument("--voc", type=Path, default=DEFAULT_VOC if DEFAULT_VOC.is_dir() else None,
                    help="folder with annotations_testing.xml for the recall column (default: %(default)s)")
+    p.add_argument("--no-voc", dest="voc", action="store_const", const=None, help="skip the VOC recall column")
     p.add_argument("--out", type=Path, help="write the results as JSON")
     return p.parse_args(argv)
 
@@ -161,6 +162,9 @@ def available_engines(names: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.voc is not None and not (args.voc / "annotations_testing.xml").is_file():
+        print(f"error: no annotations_testing.xml in {args.voc}", file=sys.stderr)
+        return 2
     photos = [load_image(p) for p in find_photos(args.photos, args.max_photos)]
     engines = available_engines(args.engines.split(","))
     detectors = {e: Detector(min_face_size=args.min_face_size, engine=e) for e in engines}
