@@ -208,7 +208,7 @@ def overlap_matrix(a: np.ndarray, b: np.ndarray, method: str = "union") -> np.nd
         return np.divide(inter, union, out=inter)
 
 
-STAGE_BATCH = 64  # RNet/ONet crops per network call: batches for two threads to share, each still large
+STAGE_BATCH = 64  # RNet/ONet crops per network call at most: batches for two threads to share, each still large
 NMS_BLOCK = 256  # boxes compared at a time with the boxes whose x-range can reach theirs
 
 
@@ -559,6 +559,13 @@ def worker() -> ThreadPoolExecutor:
         return _worker
 
 
+def even_batches(count: int, at_least: int = 1, largest: int = STAGE_BATCH, smallest: int = 8) -> list[slice]:
+    """count items as equal batches of at most `largest`, and `at_least` batches when each keeps `smallest`."""
+    n = max(math.ceil(count / largest), min(at_least, count // smallest), 1)
+    bounds = np.linspace(0, count, n + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def share_work(count: int, item, second_thread: bool = True) -> dict:
     """{k: item(k)} for k in range(count), the items taken in order, one at a time, by this thread and (with
     `second_thread`) the worker thread. When the worker has not started by the time this thread has run out
@@ -656,19 +663,22 @@ class FastMTCNN:
         return out
 
     def _stage(self, images, candidates, size, run):
-        """Crops of all candidates of all images through the network, in batches of up to STAGE_BATCH crops
-        that this thread and (with `second_thread`) the worker take in turn; results split back per image."""
+        """Crops of all candidates of all images through the network, in even batches of up to STAGE_BATCH crops
+        across images (two batches at least with `second_thread`) that this thread and the worker take in turn;
+        results split back per image."""
         counts = [len(c) for c in candidates]
         if sum(counts) == 0:
             return [None] * len(candidates)
-        batches = [(i, start) for i, n in enumerate(counts) for start in range(0, n, STAGE_BATCH)]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        batches = even_batches(int(starts[-1]), 2 if self.second_thread else 1)
 
         def batch_outputs(b: int) -> list[np.ndarray]:
-            i, start = batches[b]
-            return run(self.engine.crops(images[i], candidates[i][start:start + STAGE_BATCH], size))
+            first, last = batches[b].start, batches[b].stop
+            crops = [self.engine.crops(img, rows[max(first - start, 0):last - start], size)
+                     for img, rows, start in zip(images, candidates, starts) if start < last and start + len(rows) > first]
+            return run(np.concatenate(crops) if len(crops) > 1 else crops[0])
 
         outputs = share_work(len(batches), batch_outputs, self.second_thread)
-        per_image = [[] for _ in candidates]
-        for b, (i, _) in enumerate(batches):
-            per_image[i].append(outputs[b])
-        return [tuple(np.concatenate(parts) for parts in zip(*chunks)) if chunks else None for chunks in per_image]
+        joined = [np.concatenate(parts) for parts in zip(*(outputs[b] for b in range(len(batches))))]
+        per_image = zip(*(np.split(o, starts[1:-1]) for o in joined))
+        return [tuple(r) if n else None for r, n in zip(per_image, counts)]

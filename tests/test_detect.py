@@ -325,3 +325,16 @@ def test_detectors_used_from_several_threads_at_once_find_the_same_faces(core_im
         at_once = list(pool.map(lambda i: Detector().detect(i), images * 2))
     assert at_once == one_by_one * 2
     assert [len(f) for f in one_by_one] == [6, 1, 3, 0]
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 16, 65, 158, 1000])
+def test_even_batches_cover_every_crop_once(count):
+    from facerec.mtcnn_fast import STAGE_BATCH, even_batches
+
+    for at_least in (1, 2):
+        batches = even_batches(count, at_least)
+        covered = [i for b in batches for i in range(count)[b]]
+        assert covered == list(range(count))
+        sizes = [b.stop - b.start for b in batches]
+        assert all(s <= STAGE_BATCH for s in sizes) and (not sizes or max(sizes) - min(sizes) <= 1)
+        assert len(batches) >= min(at_least, count // 8)
