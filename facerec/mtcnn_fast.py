@@ -16,16 +16,23 @@ RNet and ONet run on the candidates of every image in the call, in batches of up
 ``tf`` when TensorFlow runs on a GPU (detection stays on it), else ``onnx`` when onnxruntime is importable,
 else ``tf``.
 
-Measured (`python scripts/bench_detect.py --baseline a4c8603`: 8 photos of tests/data fitted into each frame
-size, min face 20 px, median of 3 passes, engines in turn; ``onnx@a4c8603`` is this module before issue 10's
-second round; 2-core CPU shared with two other jobs, load average LOAD_RANGE, so every figure is inflated
-alike; ms per frame, wall (process CPU)):
+Measured (`python scripts/bench_detect.py --baseline a4c8603 --one-thread`: 8 photos of tests/data fitted into
+each frame size, min face 20 px, median of 3 passes, engines in turn; ``onnx@a4c8603`` is this module before
+issue 10's second round, ``onnx/1 thread`` today's without the worker thread; 2-core CPU with both cores busy
+with two other jobs, load average 3.5 -> 4.4, so every figure is inflated; ms per frame, wall (process CPU)):
 
-FINAL_TABLE
+    engine           640x480         1280x960        frames with the package's boxes (IoU >= 0.9)
+    reference      177.7 (167.3)   558.5 (407.6)     -
+    tf              60.8  (62.3)   207.9 (183.4)     8/8 at both sizes
+    onnx@a4c8603    56.4  (53.3)   277.0 (181.8)     8/8 at both sizes
+    onnx/1 thread   36.6  (34.8)   213.1 (119.3)     8/8 at both sizes
+    onnx            34.0  (33.1)   196.9 (128.7)     8/8 at both sizes
 
-Every engine finds the package's faces in every frame (IoU >= 0.9) and the same 25 of the 25 VOC faces of
-../shared/faces/dlib/_group; on all 195 photos of tests/data and ../shared/faces the onnx engine's boxes are
-identical to a4c8603's (landmarks within 0.004 px).
+Every engine finds the same 25 of the 25 VOC faces of ../shared/faces/dlib/_group. On all 195 photos of
+tests/data and ../shared/faces (Detector defaults) the onnx engine's boxes are identical to a4c8603's, face
+for face (landmarks within 0.004 px, confidences within 6e-6), checked with a script run beside the
+benchmark, not kept. On the same quiet machine at the start of the work (load 0.5) a4c8603 took 50.9 ms at
+640x480; the frames' median lies between kit_1/rose_1 (~25-30 ms with one thread) and noface_017 (~37 ms).
 
 Where the time went and what was done (each step keeps the rows; timings at 640x480, single runs on the shared
 CPU, minimum of 20-40 repeats):
@@ -34,11 +41,12 @@ CPU, minimum of 20-40 repeats):
   of RNet's time, a third of PNet's. PReLU(z) = Relu(z) + (-slope)·Relu(-z), with the scalings as
   BatchNormalization (epsilon 0), is bit for bit the same and stays in ONNX Runtime's blocked NCHWc layout:
   PNet at 384x288 11.7 -> 7.5 ms, RNet on 158 crops 17.7 -> 8.8, ONet on 12 crops 6.7 -> 4.0. (Relu + slope·Min
-  was exact but slower, 8.0/11.8/4.6; Where 17/25/9.4.)
+  was exact too but slower; Where slower than PRelu.)
 - MaxPool with auto_pad SAME_UPPER stayed outside the NCHWc layout; explicit end pads (the same windows for
   the sizes met here) keep it inside: PNet 7.5 -> 7.0, RNet 8.8 -> 8.4, ONet 4.0 -> 3.5.
-- RNet's first convolution (28 filters) padded with 4 zero filters fills the channel blocks: 9.0 -> 7.2 ms,
-  same values. PNet's 10 -> 16 gained nothing.
+- RNet's first convolution (28 filters) padded with 4 zero filters fills the channel blocks: 9.0 -> 7.2 ms in
+  one run, same values. PNet's 10 -> 16 gained nothing (12.4 ms over the pyramid either way).
+- PNet's two 1x1 heads as one convolution (the trunk read once): 14.3 -> 13.3 ms over 8 scales, bit-identical.
 - PNet's channel Softmax (the whole map transposed twice) replaced by the probability from its two logits in
   numpy: -1.3 ms per frame.
 - The pyramid: OpenCV's INTER_AREA reads the whole image for every scale (7.6 ms for the 10 scales); one
@@ -49,7 +57,8 @@ CPU, minimum of 20-40 repeats):
   boxes (1280x960 frames), the same pairs and arithmetic.
 - A second thread: this thread and one worker take PNet's scales (largest first) and the RNet/ONet batches one
   at a time; when the worker gets no core, the calling thread does everything (no waiting on a busy CPU).
-  With a free core: per-frame minimum 21.8 vs 28.2 ms; at load 3: the same as one thread.
+  The worker takes ~3.6 of the 10 scales at 640x480; at load 4 (two other busy jobs) the median frame took
+  30.0 ms with it and 35.7 ms without (a scheduler shares the CPU per thread), same process CPU time.
 
 Measured and not kept: ONNX Runtime with 2 intra-op threads (allow_spinning 0): on its own a gain only when
 the other core is idle, and a barrier on every operator when it is not (per-frame median the same at load 3);
@@ -58,12 +67,14 @@ rewrite); set_denormal_as_zero: no change; OpenCV's DNN module on the same ONNX 
 ONet 6.7 vs 3.4, and RNet's outputs wrong (its reading of the Transpose before Flatten): no ``cv2`` engine;
 PReLU moved after each MaxPool (max of PReLU(max z) and PReLU(min z): bit-identical, a quarter of the
 PReLU work) was no faster (PNet 13.9 vs 13.8 ms over the pyramid, RNet 8.3-8.5 vs 7.4, ONet slower: more
-operators); PNet on all small scales packed into one canvas (12 px gaps): 2.6 ms vs 1.4 for the separate calls (the gaps
-and empty corners cost more than the calls); float16: not tried, it changes boxes.
+operators); PNet on all small scales packed into one canvas (12 px gaps): 2.6 ms vs 1.4 for the separate
+calls (the gaps and empty corners cost more than the calls); a table lookup for the normalisation: 0.1 ms;
+float16: not tried, it changes boxes.
 
-What remains at 640x480 (profile, one thread): ~65 % ONNX Runtime (PNet ~14 ms of convolutions over the
-pyramid, half of it the 384x288 scale; RNet ~0.05 ms per candidate, ~160 candidates per frame on average),
-~12 % crops, ~8 % pyramid, ~5 % NMS.
+What remains at 640x480 (cProfile, one thread, the 8 frames): ~65 % ONNX Runtime (PNet ~12.5 ms over the
+pyramid, 6.8 of it the 384x288 scale; RNet ~0.05 ms per candidate, ~160 candidates per frame on average,
+60-80 on the frames around the median), ~12 % crops, ~8 % pyramid, ~5 % NMS. The rest of PNet is
+convolutions (~60 %) and the PReLU's extra passes (~35 %): 30 ms on a frame of few faces needs the second core.
 """
 from __future__ import annotations
 
@@ -141,7 +152,8 @@ def area_rows(source: int, targets: tuple[int, ...]):
         cell = np.minimum(scale, source - start)
         rows = first[:, None] - 1 + np.arange(int(math.ceil(scale)) + 2)[None]  # every row a cell can touch
         weight = np.where(rows < last[:, None], 1.0, 0.0)  # whole rows inside the cell
-        weight = np.where(rows == first[:, None] - 1, np.where(first - start > 1e-3, first - start, 0.0)[:, None], weight)
+        head = np.where(first - start > 1e-3, first - start, 0.0)  # the part of the row before `first`
+        weight = np.where(rows == first[:, None] - 1, head[:, None], weight)
         tail = np.where(end - last > 1e-3, np.minimum(np.minimum(end - last, 1.0), cell), 0.0)
         weight = np.where(rows == last[:, None], tail[:, None], weight) / cell[:, None]
         keep = (weight > 0) & (rows >= 0) & (rows < source)
@@ -417,7 +429,8 @@ ARCHITECTURES = {
 
 
 # RNet's first convolution has 28 filters; padded with 4 zero filters (and 4 zero input channels in the next
-# convolution) its output fills ONNX Runtime's channel blocks: the same values, 20 % less time. (PNet's 10 gain nothing.)
+# convolution) its output fills ONNX Runtime's channel blocks: the same values, 20 % less time.
+# (PNet's 10 gain nothing.)
 PADDED_CHANNELS = {"rnet": 16}
 
 OUTPUT_SHAPES = {"pnet": [["n", 6, "h", "w"]], "rnet": [["n", 4], ["n", 2]],
@@ -675,7 +688,8 @@ class FastMTCNN:
         def batch_outputs(b: int) -> list[np.ndarray]:
             first, last = batches[b].start, batches[b].stop
             crops = [self.engine.crops(img, rows[max(first - start, 0):last - start], size)
-                     for img, rows, start in zip(images, candidates, starts) if start < last and start + len(rows) > first]
+                     for img, rows, start in zip(images, candidates, starts)
+                     if start < last and start + len(rows) > first]
             return run(np.concatenate(crops) if len(crops) > 1 else crops[0])
 
         outputs = share_work(len(batches), batch_outputs, self.second_thread)

@@ -8,6 +8,7 @@ timed in turn on each frame (round robin, so other load on the machine hits all 
 warm-up pass; the table gives the median wall and process-CPU milliseconds per frame. "same faces" counts
 frames whose boxes all pair up at IoU >= 0.9 with the reference's.
 
+`--one-thread` adds onnx without the worker thread that shares PNet's scales and the RNet/ONet batches.
 `--baseline REV` adds the engine as it was at git revision REV ("onnx@REV": facerec/mtcnn_fast.py of that
 revision, loaded beside today's), so an optimisation's before and after are timed in the same run. With
 `--voc FOLDER` (default: ../shared/faces/dlib/_group when it exists) every engine also runs on that folder's
@@ -15,7 +16,7 @@ photos at their own size and the table gives the recall of its VOC face boxes (a
 face found = a box at IoU >= 0.4, as tests/test_detect.py) and the photos whose boxes match the reference's.
 
     python scripts/bench_detect.py                                # 640x480 and 1280x960, all engines
-    python scripts/bench_detect.py --baseline a4c8603 --out bench-detect.json
+    python scripts/bench_detect.py --baseline a4c8603 --one-thread --out bench-detect.json
     python scripts/bench_detect.py --photos ../shared/faces --sizes 640x480 --out bench-detect.json
 """
 from __future__ import annotations
@@ -56,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="timed passes over the frames (default: %(default)s)")
     p.add_argument("--min-face-size", type=int, default=20)
     p.add_argument("--baseline", metavar="REV", help="also time onnx as it was at this git revision")
+    p.add_argument("--one-thread", action="store_true",
+                   help="also time onnx without its second thread (engine 'onnx/1 thread')")
     p.add_argument("--voc", type=Path, default=DEFAULT_VOC if DEFAULT_VOC.is_dir() else None,
                    help="folder with annotations_testing.xml for the recall column (default: %(default)s)")
     p.add_argument("--no-voc", dest="voc", action="store_const", const=None, help="skip the VOC recall column")
@@ -129,7 +132,8 @@ def voc_recall(detectors: dict[str, Detector], folder: Path) -> dict[str, dict]:
     total = sum(len(t) for t in truth.values())
     reference = faces.get("reference")
     return {name: {
-        "voc_faces_found": sum(max((iou(t, f.box) for f in found[p]), default=0) >= 0.4 for p, ts in truth.items() for t in ts),
+        "voc_faces_found": sum(max((iou(t, f.box) for f in found[p]), default=0) >= 0.4
+                               for p, ts in truth.items() for t in ts),
         "voc_faces": total, "voc_photos": len(truth),
         "voc_photos_with_same_faces_as_reference": (sum(same_faces(found[p], reference[p]) for p in truth)
                                                     if reference is not None else None),
@@ -168,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     photos = [load_image(p) for p in find_photos(args.photos, args.max_photos)]
     engines = available_engines(args.engines.split(","))
     detectors = {e: Detector(min_face_size=args.min_face_size, engine=e) for e in engines}
+    if args.one_thread:
+        from facerec.mtcnn_fast import FastMTCNN
+
+        detectors["onnx/1 thread"] = Detector(min_face_size=args.min_face_size, engine="onnx")
+        detectors["onnx/1 thread"]._mtcnn = FastMTCNN("onnx", second_thread=False)
     if args.baseline:
         detectors[f"onnx@{args.baseline}"] = baseline_detector(args.baseline, args.min_face_size)
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
