@@ -632,6 +632,8 @@ class FastMTCNN:
         scale the worker is on, and when the worker gets no core it does them all itself."""
         h, w = image.shape[:2]
         scales = [s for s in pyramid_scales(h, w, min_face_size) if min(int(h * s), int(w * s)) >= PNET_CELL]
+        if not scales:  # too small to hold a 12-pixel cell at any scale
+            return np.empty((0, 5))
         pyramid = AreaPyramid(image, scales)
 
         def scale_boxes(k: int) -> np.ndarray:
@@ -639,7 +641,7 @@ class FastMTCNN:
             return nms(boxes_from_pnet(reg[0], prob[0], scales[k], threshold), NMS_PNET_PER_SCALE, sort=False)
 
         boxes = share_work(len(scales), scale_boxes, self.second_thread)
-        rows = np.concatenate([boxes[k] for k in range(len(scales))]) if scales else np.empty((0, 5))  # scale order
+        rows = np.concatenate([boxes[k] for k in range(len(scales))])  # in scale order, as the package
         return to_square(nms(rows, NMS_PNET_ALL))
 
     def refine(self, images: list[np.ndarray], candidates: list[np.ndarray], threshold: float) -> list[np.ndarray]:

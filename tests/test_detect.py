@@ -338,3 +338,12 @@ def test_even_batches_cover_every_crop_once(count):
         sizes = [b.stop - b.start for b in batches]
         assert all(s <= STAGE_BATCH for s in sizes) and (not sizes or max(sizes) - min(sizes) <= 1)
         assert len(batches) >= min(at_least, count // 8)
+
+
+@pytest.mark.parametrize("height, width", [(12, 12), (13, 30), (20, 20), (24, 24), (12, 400)])
+def test_images_too_small_for_the_pyramid_find_nothing(height, width):
+    """Images with no (or one) pyramid scale that holds PNet's 12-pixel cell: no faces, no error."""
+    from facerec.mtcnn_fast import FastMTCNN
+
+    image = np.full((height, width, 3), 100, np.uint8)
+    assert [len(rows) for rows in FastMTCNN().detect([image, image])] == [0, 0]
