@@ -18,16 +18,18 @@ else ``tf``.
 
 Measured (`python scripts/bench_detect.py --baseline a4c8603 --one-thread`: 8 photos of tests/data fitted into
 each frame size, min face 20 px, median of 3 passes, engines in turn; ``onnx@a4c8603`` is this module before
-issue 10's second round, ``onnx/1 thread`` today's without the worker thread; 2-core CPU with both cores busy
-with two other jobs, load average 3.5 -> 4.4, so every figure is inflated; ms per frame, wall (process CPU)):
+issue 10's second round, ``onnx/1 thread`` today's without the worker thread; 2-core CPU shared with two other
+jobs, load average 2.4 -> 2.1, so every figure is inflated; ms per frame, wall (process CPU)):
 
     engine           640x480         1280x960        frames with the package's boxes (IoU >= 0.9)
-    reference      177.7 (167.3)   558.5 (407.6)     -
-    tf              60.8  (62.3)   207.9 (183.4)     8/8 at both sizes
-    onnx@a4c8603    56.4  (53.3)   277.0 (181.8)     8/8 at both sizes
-    onnx/1 thread   36.6  (34.8)   213.1 (119.3)     8/8 at both sizes
-    onnx            34.0  (33.1)   196.9 (128.7)     8/8 at both sizes
+    reference      143.8 (136.7)   363.3 (416.9)     -
+    tf              57.2  (54.6)   121.8 (189.0)     8/8 at both sizes
+    onnx@a4c8603    51.9  (48.3)   180.4 (188.2)     8/8 at both sizes
+    onnx/1 thread   29.6  (28.2)   119.4 (122.6)     8/8 at both sizes
+    onnx            30.7  (30.6)    91.6 (151.1)     8/8 at both sizes
 
+A run at load 3.5 -> 4.4 (both cores busy): onnx 34.0 / 196.9, onnx/1 thread 36.6 / 213.1, onnx@a4c8603
+56.4 / 277.0, reference 177.7 / 558.5.
 Every engine finds the same 25 of the 25 VOC faces of ../shared/faces/dlib/_group. On all 195 photos of
 tests/data and ../shared/faces (Detector defaults) the onnx engine's boxes are identical to a4c8603's, face
 for face (landmarks within 0.004 px, confidences within 6e-6), checked with a script run beside the
