@@ -8,7 +8,15 @@ timed in turn on each frame (round robin, so other load on the machine hits all 
 warm-up pass; the table gives the median wall and process-CPU milliseconds per frame. "same faces" counts
 frames whose boxes all pair up at IoU >= 0.9 with the reference's.
 
+`--one-thread` adds onnx without the worker thread that shares PNet's scales and the RNet/ONet batches.
+`--baseline REV` adds the engine as it was at git revision REV ("onnx@REV": facerec/mtcnn_fast.py of that
+revision, loaded beside today's), so an optimisation's before and after are timed in the same run. With
+`--voc FOLDER` (default: ../shared/faces/dlib/_group when it exists) every engine also runs on that folder's
+photos at their own size and the table gives the recall of its VOC face boxes (annotations_testing.xml, a
+face found = a box at IoU >= 0.4, as tests/test_detect.py) and the photos whose boxes match the reference's.
+
     python scripts/bench_detect.py                                # 640x480 and 1280x960, all engines
+    python scripts/bench_detect.py --baseline a4c8603 --one-thread --out bench-detect.json
     python scripts/bench_detect.py --photos ../shared/faces --sizes 640x480 --out bench-detect.json
 """
 from __future__ import annotations
@@ -37,6 +45,8 @@ DEFAULT_PHOTOS = [REPO / "tests" / "data" / d / n for d, n in (
     ("webcam", "obama_1.jpg"), ("webcam", "biden_1.jpg"), ("core", "group_6.jpg"), ("core", "group_3.jpg"),
     ("core", "kit_1.jpg"), ("core", "rose_1.jpg"), ("core", "noface_017.jpg"), ("core", "kit_2.jpg"))]
 
+DEFAULT_VOC = REPO.parent / "shared" / "faces" / "dlib" / "_group"
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-photos", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3, help="timed passes over the frames (default: %(default)s)")
     p.add_argument("--min-face-size", type=int, default=20)
+    p.add_argument("--baseline", metavar="REV", help="also time onnx as it was at this git revision")
+    p.add_argument("--one-thread", action="store_true",
+                   help="also time onnx without its second thread (engine 'onnx/1 thread')")
+    p.add_argument("--voc", type=Path, default=DEFAULT_VOC if DEFAULT_VOC.is_dir() else None,
+                   help="folder with annotations_testing.xml for the recall column (default: %(default)s)")
+    p.add_argument("--no-voc", dest="voc", action="store_const", const=None, help="skip the VOC recall column")
     p.add_argument("--out", type=Path, help="write the results as JSON")
     return p.parse_args(argv)
 
@@ -99,6 +115,49 @@ def time_engines(detectors: dict[str, Detector], frames: list[np.ndarray], repea
     } for name in detectors}
 
 
+def voc_faces(folder: Path) -> dict[Path, list[tuple[int, int, int, int]]]:
+    """dlib's VOC-style annotations_testing.xml: photo -> face boxes (x, y, w, h)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(folder / "annotations_testing.xml").getroot()
+    return {folder / img.get("file"): [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
+                                       for b in img.iter("box")]
+            for img in root.iter("image") if (folder / img.get("file")).is_file()}
+
+
+def voc_recall(detectors: dict[str, Detector], folder: Path) -> dict[str, dict]:
+    """Per engine: VOC faces found (IoU >= 0.4) and photos whose boxes pair up with the reference's."""
+    truth = voc_faces(folder)
+    faces = {name: {p: det.detect(load_image(p)) for p in truth} for name, det in detectors.items()}
+    total = sum(len(t) for t in truth.values())
+    reference = faces.get("reference")
+    return {name: {
+        "voc_faces_found": sum(max((iou(t, f.box) for f in found[p]), default=0) >= 0.4
+                               for p, ts in truth.items() for t in ts),
+        "voc_faces": total, "voc_photos": len(truth),
+        "voc_photos_with_same_faces_as_reference": (sum(same_faces(found[p], reference[p]) for p in truth)
+                                                    if reference is not None else None),
+    } for name, found in faces.items()}
+
+
+def baseline_detector(rev: str, min_face_size: int) -> Detector:
+    """A Detector whose networks are facerec/mtcnn_fast.py as it was at git revision `rev` (engine onnx)."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:facerec/mtcnn_fast.py"],
+                            check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / f"mtcnn_fast_{rev}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"mtcnn_fast_{rev}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    detector = Detector(min_face_size=min_face_size, engine="onnx")
+    detector._mtcnn = module.FastMTCNN("onnx")
+    return detector
+
+
 def available_engines(names: list[str]) -> list[str]:
     import importlib.util
 
@@ -107,29 +166,53 @@ def available_engines(names: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.voc is not None and not (args.voc / "annotations_testing.xml").is_file():
+        print(f"error: no annotations_testing.xml in {args.voc}", file=sys.stderr)
+        return 2
     photos = [load_image(p) for p in find_photos(args.photos, args.max_photos)]
     engines = available_engines(args.engines.split(","))
     detectors = {e: Detector(min_face_size=args.min_face_size, engine=e) for e in engines}
+    if args.one_thread:
+        from facerec.mtcnn_fast import FastMTCNN
+
+        detectors["onnx/1 thread"] = Detector(min_face_size=args.min_face_size, engine="onnx")
+        detectors["onnx/1 thread"]._mtcnn = FastMTCNN("onnx", second_thread=False)
+    if args.baseline:
+        detectors[f"onnx@{args.baseline}"] = baseline_detector(args.baseline, args.min_face_size)
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "load_average_start": os.getloadavg()}, "photos": len(photos), "sizes": {}}
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.split("x"))
         frames = [fit_frame(p, width, height) for p in photos]
         results["sizes"][size] = time_engines(detectors, frames, args.repeats)
+    if args.voc is not None:
+        results["voc"] = {"folder": str(args.voc), **voc_recall(detectors, args.voc)}
     results["machine"]["load_average_end"] = os.getloadavg()
-    print(f"{len(photos)} frames per size, median of {args.repeats} passes; load average "
-          f"{results['machine']['load_average_start'][0]:.2f} -> {results['machine']['load_average_end'][0]:.2f} "
-          f"on {os.cpu_count()} CPUs")
-    print("| frame | engine | ms per frame | CPU ms per frame | faces | frames with the reference's faces |")
-    print("|---|---|---|---|---|---|")
-    for size, rows in results["sizes"].items():
-        for name, r in rows.items():
-            same = r["frames_with_same_faces_as_reference"]
-            print(f"| {size} | {name} | {r['ms_per_frame']} | {r['cpu_ms_per_frame']} | {r['faces']} | "
-                  f"{'-' if name == 'reference' else f'{same}/{len(photos)}'} |")
+    print_table(results, len(photos), args.repeats)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def print_table(results: dict, photos: int, repeats: int) -> None:
+    machine = results["machine"]
+    print(f"{photos} frames per size, median of {repeats} passes; load average "
+          f"{machine['load_average_start'][0]:.2f} -> {machine['load_average_end'][0]:.2f} on {machine['cpus']} CPUs")
+    voc = results.get("voc")
+    voc_header = " VOC faces found (IoU >= 0.4) | VOC photos with the reference's faces |" if voc else ""
+    print(f"| frame | engine | ms per frame | CPU ms per frame | faces | frames with the reference's faces |{voc_header}")
+    print("|---|---|---|---|---|---|" + ("---|---|" if voc else ""))
+    for size, rows in results["sizes"].items():
+        for name, r in rows.items():
+            same = r["frames_with_same_faces_as_reference"]
+            line = (f"| {size} | {name} | {r['ms_per_frame']} | {r['cpu_ms_per_frame']} | {r['faces']} | "
+                    f"{'-' if same is None or name == 'reference' else f'{same}/{photos}'} |")
+            if voc:
+                v = voc[name]
+                same_voc = v["voc_photos_with_same_faces_as_reference"]
+                agree = "-" if same_voc is None or name == "reference" else f"{same_voc}/{v['voc_photos']}"
+                line += f" {v['voc_faces_found']}/{v['voc_faces']} | {agree} |"
+            print(line)
 
 
 if __name__ == "__main__":

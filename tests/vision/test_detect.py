@@ -207,3 +207,145 @@ def test_auto_engine_keeps_detection_on_a_gpu_and_uses_onnx_on_a_cpu(monkeypatch
     monkeypatch.setattr(mtcnn_fast, "gpu_likely", lambda: False)
     monkeypatch.setattr(facerec.device, "tensorflow_device", lambda: pytest.fail("TensorFlow asked on a CPU box"))
     assert mtcnn_fast.auto_engine() == "onnx"
+
+
+# ---- the ONNX graphs are the package's networks; speed-ups change no detection
+
+def camera_frame(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+    """The photo scaled to cover width x height and centre-cropped, as scripts/bench_detect.py frames it."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h)
+    resized = cv2.resize(image, (max(width, round(w * scale)), max(height, round(h * scale))), interpolation=cv2.INTER_AREA)
+    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+    return np.ascontiguousarray(resized[top:top + height, left:left + width])
+
+
+def test_fast_engine_finds_the_packages_faces_in_640x480_frames(core_images, reference_detector):
+    """The benchmark's case: camera frames of real photos, min face 20 px; same count, boxes, landmarks."""
+    from facerec.detect import Detector
+
+    fast = Detector(engine="auto")
+    photos = sorted(core_images.glob("*.jpg")) + sorted((core_images.parent / "webcam").glob("*.jpg"))
+    found = 0
+    for path in photos:
+        frame = camera_frame(load_image(path))
+        ours, theirs = fast.detect(frame), reference_detector.detect(frame)
+        assert len(ours) == len(theirs), path.name
+        assert all(best_iou(f.box, [g.box for g in theirs]) >= 0.9 for f in ours), path.name
+        for a, b in zip(ours, theirs):
+            assert np.abs(a.landmarks_array() - b.landmarks_array()).max() <= 0.05 * max(b.box[2:]) + 1, path.name
+        found += len(ours)
+    assert found >= len(photos)  # the frames hold faces: the comparison is not between two empty lists
+
+
+@pytest.fixture(scope="module")
+def onnx_and_tf_engines():
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from facerec.mtcnn_fast import OnnxEngine, TensorFlowEngine
+
+    return OnnxEngine(), TensorFlowEngine()
+
+
+def test_onnx_graphs_compute_the_packages_keras_networks(core_images, onnx_and_tf_engines):
+    """PReLU rewritten as Relu/BatchNorm, explicit pool pads, RNet's padded channels: the same outputs as the
+    package's own Keras networks, on PNet inputs of odd and even sizes and RNet/ONet crops of a real photo."""
+    from facerec import mtcnn_fast as mf
+
+    onnx, tf = onnx_and_tf_engines
+    image = mf.normalise(load_image(core_images / "group_6.jpg"))
+    for scale in (0.6, 0.3016, 0.1):  # odd and even widths/heights reach the SAME-padded pool
+        scaled = mf.resize_area(image, scale)[None]
+        for ours, theirs in zip(onnx.pnet(scaled), tf.pnet(scaled)):
+            assert ours.shape == theirs.shape
+            assert np.abs(ours - theirs).max() < 1e-4
+    h, w = image.shape[:2]
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, [w - 40, h - 40], (64, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(12, 120, (64, 1))], axis=1)
+    for size, stage in ((24, "rnet"), (48, "onet")):
+        patches = mf.crop_and_resize(image, boxes, size)
+        assert np.abs(patches - tf.crops(image, boxes, size)).max() < 1e-4  # TensorFlow's crop_and_resize
+        for ours, theirs in zip(getattr(onnx, stage)(patches), getattr(tf, stage)(patches)):
+            assert np.abs(ours - theirs).max() < 1e-4, stage
+
+
+def test_second_thread_changes_nothing(core_images):
+    """PNet's scales split between two threads: the same rows, bit for bit, as one thread."""
+    from facerec.mtcnn_fast import FastMTCNN
+
+    images = [load_image(core_images / n) for n in ("group_3.jpg", "kit_2.jpg")]
+    two, one = FastMTCNN(second_thread=True), FastMTCNN(second_thread=False)
+    for a, b in zip(two.detect(images), one.detect(images)):
+        assert len(a) > 0 and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("height, width", [(480, 640), (301, 257), (37, 53)])
+def test_sparse_area_pyramid_equals_opencv_inter_area(core_images, height, width):
+    """One sparse vertical pass for every scale + OpenCV's horizontal pass = OpenCV's INTER_AREA per scale."""
+    import cv2
+
+    from facerec import mtcnn_fast as mf
+
+    image = mf.normalise(cv2.resize(load_image(core_images / "group_3.jpg"), (width, height), interpolation=cv2.INTER_AREA))
+    scales = [s for s in mf.pyramid_scales(height, width) if min(int(height * s), int(width * s)) >= mf.PNET_CELL]
+    assert len(scales) >= 2
+    pyramid = mf.AreaPyramid(image, scales)
+    assert len(pyramid) == len(scales)
+    for k, scale in enumerate(scales):
+        level, expected = pyramid[k], mf.resize_area(image, scale)
+        assert level.shape == expected.shape
+        assert np.abs(level - expected).max() < 1e-5
+
+
+def test_blocked_nms_keeps_what_all_pairs_keep(core_images, onnx_and_tf_engines):
+    """PNet's boxes of a real group photo (hundreds): the x-windowed NMS equals the package's all-pairs rule."""
+    from facerec import mtcnn_fast as mf
+
+    onnx, _ = onnx_and_tf_engines
+    image = mf.normalise(load_image(core_images / "group_6.jpg"))
+    reg, prob = onnx.pnet(mf.resize_area(image, 0.6)[None])
+    rows = mf.boxes_from_pnet(reg[0], prob[0], 0.6, 0.5)
+    assert len(rows) > mf.NMS_BLOCK  # several blocks
+    for threshold, method in ((0.5, "union"), (0.7, "union"), (0.7, "min")):
+        all_pairs = np.triu(mf.overlap_matrix(rows[:, :4], rows[:, :4], method) > threshold, k=1)
+        expected = rows[~all_pairs.any(axis=0)]
+        assert 0 < len(expected) < len(rows)
+        assert np.array_equal(mf.nms(rows, threshold, method, sort=False), expected)
+
+
+def test_detectors_used_from_several_threads_at_once_find_the_same_faces(core_images):
+    """The shared networks and the process-wide worker thread, under concurrent callers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facerec.detect import Detector
+
+    images = [load_image(core_images / n) for n in ("group_6.jpg", "kit_1.jpg", "group_3.jpg", "noface_017.jpg")]
+    one_by_one = [Detector().detect(i) for i in images]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        at_once = list(pool.map(lambda i: Detector().detect(i), images * 2))
+    assert at_once == one_by_one * 2
+    assert [len(f) for f in one_by_one] == [6, 1, 3, 0]
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 16, 65, 158, 1000])
+def test_even_batches_cover_every_crop_once(count):
+    from facerec.mtcnn_fast import STAGE_BATCH, even_batches
+
+    for at_least in (1, 2):
+        batches = even_batches(count, at_least)
+        covered = [i for b in batches for i in range(count)[b]]
+        assert covered == list(range(count))
+        sizes = [b.stop - b.start for b in batches]
+        assert all(s <= STAGE_BATCH for s in sizes) and (not sizes or max(sizes) - min(sizes) <= 1)
+        assert len(batches) >= min(at_least, count // 8)
+
+
+@pytest.mark.parametrize("height, width", [(12, 12), (13, 30), (20, 20), (24, 24), (12, 400)])
+def test_images_too_small_for_the_pyramid_find_nothing(height, width):
+    """Images with no (or one) pyramid scale that holds PNet's 12-pixel cell: no faces, no error."""
+    from facerec.mtcnn_fast import FastMTCNN
+
+    image = np.full((height, width, 3), 100, np.uint8)
+    assert [len(rows) for rows in FastMTCNN().detect([image, image])] == [0, 0]
