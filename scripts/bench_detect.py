@@ -9,7 +9,7 @@ warm-up pass; the table gives the median wall and process-CPU milliseconds per f
 frames whose boxes all pair up at IoU >= 0.9 with the reference's.
 
 `--one-thread` adds onnx without the worker thread that shares PNet's scales and the RNet/ONet batches.
-`--baseline REV` adds the engine as it was at git revision REV ("onnx@REV": facerec/mtcnn_fast.py of that
+`--baseline REV` adds the engine as it was at git revision REV ("onnx@REV": facerec/vision/mtcnn_fast.py of that
 revision, loaded beside today's), so an optimisation's before and after are timed in the same run. With
 `--voc FOLDER` (default: ../shared/faces/dlib/_group when it exists) every engine also runs on that folder's
 photos at their own size and the table gives the recall of its VOC face boxes (annotations_testing.xml, a
@@ -141,13 +141,18 @@ def voc_recall(detectors: dict[str, Detector], folder: Path) -> dict[str, dict]:
 
 
 def baseline_detector(rev: str, min_face_size: int) -> Detector:
-    """A Detector whose networks are facerec/mtcnn_fast.py as it was at git revision `rev` (engine onnx)."""
+    """A Detector whose networks are facerec's fast MTCNN module as it was at git revision `rev` (engine onnx)."""
     import importlib.util
     import subprocess
     import tempfile
 
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:facerec/mtcnn_fast.py"],
-                            check=True, capture_output=True, text=True).stdout
+    for where in ("facerec/vision/mtcnn_fast.py", "facerec/" + "mtcnn_fast.py"):  # the module moved in the sub-packages
+        shown = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{where}"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"error: no fast MTCNN module at revision {rev}")
+    source = shown.stdout
     path = Path(tempfile.mkdtemp()) / f"mtcnn_fast_{rev}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"mtcnn_fast_{rev}", path)
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     engines = available_engines(args.engines.split(","))
     detectors = {e: Detector(min_face_size=args.min_face_size, engine=e) for e in engines}
     if args.one_thread:
-        from facerec.mtcnn_fast import FastMTCNN
+        from facerec.vision.mtcnn_fast import FastMTCNN
 
         detectors["onnx/1 thread"] = Detector(min_face_size=args.min_face_size, engine="onnx")
         detectors["onnx/1 thread"]._mtcnn = FastMTCNN("onnx", second_thread=False)

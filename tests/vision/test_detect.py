@@ -224,7 +224,7 @@ def camera_frame(image: np.ndarray, width: int = 640, height: int = 480) -> np.n
 
 def test_fast_engine_finds_the_packages_faces_in_640x480_frames(core_images, reference_detector):
     """The benchmark's case: camera frames of real photos, min face 20 px; same count, boxes, landmarks."""
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
 
     fast = Detector(engine="auto")
     photos = sorted(core_images.glob("*.jpg")) + sorted((core_images.parent / "webcam").glob("*.jpg"))
@@ -243,7 +243,7 @@ def test_fast_engine_finds_the_packages_faces_in_640x480_frames(core_images, ref
 @pytest.fixture(scope="module")
 def onnx_and_tf_engines():
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-    from facerec.mtcnn_fast import OnnxEngine, TensorFlowEngine
+    from facerec.vision.mtcnn_fast import OnnxEngine, TensorFlowEngine
 
     return OnnxEngine(), TensorFlowEngine()
 
@@ -251,7 +251,7 @@ def onnx_and_tf_engines():
 def test_onnx_graphs_compute_the_packages_keras_networks(core_images, onnx_and_tf_engines):
     """PReLU rewritten as Relu/BatchNorm, explicit pool pads, RNet's padded channels: the same outputs as the
     package's own Keras networks, on PNet inputs of odd and even sizes and RNet/ONet crops of a real photo."""
-    from facerec import mtcnn_fast as mf
+    from facerec.vision import mtcnn_fast as mf
 
     onnx, tf = onnx_and_tf_engines
     image = mf.normalise(load_image(core_images / "group_6.jpg"))
@@ -273,7 +273,7 @@ def test_onnx_graphs_compute_the_packages_keras_networks(core_images, onnx_and_t
 
 def test_second_thread_changes_nothing(core_images):
     """PNet's scales split between two threads: the same rows, bit for bit, as one thread."""
-    from facerec.mtcnn_fast import FastMTCNN
+    from facerec.vision.mtcnn_fast import FastMTCNN
 
     images = [load_image(core_images / n) for n in ("group_3.jpg", "kit_2.jpg")]
     two, one = FastMTCNN(second_thread=True), FastMTCNN(second_thread=False)
@@ -286,7 +286,7 @@ def test_sparse_area_pyramid_equals_opencv_inter_area(core_images, height, width
     """One sparse vertical pass for every scale + OpenCV's horizontal pass = OpenCV's INTER_AREA per scale."""
     import cv2
 
-    from facerec import mtcnn_fast as mf
+    from facerec.vision import mtcnn_fast as mf
 
     image = mf.normalise(cv2.resize(load_image(core_images / "group_3.jpg"), (width, height), interpolation=cv2.INTER_AREA))
     scales = [s for s in mf.pyramid_scales(height, width) if min(int(height * s), int(width * s)) >= mf.PNET_CELL]
@@ -301,7 +301,7 @@ def test_sparse_area_pyramid_equals_opencv_inter_area(core_images, height, width
 
 def test_blocked_nms_keeps_what_all_pairs_keep(core_images, onnx_and_tf_engines):
     """PNet's boxes of a real group photo (hundreds): the x-windowed NMS equals the package's all-pairs rule."""
-    from facerec import mtcnn_fast as mf
+    from facerec.vision import mtcnn_fast as mf
 
     onnx, _ = onnx_and_tf_engines
     image = mf.normalise(load_image(core_images / "group_6.jpg"))
@@ -319,7 +319,7 @@ def test_detectors_used_from_several_threads_at_once_find_the_same_faces(core_im
     """The shared networks and the process-wide worker thread, under concurrent callers."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from facerec.detect import Detector
+    from facerec.vision.detect import Detector
 
     images = [load_image(core_images / n) for n in ("group_6.jpg", "kit_1.jpg", "group_3.jpg", "noface_017.jpg")]
     one_by_one = [Detector().detect(i) for i in images]
@@ -331,7 +331,7 @@ def test_detectors_used_from_several_threads_at_once_find_the_same_faces(core_im
 
 @pytest.mark.parametrize("count", [0, 1, 7, 16, 65, 158, 1000])
 def test_even_batches_cover_every_crop_once(count):
-    from facerec.mtcnn_fast import STAGE_BATCH, even_batches
+    from facerec.vision.mtcnn_fast import STAGE_BATCH, even_batches
 
     for at_least in (1, 2):
         batches = even_batches(count, at_least)
@@ -345,7 +345,7 @@ def test_even_batches_cover_every_crop_once(count):
 @pytest.mark.parametrize("height, width", [(12, 12), (13, 30), (20, 20), (24, 24), (12, 400)])
 def test_images_too_small_for_the_pyramid_find_nothing(height, width):
     """Images with no (or one) pyramid scale that holds PNet's 12-pixel cell: no faces, no error."""
-    from facerec.mtcnn_fast import FastMTCNN
+    from facerec.vision.mtcnn_fast import FastMTCNN
 
     image = np.full((height, width, 3), 100, np.uint8)
     assert [len(rows) for rows in FastMTCNN().detect([image, image])] == [0, 0]
