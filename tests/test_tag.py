@@ -416,7 +416,7 @@ def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tag
 
 
 def test_embedding_in_a_child_process_gives_the_same_faces_names_and_embeddings(tmp_path, dlib_pipeline):
-    """dlib holds the GIL, so tagging embeds in a child process beside decode + detect: same results."""
+    """dlib's own engine holds the GIL, so tagging embeds it in a child process beside decode + detect: same results."""
     from facerec.gallery import Gallery
 
     album = Path(__file__).resolve().parent / "data" / "album"
