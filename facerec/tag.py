@@ -547,6 +547,9 @@ def tag_album(
         from facerec.xmp import sidecar_paths
 
         sidecar_paths(root / "x.jpg", xmp_naming)  # validates the naming before any work
+    from facerec.memory import return_big_blocks_to_the_system
+
+    return_big_blocks_to_the_system()  # decoded photos must not pile up in malloc's heaps (flat memory)
     started = time.perf_counter()
     photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [])
     tagger = _AlbumTagger(root, gallery, pipeline, matcher, options)
