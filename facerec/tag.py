@@ -528,7 +528,8 @@ def tag_album(
     matcher: anything with predict_identities(X) -> list[Identity]; None = every face is unknown
              (`matcher_for_album` builds the usual one from the gallery).
     embed_in_process: run the backbone in a child process beside decode + detect (facerec.embed_process);
-             None = when the backbone holds the GIL (dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
+             None = when the backbone holds the GIL (dlib's own engine: without the `onnx` extra, or
+             FACEREC_DLIB_ENGINE=dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
     ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.distributed); reading,
              hashing, skipping, identification, the gallery and the outputs stay here, as in a local run.
     """

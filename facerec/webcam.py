@@ -781,16 +781,12 @@ def crop_with_margin(rgb: np.ndarray, box: Sequence[int], margin: float) -> np.n
 
 
 def describe_devices(backbone: str) -> str:
-    """Where detection and embedding run, e.g. "MTCNN on CPU:0, dlib on CPU"."""
+    """Where detection and embedding run, e.g. "MTCNN on CPU:0, dlib on CPU (ONNX Runtime)"."""
     from facerec.device import tensorflow_device
 
     tf_device = tensorflow_device()
     if backbone == "dlib":
-        try:
-            import dlib
+        from facerec.backbones.dlib_backbone import dlib_device
 
-            dlib_device = "CUDA" if getattr(dlib, "DLIB_USE_CUDA", False) else "CPU"
-        except ImportError:
-            dlib_device = "unavailable"
-        return f"MTCNN on {tf_device}, dlib on {dlib_device}"
+        return f"MTCNN on {tf_device}, dlib on {dlib_device() or 'unavailable'}"
     return f"MTCNN and {backbone} on {tf_device}"

@@ -122,6 +122,18 @@ def choose_dlib_engine(engine: str | None = None) -> str:
     return engine
 
 
+def dlib_device() -> str:
+    """What runs dlib's network: "CPU (ONNX Runtime)" with the `onnx` extra, else dlib itself (dlib-bin is built
+    for the CPU; a CUDA build of dlib says so); "" without the dlib extra."""
+    try:
+        import dlib
+    except ImportError:
+        return ""
+    if choose_dlib_engine() == "onnx":
+        return "CPU (ONNX Runtime)"
+    return "CUDA (dlib)" if getattr(dlib, "DLIB_USE_CUDA", False) else "CPU (dlib)"
+
+
 def dlib_box_from_mtcnn(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of the square box dlib's HOG detector would give the face MTCNN boxed."""
     x, y, w, h = (float(v) for v in box)

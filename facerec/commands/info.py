@@ -71,14 +71,6 @@ def run(args) -> int:
 
 
 def dlib_device() -> str:
-    """What runs dlib's network: ONNX Runtime on the CPU (the `onnx` extra), else dlib itself (dlib-bin is built
-    for the CPU; a CUDA build of dlib says so)."""
-    from facerec.backbones.dlib_backbone import choose_dlib_engine
+    from facerec.backbones.dlib_backbone import dlib_device as device
 
-    try:
-        import dlib
-    except ImportError:
-        return ""
-    if choose_dlib_engine() == "onnx":
-        return "CPU (ONNX Runtime)"
-    return "CUDA (dlib)" if getattr(dlib, "DLIB_USE_CUDA", False) else "CPU (dlib)"
+    return device()
