@@ -147,13 +147,17 @@ def test_dlib_backbone_engines_embed_mtcnn_faces_of_a_group_photo_alike(dlib_mod
 
 def test_dlib_engine_setting_is_checked(dlib_models, monkeypatch):
     from facerec.backbones.dlib_backbone import choose_dlib_engine
-    from facerec.errors import FacerecError
+    from facerec.errors import FacerecError, MissingExtraError
 
     monkeypatch.setenv("FACEREC_DLIB_ENGINE", "tensorrt")
     with pytest.raises(FacerecError, match="tensorrt"):
         choose_dlib_engine()
     monkeypatch.setenv("FACEREC_DLIB_ENGINE", "dlib")
     assert choose_dlib_engine() == "dlib" and choose_dlib_engine("auto") in ("onnx", "dlib")
+    monkeypatch.setattr("facerec.backbones.dlib_onnx.onnxruntime_available", lambda: False)  # no `onnx` extra
+    assert choose_dlib_engine("auto") == "dlib"
+    with pytest.raises(MissingExtraError, match="onnx"):
+        choose_dlib_engine("onnx")
 
 
 # ------------------------------------------------------------------------------------------ Keras

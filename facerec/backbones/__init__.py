@@ -3,7 +3,7 @@
     get_backbone("resnet50")            # VGGFace2 ResNet-50, weights from cache / download
     get_backbone("vgg16", weights=p)    # an explicit .h5 file
     get_backbone("resnet50", weights="random")  # untrained, for tests and benchmarks
-    get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra
+    get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra (run by ONNX Runtime with `onnx`)
     get_backbone("dlib-keras")          # the same network in Keras: batched, GPU, fine-tunable
 """
 from __future__ import annotations
