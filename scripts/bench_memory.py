@@ -14,7 +14,9 @@ decoded again on every loop), through `facerec.webcam.run_loop` (detection on ev
 
 RSS (this process's resident memory) is recorded at the start, after the warm-up (models loaded, the
 first photos / frames done), every --every photos / frames, and at the end; "growth" is end minus
-after-warm-up. Peak is the largest sample (and the kernel's peak for the whole process in the JSON).
+after-warm-up, "2nd half" end minus the sample half way (a leak grows steadily; pools that fill up
+once, e.g. ONNX Runtime's arenas when two big photos are detected at the same moment, do not).
+Peak is the largest sample (and the kernel's peak for the whole process in the JSON).
 """
 from __future__ import annotations
 
@@ -74,11 +76,16 @@ class RssLog:
                              "seconds": round(time.perf_counter() - self.started, 1)})
 
     def summary(self) -> dict:
+        """Start, after warm-up, end, peak; growth since the warm-up and over the second half of the run
+        (a leak grows steadily; memory pools filling up once do not grow in the second half)."""
         by_label = {s["label"]: s["rss_mb"] for s in self.samples}
         warm, end = by_label.get("after warm-up"), by_label.get("end")
+        last = self.samples[-1]["count"]
+        half = min(self.samples, key=lambda s: abs(s["count"] - last / 2))["rss_mb"]
         return {"phase": self.phase, "rss_mb_start": by_label.get("start"), "rss_mb_after_warmup": warm,
-                "rss_mb_end": end, "rss_mb_peak": max(s["rss_mb"] for s in self.samples),
+                "rss_mb_half": half, "rss_mb_end": end, "rss_mb_peak": max(s["rss_mb"] for s in self.samples),
                 "growth_mb": round(end - warm, 1) if warm is not None and end is not None else None,
+                "growth_second_half_mb": round(end - half, 1) if end is not None else None,
                 "samples": self.samples}
 
 
@@ -240,12 +247,12 @@ def print_table(phases: list[dict]) -> None:
         for s in phase["samples"]:
             print(f"{phase['phase']:<6} {s['label']:<16} {s['count']:>6} {s['seconds']:>7} {s['rss_mb']:>8}")
     print()
-    print(f"{'phase':<6} {'start':>7} {'warm':>7} {'end':>7} {'peak':>7} {'growth':>7}  work")
+    print(f"{'phase':<6} {'start':>7} {'warm':>7} {'half':>7} {'end':>7} {'peak':>7} {'growth':>7} {'2nd half':>8}  work")
     for p in phases:
         work = (f"{p['photos']} photos, {p['faces']} faces, {p['photos_per_s']} photos/s" if p["phase"] == "album" else
                 f"{p['frames']} frames = {p['video_minutes']} min of video, {p['embeddings']} embeddings, {p['fps']} FPS")
-        print(f"{p['phase']:<6} {p['rss_mb_start']:>7} {p['rss_mb_after_warmup']:>7} {p['rss_mb_end']:>7} "
-              f"{p['rss_mb_peak']:>7} {p['growth_mb']:>7}  {work}")
+        print(f"{p['phase']:<6} {p['rss_mb_start']:>7} {p['rss_mb_after_warmup']:>7} {p['rss_mb_half']:>7} "
+              f"{p['rss_mb_end']:>7} {p['rss_mb_peak']:>7} {p['growth_mb']:>7} {p['growth_second_half_mb']:>8}  {work}")
 
 
 def main(argv: list[str] | None = None) -> int:
