@@ -14,8 +14,8 @@ decoded again on every loop), through `facerec.webcam.run_loop` (detection on ev
 
 RSS (this process's resident memory) is recorded at the start, after the warm-up (models loaded, the
 first photos / frames done), every --every photos / frames, and at the end; "growth" is end minus
-after-warm-up, "2nd half" end minus the sample half way (a leak grows steadily; pools that fill up
-once, e.g. ONNX Runtime's arenas when two big photos are detected at the same moment, do not).
+after-warm-up, "2nd half" end minus the sample half way (a leak grows steadily; memory pools that fill
+up once, such as ONNX Runtime's arenas, do not).
 Peak is the largest sample (and the kernel's peak for the whole process in the JSON).
 """
 from __future__ import annotations
