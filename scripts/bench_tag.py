@@ -6,7 +6,10 @@
     python scripts/bench_tag.py --album ALBUM --people PEOPLE_DIR --workers 4 --out bench-tag.json
 
 Before and after in one run: facerec is timed once per --engines entry ("reference" = the mtcnn package,
-facerec's detector before issue 10; "auto" = facerec.vision.mtcnn_fast), each with a fresh gallery.
+facerec's detector before issue 10; "auto" = facerec.vision.mtcnn_fast) and --dlib-engines entry ("dlib" = dlib's
+own compute_face_descriptor, in a child process, before issue 10; "onnx" = the same network run by ONNX
+Runtime in the main thread; "auto" = onnx when installed), each with a fresh gallery; the command lines once
+per --cli-dlib-engines entry (FACEREC_DLIB_ENGINE).
 "true faces": when the album (or a parent folder) holds the shared set's MANIFEST.tsv, each photo's
 faces found are capped by the faces it holds (1 for a portrait, N for "group:N"), so false detections do
 not count. The JSON records the process RSS before and after each facerec run (flat memory).
@@ -55,6 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--skip-face-recognition", action="store_true", help="time facerec only")
     p.add_argument("--engines", default="reference,auto",
                    help="facerec MTCNN engines to time, comma-separated (default: %(default)s)")
+    p.add_argument("--dlib-engines", default="auto",
+                   help="engines of facerec's dlib backbone to time, comma-separated: dlib, onnx, auto (default: %(default)s)")
+    p.add_argument("--cli-dlib-engines", default="auto",
+                   help="FACEREC_DLIB_ENGINE values for the whole-process facerec runs (default: %(default)s)")
     p.add_argument("--cli-repeats", type=int, default=1,
                    help="whole-process runs of both command lines, in turn (0: skip; default: %(default)s)")
     p.add_argument("--no-flip", action="store_true",
@@ -98,7 +105,7 @@ def true_faces(found: dict[Path, int], expected: dict[Path, int]) -> int | None:
 
 
 def bench_facerec(photos: list[Path], people: Path, workers: int | None, threshold: float | None,
-                  engine: str = "auto", flip: bool | None = None) -> dict:
+                  engine: str = "auto", flip: bool | None = None, dlib_engine: str = "auto") -> dict:
     """Enroll (untimed), then tag a temporary album of links to exactly `photos` with a fresh gallery."""
     from facerec.gallery.enroll import enroll_folder
     from facerec.gallery.store import Gallery
@@ -110,7 +117,9 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
     configure_threads(workers)
     from facerec.vision.detect import Detector
 
-    pipeline = FacePipeline("dlib", detector=Detector(engine=engine), flip=flip)
+    from facerec.backbones.dlib_backbone import DlibBackbone
+
+    pipeline = FacePipeline(DlibBackbone(engine=dlib_engine), detector=Detector(engine=engine), flip=flip)
     with tempfile.TemporaryDirectory(prefix="facerec-bench-") as tmp:
         album = Path(tmp) / "album"
         links = linked_album(album, photos)
@@ -124,7 +133,9 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
             seconds = time.perf_counter() - start
             rss_end = rss_mb()
     found = {links[r.path]: len(r.faces) for r in summary.results if r.path in links}
-    return {"tool": f"facerec tag (MTCNN {engine} + dlib{', no flip' if pipeline.flip is False else ''})", "engine": engine, "photos": len(photos),
+    flip_note = ", no flip" if pipeline.flip is False else ""
+    return {"tool": f"facerec tag (MTCNN {engine} + dlib on {pipeline.backbone.engine}{flip_note})",
+            "engine": f"{engine}+{pipeline.backbone.engine}", "photos": len(photos),
             "faces": summary.faces, "found_per_photo": found, "named": summary.named,
             "unreadable": summary.unreadable, "seconds": seconds, "workers": workers,
             "rss_mb_start": rss_start, "rss_mb_end": rss_end}
@@ -212,14 +223,17 @@ def run_timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - start, done.stdout
 
 
-def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: int, flip: bool | None = None) -> list[dict]:
-    """`facerec tag --people` and `face_recognition --cpus N`, whole processes, in turn; median wall time."""
+def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: int, flip: bool | None = None,
+                        dlib_engines: tuple[str, ...] = ("auto",)) -> list[dict]:
+    """`facerec tag --people` (once per dlib engine) and `face_recognition --cpus N`, whole processes, in turn;
+    median wall time. The face_recognition row comes last."""
     import shutil
     import statistics
 
     repo = Path(__file__).resolve().parent.parent
     fr_command = shutil.which("face_recognition") or str(Path(sys.executable).parent / "face_recognition")
-    times: dict[str, list[float]] = {"facerec": [], "face_recognition": []}
+    facerec_keys = [f"facerec:{e}" for e in dlib_engines]
+    times: dict[str, list[float]] = {**{k: [] for k in facerec_keys}, "face_recognition": []}
     found: dict[str, dict[Path, int]] = {}
     with tempfile.TemporaryDirectory(prefix="facerec-bench-cli-") as tmp:
         links = linked_album(Path(tmp) / "album", photos)
@@ -227,13 +241,15 @@ def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: in
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
                "FACEREC_HOME": str(Path(tmp) / "home"), "FACEREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
         for i in range(repeats):
-            gallery = Path(tmp) / f"gallery{i}.sqlite"  # fresh each time: every photo analysed
-            seconds, out = run_timed([sys.executable, "-m", "facerec.cli.main", "tag", str(Path(tmp) / "album"),
-                                      "--people", str(people), "--gallery", str(gallery), "--json", "-q"]
-                                     + (["--no-flip"] if flip is False else []), env)
-            times["facerec"].append(seconds)
-            summary = json.loads(out)
-            found["facerec"] = {links[Path(tmp) / "album" / r["path"]]: len(r["faces"]) for r in summary["results"]}
+            for key in facerec_keys:
+                gallery = Path(tmp) / f"gallery{i}-{key.split(':')[1]}.sqlite"  # fresh each time: every photo analysed
+                seconds, out = run_timed([sys.executable, "-m", "facerec.cli.main", "tag", str(Path(tmp) / "album"),
+                                          "--people", str(people), "--gallery", str(gallery), "--json", "-q"]
+                                         + (["--no-flip"] if flip is False else []),
+                                         {**env, "FACEREC_DLIB_ENGINE": key.split(":")[1]})
+                times[key].append(seconds)
+                summary = json.loads(out)
+                found[key] = {links[Path(tmp) / "album" / r["path"]]: len(r["faces"]) for r in summary["results"]}
             seconds, out = run_timed([fr_command, "--cpus", str(cpus), str(Path(tmp) / "known"),
                                       str(Path(tmp) / "album")], env)
             times["face_recognition"].append(seconds)
@@ -243,7 +259,7 @@ def bench_command_lines(photos: list[Path], people: Path, repeats: int, cpus: in
                 if Path(path) in links and name != "no_persons_found":
                     counts[links[Path(path)]] += 1
             found["face_recognition"] = counts
-    tools = {"facerec": "facerec tag --people (command, whole process)",
+    tools = {**{k: f"facerec tag --people, dlib engine {k.split(':')[1]} (command, whole process)" for k in facerec_keys},
              "face_recognition": f"face_recognition --cpus {cpus} (command, whole process)"}
     return [{"tool": tools[k], "engine": f"cli:{k}", "photos": len(photos), "faces": sum(found[k].values()),
              "named": None, "found_per_photo": found[k], "unreadable": None, "seconds": statistics.median(v),
@@ -284,8 +300,9 @@ def main(argv=None) -> int:
     load_before = load()
     expected = expected_faces(photos)
     flip = False if args.no_flip else None
-    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold, engine, flip), expected)
-            for engine in args.engines.split(",")]
+    rows = [with_rates(bench_facerec(photos, args.people, args.workers, args.threshold, engine, flip, dlib_engine),
+                       expected)
+            for engine in args.engines.split(",") for dlib_engine in args.dlib_engines.split(",")]
     fr = None if args.skip_face_recognition else import_face_recognition()
     if fr is not None:
         rows.append(with_rates(bench_face_recognition(fr, photos, args.people), expected))
@@ -298,15 +315,18 @@ def main(argv=None) -> int:
             print(f"facerec ({r['engine']}) / face_recognition speed (photos/s): {ratios[r['engine']]:.2f}x")
     ratio = ratios.get(rows[-2]["engine"]) if ratios else None
     if fr is not None and args.cli_repeats > 0:
-        cli_rows = [with_rates(r, expected) for r in bench_command_lines(photos, args.people, args.cli_repeats,
-                                                                         args.cpus, flip)]
+        cli_rows = [with_rates(r, expected) for r in bench_command_lines(
+            photos, args.people, args.cli_repeats, args.cpus, flip, tuple(args.cli_dlib_engines.split(",")))]
         print()
         print_table(cli_rows)
         rows += cli_rows
-        if cli_rows[1]["photos_per_s"] > 0:
-            ratios["cli"] = round(cli_rows[0]["photos_per_s"] / cli_rows[1]["photos_per_s"], 3)
-            print(f"\nfacerec tag / face_recognition --cpus {args.cpus}, whole processes (photos/s, median of "
-                  f"{args.cli_repeats}): {ratios['cli']:.2f}x")
+        if cli_rows[-1]["photos_per_s"] > 0:
+            print()
+            for r in cli_rows[:-1]:
+                key = "cli" if r is cli_rows[-2] else r["engine"]  # "cli": the last facerec engine listed
+                ratios[key] = round(r["photos_per_s"] / cli_rows[-1]["photos_per_s"], 3)
+                print(f"{r['tool']} / face_recognition --cpus {args.cpus}, whole processes (photos/s, median of "
+                      f"{args.cli_repeats}): {ratios[key]:.2f}x")
     report = {"album": str(args.album), "people": str(args.people), "results": rows, "speed_ratio": ratio,
               "speed_ratios": ratios,
               "threshold": args.threshold,

@@ -13,8 +13,9 @@ models/) and random weights otherwise: the speed is the same, the output says wh
 
 Before and after in one run: --engines reference,auto times the `mtcnn` package (facerec's detector
 before issue 10) and facerec.vision.mtcnn_fast on the same clip; --detect-every takes K values and "auto" (the
-default of `facerec webcam`: every frame while the machine keeps up). The JSON records the RSS at the
-start and end of each run (flat memory).
+default of `facerec webcam`: every frame while the machine keeps up); --dlib-engines times the dlib
+backbone on dlib's own code ("dlib", before issue 10) and on ONNX Runtime ("onnx"). The JSON records the
+RSS at the start and end of each run (flat memory) and the load average.
 
   python scripts/bench_webcam.py                         # resnet50 + dlib at 640x480 and 1280x720
   python scripts/bench_webcam.py --photos ../shared/faces/face_recognition --out bench-webcam.json
@@ -56,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--detect-every", default="3", help="comma-separated K values or 'auto' (default: %(default)s)")
     p.add_argument("--engines", default="auto", help="MTCNN engines, comma-separated: reference (the mtcnn "
                    "package), auto, tf, onnx (default: %(default)s)")
+    p.add_argument("--dlib-engines", default="auto", help="engines of the dlib backbone, comma-separated: dlib, onnx, "
+                   "auto (default: %(default)s)")
     p.add_argument("--detect-width", type=int, default=640, help="detection copy width (default: %(default)s)")
     p.add_argument("--min-face-size", type=int, default=20,
                    help="smallest face in px of the detection copy, as `facerec webcam` (default: %(default)s)")
@@ -99,15 +102,16 @@ def write_stream(path: Path, photos: list[np.ndarray], size: tuple[int, int], fp
     return frames_each * len(photos)
 
 
-def make_pipeline(backbone: str, min_face_size: int, engine: str = "auto"):
+def make_pipeline(backbone: str, min_face_size: int, engine: str = "auto", dlib_engine: str = "auto"):
     """FacePipeline for `backbone`; VGGFace networks fall back to random weights when none are installed."""
+    from facerec.backbones.dlib_backbone import DlibBackbone
     from facerec.vision.detect import Detector
     from facerec.errors import FacerecError
     from facerec.recognition.pipeline import FacePipeline
 
     detector = Detector(min_face_size=min_face_size, engine=engine)
     if backbone == "dlib":
-        return FacePipeline("dlib", detector=detector), "pretrained (dlib extra)"
+        return FacePipeline(DlibBackbone(engine=dlib_engine), detector=detector), "pretrained (dlib extra)"
     try:
         return FacePipeline(backbone, detector=detector), "published"
     except FacerecError as e:
@@ -194,17 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic stream: {len(photos)} photos x {args.seconds_per_photo:g} s at {args.fps:g} fps = {n} frames; "
               f"detection on a {args.detect_width} px wide copy; TensorFlow on {device}; "
               f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})", file=sys.stderr)
-        for backbone in args.backbones.split(","):
+        for backbone, dlib_engine in [(b, e) for b in args.backbones.split(",")
+                                      for e in (args.dlib_engines.split(",") if b == "dlib" else [""])]:
             for engine in args.engines.split(","):
-                pipeline, weights = make_pipeline(backbone, args.min_face_size, engine)
+                pipeline, weights = make_pipeline(backbone, args.min_face_size, engine, dlib_engine or "auto")
+                name = f"dlib ({pipeline.backbone.engine})" if backbone == "dlib" else backbone
                 matcher = enroll_matcher(pipeline, photo_paths, backbone)
                 for size in sizes:
                     for k in ks:
                         label = "auto" if k == 0 else k
-                        print(f"  running {backbone} {engine} {size[0]}x{size[1]} K={label} ...", file=sys.stderr,
+                        print(f"  running {name} {engine} {size[0]}x{size[1]} K={label} ...", file=sys.stderr,
                               flush=True)
                         result = measure(clips[size], pipeline, matcher, k, args.detect_width, args.warmup_frames)
-                        rows.append({"backbone": backbone, "engine": engine, "size": f"{size[0]}x{size[1]}",
+                        rows.append({"backbone": name, "engine": engine, "size": f"{size[0]}x{size[1]}",
                                      "detect_every": label, "weights": weights, **result})
     load = os.getloadavg()
     print_table(rows)

@@ -1,5 +1,9 @@
 """A backbone's embedding in a child process, so that album tagging keeps both cores busy.
 
+Only for the `dlib` backbone on dlib's own engine (no `onnx` extra, or FACEREC_DLIB_ENGINE=dlib): ONNX Runtime,
+the default engine, releases the GIL while it runs the network (and takes ~6 ms per face instead of ~84), so
+there tagging embeds in its main thread while the worker threads decode and detect, with no second interpreter.
+
 dlib's `compute_face_descriptor` holds Python's GIL for the whole batch (about 80 ms of CPU per face
 here): while the main thread embeds, the decode/detect threads cannot run a line of Python, and a
 pipeline of threads degenerates into one thing at a time. In a child process the embedding has its own
@@ -74,10 +78,13 @@ def serve(backbone_name: str, source: BinaryIO, sink: BinaryIO, flip: bool = Fal
 class EmbeddingProcess:
     """backbone.embed(chips) in a child process: submit(chips), then collect() -> (n, d) float32."""
 
-    def __init__(self, backbone_name: str, flip: bool = False):
+    def __init__(self, backbone_name: str, flip: bool = False, dlib_engine: str | None = None):
+        """dlib_engine: the engine of the parent's dlib backbone, so that the child runs the same one."""
         command = [sys.executable, "-m", "facerec.album.embed_process", backbone_name] + (["flip"] if flip else [])
-        self._process = subprocess.Popen(command,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=child_environment())
+        env = child_environment()
+        if dlib_engine:
+            env["FACEREC_DLIB_ENGINE"] = dlib_engine
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._in_flight = False
         self._ready = False  # the child loads the backbone while the parent decodes and detects
 
@@ -137,9 +144,11 @@ def child_environment() -> dict[str, str]:
 
 
 def holds_the_gil(pipeline: Any) -> bool:
-    """Whether the pipeline embeds with dlib's own network (which blocks every other Python thread)."""
+    """Whether the pipeline embeds with dlib's own network (which blocks every other Python thread);
+    the ONNX Runtime engine of the same backbone does not."""
     backbone = getattr(pipeline, "backbone", None)
-    return getattr(backbone, "name", "") == "dlib" and getattr(pipeline, "embedder", None) == backbone.embed
+    return (getattr(backbone, "name", "") == "dlib" and getattr(backbone, "engine", "dlib") == "dlib"
+            and getattr(pipeline, "embedder", None) == backbone.embed)
 
 
 def main(argv: list[str]) -> int:

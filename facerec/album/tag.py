@@ -91,7 +91,8 @@ def tag_album(
     matcher: anything with predict_identities(X) -> list[Identity]; None = every face is unknown
              (facerec.recognition.recognizer.Recognizer builds the usual one from the gallery).
     embed_in_process: run the backbone in a child process beside decode + detect (facerec.album.embed_process);
-             None = when the backbone holds the GIL (dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
+             None = when the backbone holds the GIL (dlib's own engine: without the `onnx` extra, or
+             FACEREC_DLIB_ENGINE=dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
     ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.album.distributed); reading,
              hashing, skipping, identification, the gallery and the outputs stay here, as in a local run.
     """
@@ -110,6 +111,9 @@ def tag_album(
         from facerec.album.xmp import sidecar_paths
 
         sidecar_paths(root / "x.jpg", xmp_naming)  # validates the naming before any work
+    from facerec.memory import return_big_blocks_to_the_system
+
+    return_big_blocks_to_the_system()  # decoded photos must not pile up in malloc's heaps (flat memory)
     started = time.perf_counter()
     photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [])
     tagger = AlbumTagger(root, gallery, pipeline, matcher, options)

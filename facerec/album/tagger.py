@@ -236,7 +236,8 @@ def start_embedding_process(pipeline: Any, photos: int, wanted: bool | None) -> 
     if not wanted:
         return None
     try:
-        return EmbeddingProcess(pipeline.backbone.name, flip=bool(getattr(pipeline, "flip", False)))
+        return EmbeddingProcess(pipeline.backbone.name, flip=bool(getattr(pipeline, "flip", False)),
+                                dlib_engine=getattr(pipeline.backbone, "engine", None))
     except (OSError, RuntimeError) as e:  # e.g. no process spawning allowed here: embed in this thread
         log.warning("embedding in the main thread (no child process: %s)", e)
         return None

@@ -3,7 +3,7 @@
     get_backbone("resnet50")            # VGGFace2 ResNet-50, weights from cache / download
     get_backbone("vgg16", weights=p)    # an explicit .h5 file
     get_backbone("resnet50", weights="random")  # untrained, for tests and benchmarks
-    get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra
+    get_backbone("dlib")                # dlib ResNet, needs the `dlib` extra (run by ONNX Runtime with `onnx`)
     get_backbone("dlib-keras")          # the same network in Keras: batched, GPU, fine-tunable
 
 A new backbone is one module (a base.Backbone subclass) plus one `register(BackboneEntry(...))` below.
@@ -25,7 +25,7 @@ DLIB_THRESHOLDS = {"verify": 0.0858, "identify": 0.0564, "cluster": 0.045}
 register(BackboneEntry(
     "dlib", "facerec.backbones.dlib_backbone:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
     description="dlib's ResNet (the dlib extra; works offline)", status="facerec.backbones.dlib_backbone:weights_status",
-    device="facerec.backbones.dlib_backbone:device"))
+    device="facerec.backbones.dlib_backbone:dlib_device"))
 register(BackboneEntry(
     "dlib-keras", "facerec.backbones.dlib_keras:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
     description="dlib's ResNet in Keras: the same chips and descriptors, batched, GPU, fine-tunable",

@@ -290,7 +290,7 @@ class DlibKerasBackbone(DlibBackbone):
     embedding_size = EMBEDDING_SIZE
 
     def __init__(self, weights: str | Path | None = None, batch_size: int = 32) -> None:
-        super().__init__()  # the shape predictor for align (and dlib's own network, unused here)
+        super().__init__()  # the shape predictor for align
         from facerec.device import tensorflow_device
 
         self.device = tensorflow_device()
@@ -298,6 +298,9 @@ class DlibKerasBackbone(DlibBackbone):
         self.batch_size = batch_size
         self.model = dlib_model(weights)
         self._predict = None
+
+    def _load_network(self, engine: str, models) -> tuple[str, object]:
+        return "keras", None  # this backbone runs its own Keras model (self.model)
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         chips = np.asarray(chips)

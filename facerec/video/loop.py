@@ -206,6 +206,9 @@ def run_loop(
     """
     if detect_every < 0:
         raise ValueError("detect_every must be >= 1, or AUTO (0)")
+    from facerec.memory import return_big_blocks_to_the_system
+
+    return_big_blocks_to_the_system()  # hours of frames must not pile up in malloc's heaps (flat memory)
     video = source if isinstance(source, VideoSource) else open_video(source, realtime)
     schedule = DetectionSchedule(detect_every, video.fps)
     threshold = matcher_threshold(matcher)

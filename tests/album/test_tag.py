@@ -428,14 +428,18 @@ def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tag
 
 
 def test_embedding_in_a_child_process_gives_the_same_faces_names_and_embeddings(tmp_path, dlib_pipeline):
-    """dlib holds the GIL, so tagging embeds in a child process beside decode + detect: same results."""
+    """dlib's own engine holds the GIL, so tagging embeds it in a child process beside decode + detect; the
+    default engine (ONNX Runtime) embeds in the main thread: the same faces, names and embeddings."""
+    from facerec.backbones.dlib_backbone import DlibBackbone
     from facerec.gallery.store import Gallery
+    from facerec.recognition.pipeline import FacePipeline
 
     album = Path(__file__).resolve().parents[1] / "data" / "album"
+    own_engine = FacePipeline(DlibBackbone(engine="dlib"), detector=dlib_pipeline.detector)
     runs, vectors = {}, {}
-    for in_process in (False, True):
+    for in_process, pipeline in ((False, dlib_pipeline), (True, own_engine)):
         with Gallery(tmp_path / f"g{in_process}.sqlite") as gallery:
-            summary = tag_album(album, gallery, dlib_pipeline, embed_in_process=in_process, batch_size=2)
+            summary = tag_album(album, gallery, pipeline, embed_in_process=in_process, batch_size=2)
             runs[in_process] = {(r.rel_path, t.face_index): (t.face.box, t.name) for r in summary.results for t in r.faces}
             vectors[in_process] = np.stack([d.embedding for r in summary.results
                                             for d in gallery.detections(str(r.path.absolute()))])

@@ -1,4 +1,5 @@
-"""dlib's face network read in numpy (format, architecture) and run in Keras: the same descriptors as dlib itself."""
+"""dlib's face network read in numpy (format, architecture) and run in Keras and in ONNX Runtime: the same
+descriptors as dlib itself."""
 from __future__ import annotations
 
 import numpy as np
@@ -111,6 +112,56 @@ def test_numpy_forward_pass_gives_dlibs_descriptors(parsed, dlib_chips):
     assert np.abs(ours - expected).max() <= 1e-4
 
 
+# ------------------------------------------------------------------------------------------ ONNX Runtime
+
+def test_onnx_graph_gives_dlibs_descriptors_of_faces_and_their_mirror_images(parsed, dlib_chips, dlib_models):
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from facerec.backbones.dlib_onnx import DlibOnnxNetwork
+
+    chips, expected = dlib_chips
+    network = DlibOnnxNetwork(dlib_models[1].face_recognition_model_location())
+    assert np.abs(network.descriptors(chips) - expected).max() <= 1e-5
+    mirrored = np.ascontiguousarray(chips[:, :, ::-1])
+    dlib_network = dlib_models[0].face_recognition_model_v1(dlib_models[1].face_recognition_model_location())
+    dlib_mirrored = np.asarray([np.asarray(v) for v in dlib_network.compute_face_descriptor(list(mirrored))])
+    both = network.descriptors(np.concatenate([chips, mirrored]))  # one batch, as test-time flip runs it
+    assert np.abs(both - np.concatenate([expected, dlib_mirrored])).max() <= 1e-5
+
+
+def test_dlib_backbone_engines_embed_mtcnn_faces_of_a_group_photo_alike(dlib_models, detector, core_images):
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from facerec.backbones.dlib_backbone import DlibBackbone
+    from facerec.album.embed_process import holds_the_gil
+    from facerec.vision.imageio import load_image
+    from facerec.recognition.pipeline import FacePipeline
+
+    onnx, own = DlibBackbone(engine="onnx"), DlibBackbone(engine="dlib")
+    image = load_image(core_images / "group_6.jpg")
+    faces = detector.detect(image)
+    assert len(faces) >= 4
+    chips = np.stack([onnx.align(image, f) for f in faces])
+    assert np.abs(onnx.embed(chips) - own.embed(chips)).max() <= 1e-5
+    assert (onnx.engine, own.engine, onnx.describe()["engine"]) == ("onnx", "dlib", "onnx")
+    # ONNX Runtime lets other threads run while it embeds; dlib's own code needs a child process for that
+    assert not holds_the_gil(FacePipeline(onnx, detector=detector))
+    assert holds_the_gil(FacePipeline(own, detector=detector))
+
+
+def test_dlib_engine_setting_is_checked(dlib_models, monkeypatch):
+    from facerec.backbones.dlib_backbone import choose_dlib_engine
+    from facerec.errors import FacerecError, MissingExtraError
+
+    monkeypatch.setenv("FACEREC_DLIB_ENGINE", "tensorrt")
+    with pytest.raises(FacerecError, match="tensorrt"):
+        choose_dlib_engine()
+    monkeypatch.setenv("FACEREC_DLIB_ENGINE", "dlib")
+    assert choose_dlib_engine() == "dlib" and choose_dlib_engine("auto") in ("onnx", "dlib")
+    monkeypatch.setattr("facerec.backbones.dlib_onnx.onnxruntime_available", lambda: False)  # no `onnx` extra
+    assert choose_dlib_engine("auto") == "dlib"
+    with pytest.raises(MissingExtraError, match="onnx"):
+        choose_dlib_engine("onnx")
+
+
 # ------------------------------------------------------------------------------------------ Keras
 
 @pytest.fixture(scope="session")
@@ -176,4 +227,4 @@ def test_info_says_where_dlib_keras_runs(dlib_models):
 
     rows = {row["name"]: row for row in backbone_status() if not row["variant"]}
     assert rows["dlib-keras"]["present"] and rows["dlib-keras"]["device"] == tensorflow_device()
-    assert rows["dlib"]["device"].endswith("(dlib)")
+    assert rows["dlib"]["device"] in ("CPU (ONNX Runtime)", "CPU (dlib)", "CUDA (dlib)")
