@@ -27,9 +27,8 @@ from facerec.vectors import l2_normalise
 from facerec.errors import FacerecError, GalleryError, MissingExtraError
 from facerec.thresholds import threshold_for
 from facerec.types import UNKNOWN, Identity
+from facerec.recognition import AGGREGATES, MATCHER_KINDS
 
-MATCHER_KINDS = ("nn", "svm", "logreg", "head")
-AGGREGATES = ("max", "mean", "centroid")
 # Below this many enrolled samples numpy's matrix product is as fast as FAISS and exact.
 FAISS_MIN_SAMPLES = 50_000
 

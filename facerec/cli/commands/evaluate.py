@@ -32,7 +32,7 @@ examples:
 
 
 def register(sub, common) -> None:
-    from facerec.evaluation.folder import MATCHERS
+    from facerec.recognition import MATCHER_KINDS as MATCHERS
 
     p = sub.add_parser("evaluate", parents=common, help="accuracy on a labelled folder or LFW pairs",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)

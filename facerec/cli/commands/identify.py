@@ -39,7 +39,7 @@ exit code: 0 at least one known face, 1 none, 3 an image could not be read (the 
 
 
 def register(sub, common) -> None:
-    from facerec.recognition.match import AGGREGATES, MATCHER_KINDS
+    from facerec.recognition import AGGREGATES, MATCHER_KINDS
 
     p = sub.add_parser("identify", parents=common, help="name the faces in images",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -53,7 +53,7 @@ sidecar could not be written (disk full, permissions; the old sidecar is kept wh
 
 
 def register(sub, common) -> None:
-    from facerec.recognition.match import MATCHER_KINDS
+    from facerec.recognition import MATCHER_KINDS
     from facerec.album.xmp import NAMINGS
 
     p = sub.add_parser("tag", parents=common, help="tag the faces in every photo of an album",
