@@ -25,6 +25,8 @@ ENV_WEIGHTS_DIR = "FACEREC_WEIGHTS_DIR"
 ENV_OFFLINE = "FACEREC_OFFLINE"  # "1": never try to download (tests, air-gapped machines)
 ENV_BACKBONE = "FACEREC_BACKBONE"
 ENV_API_KEY = "FACEREC_API_KEY"
+ENV_DLIB_ENGINE = "FACEREC_DLIB_ENGINE"
+ENV_EMBED_THREADS = "FACEREC_EMBED_THREADS"
 
 ENVIRONMENT: dict[str, str] = {
     ENV_BACKBONE: "default backbone",
@@ -33,6 +35,8 @@ ENVIRONMENT: dict[str, str] = {
     ENV_WEIGHTS_DIR: "folder of pre-downloaded VGGFace .h5 files",
     ENV_OFFLINE: "1: never download weights",
     ENV_API_KEY: "the key `facerec serve` requires from clients",
+    ENV_DLIB_ENGINE: "what runs dlib's network: auto (ONNX Runtime when installed), onnx or dlib",
+    ENV_EMBED_THREADS: "threads ONNX Runtime gives dlib's network (default 1)",
 }
 
 APP_NAME = "facerec"
@@ -97,6 +101,14 @@ def default_backbone_from_env() -> str | None:
 
 def api_key_from_env() -> str | None:
     return os.environ.get(ENV_API_KEY) or None
+
+
+def dlib_engine_from_env() -> str | None:
+    return os.environ.get(ENV_DLIB_ENGINE) or None
+
+
+def embed_threads_from_env() -> str | None:
+    return os.environ.get(ENV_EMBED_THREADS) or None
 
 
 # --------------------------------------------------------------------------------- beside a gallery

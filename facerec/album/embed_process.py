@@ -25,6 +25,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from facerec.paths import ENV_DLIB_ENGINE
+
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("<Q")
@@ -83,7 +85,7 @@ class EmbeddingProcess:
         command = [sys.executable, "-m", "facerec.album.embed_process", backbone_name] + (["flip"] if flip else [])
         env = child_environment()
         if dlib_engine:
-            env["FACEREC_DLIB_ENGINE"] = dlib_engine
+            env[ENV_DLIB_ENGINE] = dlib_engine
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._in_flight = False
         self._ready = False  # the child loads the backbone while the parent decodes and detects

@@ -23,7 +23,6 @@ thresholds are the same for both (tests/test_dlib_onnx.py proves the descriptors
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -126,7 +125,9 @@ def choose_dlib_engine(engine: str | None = None) -> str:
     from facerec.backbones.dlib_onnx import onnxruntime_available
     from facerec.errors import FacerecError
 
-    engine = (engine or os.environ.get("FACEREC_DLIB_ENGINE") or "auto").strip().lower()
+    from facerec.paths import dlib_engine_from_env
+
+    engine = (engine or dlib_engine_from_env() or "auto").strip().lower()
     if engine not in DLIB_ENGINES:
         raise FacerecError(f"unknown dlib engine {engine!r}; choose one of: {', '.join(DLIB_ENGINES)}")
     if engine == "auto":

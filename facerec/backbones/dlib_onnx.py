@@ -17,7 +17,6 @@ go on while it embeds.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +164,9 @@ def session_options(threads: int | None = None):
     import onnxruntime as ort
 
     if threads is None:
-        threads = int(os.environ.get("FACEREC_EMBED_THREADS", "") or DEFAULT_THREADS)
+        from facerec.paths import embed_threads_from_env
+
+        threads = int(embed_threads_from_env() or DEFAULT_THREADS)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = max(1, threads)
