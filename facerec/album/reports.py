@@ -4,16 +4,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
 
 from facerec.files.atomic import atomic_write_text, csv_cell
 from facerec.types import ROW_FIELDS, FaceResult
 from facerec.album.results import PhotoResult
-
-log = logging.getLogger(__name__)
 
 
 def face_results(results: Iterable[PhotoResult]) -> Iterator[FaceResult]:

@@ -1,21 +1,15 @@
 """What a tagging run reports: one PhotoResult per photo (its faces are FaceResults) and the TagSummary."""
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from facerec.types import FaceResult
-
-log = logging.getLogger(__name__)
 
 
 # Media statuses stored in the gallery.
 OK, NO_FACE, UNREADABLE = "ok", "no_face", "unreadable"
-
-
 # What happened to a photo in this run.
 ANALYSED, REIDENTIFIED, SKIPPED, FAILED = "analysed", "reidentified", "skipped", "failed"
 

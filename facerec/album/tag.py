@@ -52,7 +52,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from facerec.files.outputs import input_set, refuse_input
 from facerec.album.xmp import shared_sidecar_photos
 from facerec.errors import FacerecError

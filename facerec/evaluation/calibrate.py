@@ -1,6 +1,5 @@
 """Calibration on the gallery: the threshold that keeps false accepts on its impostor pairs at a target rate."""
 
-import logging
 from typing import Any, Sequence
 
 import numpy as np
@@ -8,7 +7,6 @@ import numpy as np
 from facerec.errors import FacerecError, GalleryError
 from facerec.evaluation.metrics import all_pairs, threshold_at_far
 
-log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
 # Calibration on the gallery

@@ -1,7 +1,6 @@
 """A labelled folder (<root>/<Name>/*.jpg): enroll k photos per person in memory, identify the rest with a
 matcher, and report top-1 accuracy, the open-set false-accept rate and a confusion matrix."""
 
-import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,6 @@ from facerec.types import UNKNOWN
 from facerec.evaluation.metrics import all_pairs, identification_report, verification_report
 from facerec.evaluation.pairs import embed_paths, main_face_embedding
 
-log = logging.getLogger(__name__)
 
 MATCHERS = match.MATCHER_KINDS
 

@@ -1,7 +1,6 @@
 """Recognition metrics, pure numpy so they can be checked on synthetic distances: verification accuracy (k-fold),
 best threshold, ROC, TAR at FAR, threshold at a target FAR, and open-set identification."""
 
-import logging
 from typing import Any, Sequence
 
 import numpy as np
@@ -9,7 +8,6 @@ import numpy as np
 from facerec.vectors import cosine_distance_matrix, l2_normalise
 from facerec.types import UNKNOWN
 
-log = logging.getLogger(__name__)
 
 # A pair whose image had no detectable face gets the largest possible cosine distance, so it counts
 # as a failure ("different") instead of silently disappearing from the statistics.

@@ -1,6 +1,5 @@
 """LFW-style pairs.txt: parse, embed each photo's main face once, and report cross-validated verification."""
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -10,7 +9,6 @@ import numpy as np
 from facerec.errors import FacerecError, ImageError, NoFaceError
 from facerec.evaluation.metrics import DEFAULT_FARS, FAILED_PAIR_DISTANCE, cosine_distance_rows, verification_report
 
-log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
 # LFW-style pairs.txt

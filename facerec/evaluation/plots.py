@@ -1,13 +1,10 @@
 """ROC and score-distribution plots of a verification run (matplotlib, optional)."""
 
-import logging
 from pathlib import Path
 from facerec.evaluation.metrics import roc_auc, roc_curve_points, split_scores
 
 import numpy as np
 
-
-log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
 # Plots

@@ -1,14 +1,11 @@
 """Augmentation of aligned face chips: deterministic variants, so each one's embedding can be cached by name."""
 from __future__ import annotations
 
-import logging
 from typing import Callable, Sequence
 
 import numpy as np
 
 from facerec.errors import FacerecError
-
-log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ name the forgotten person).
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,8 +43,6 @@ from facerec.heads.finetune import check_fine_tunable, fine_tune, photo_chips, t
 from facerec.heads.head import FaceHead
 from facerec.errors import FacerecError
 from facerec.paths import bottleneck_cache_dir
-
-log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------------

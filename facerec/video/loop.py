@@ -8,7 +8,6 @@ tracker asks for, and reports each processed frame to `on_frame` and each appear
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -21,8 +20,6 @@ import numpy as np
 from facerec.video.track import Track, TrackEvent, Tracker, TrackerConfig, track_face
 from facerec.types import UNKNOWN, Face, FaceResult, Identity
 from facerec.video.sources import FALLBACK_FPS, Frame, VideoSource, open_video
-
-log = logging.getLogger(__name__)
 
 
 AUTO = 0  # detect_every=AUTO: on every frame while the machine keeps up, tracking fills in when not

@@ -1,7 +1,6 @@
 """What the live loop's results can feed: JSON lines, a window, a recording, saved unknown faces."""
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
@@ -18,8 +17,6 @@ from facerec.vision.align import face_crop
 from facerec.types import UNKNOWN, Face
 from facerec.video.loop import FrameResult
 from facerec.video.sources import FALLBACK_FPS
-
-log = logging.getLogger(__name__)
 
 
 class DisplayError(FacerecError):
