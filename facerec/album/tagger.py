@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from facerec.files.outputs import OutputRefused, refuse_input
-from facerec.recognition.match import one_name_per_photo
+from facerec.recognition.match import name_photo_faces
 from facerec.types import UNKNOWN, Face, FaceResult, Identity
 from facerec.album.photos import Prepared, TagOptions, decision_key, relative_name
 from facerec.album.results import ANALYSED, FAILED, NO_FACE, OK, REIDENTIFIED, SKIPPED, UNREADABLE, PhotoResult, TagSummary
@@ -36,11 +36,7 @@ class AlbumTagger:
     # ---- identification
 
     def identify(self, X: np.ndarray) -> list[Identity]:
-        if len(X) == 0:
-            return []
-        if self.matcher is None:
-            return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
-        return one_name_per_photo(self.matcher.predict_identities(X))  # X: the faces of one photo
+        return name_photo_faces(self.matcher, X)  # X: the faces of one photo
 
     # ---- per photo
 

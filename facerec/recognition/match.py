@@ -13,8 +13,8 @@ Both matchers have the scikit-learn estimator shape (`fit(X, y)`, `predict(X)`, 
   nearest enrolled sample of the predicted person is farther than the distance threshold, or when
   the top probability is below `min_probability`.
 
-Matchers are cheap to fit, so they are fit from the gallery at load time (`matcher_from_gallery`)
-and never serialised.
+Matchers are cheap to fit, so they are fit from the gallery (`matcher_from_gallery`) whenever it changes
+(facerec.recognition.recognizer.Recognizer) and never serialised.
 """
 from __future__ import annotations
 
@@ -282,6 +282,16 @@ class ClassifierMatcher(ClassifierMixin, BaseEstimator):
 # --------------------------------------------------------------------------- one photo
 
 
+def name_photo_faces(matcher: Any, X: np.ndarray) -> list[Identity]:
+    """The faces of ONE photo or frame named by `matcher` (None: nobody enrolled, every face unknown), each
+    person at most once."""
+    if len(X) == 0:
+        return []
+    if matcher is None:
+        return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
+    return one_name_per_photo(matcher.predict_identities(np.atleast_2d(X)))
+
+
 def one_name_per_photo(identities: list[Identity]) -> list[Identity]:
     """The faces of one photo, each name given at most once: a person is in a photo only once, so when two
     faces get the same name the closest keeps it and the others become unknown (their nearest name kept)."""
@@ -327,20 +337,30 @@ def make_matcher(kind: str = "nn", backbone: str | None = None, threshold: float
     raise ValueError(f"unknown matcher {kind!r}; choose one of {', '.join(MATCHER_KINDS)}")
 
 
+class NobodyEnrolled(GalleryError):
+    """The gallery holds no embeddings of this recipe; `why` is the message without the advice."""
+
+    def __init__(self, why: str, backbone: str):
+        super().__init__(f"{why}; run `facerec enroll PEOPLE_DIR --backbone {backbone}` first")
+        self.why = why
+
+
 def matcher_from_gallery(gallery: Any, kind: str = "nn", backbone: str = "dlib", threshold: float | None = None,
                          **kwargs: Any) -> IdentityPredictor:
     """A matcher fitted on everyone enrolled in `gallery` for `backbone` (an embedding id), or for 'head' the
-    head trained on this gallery (checked to name only people it holds)."""
+    head trained on this gallery (checked to name only people it holds). NobodyEnrolled when nobody is."""
     if kind == "head":
-        return _load_head(gallery, backbone)
+        return head_from_gallery(gallery, backbone)
     X, names, _ = gallery.embeddings(backbone)
     if len(X) == 0:
-        raise GalleryError(f"nobody is enrolled for backbone {backbone} in {gallery.path}; "
-                           f"run `facerec enroll PEOPLE_DIR --backbone {backbone}` first")
+        from facerec.backbones import backbone_of
+
+        raise NobodyEnrolled(f"nobody is enrolled for backbone {backbone} in {gallery.path}", backbone_of(backbone))
     return make_matcher(kind, backbone=backbone, threshold=threshold, **kwargs).fit(X, names)
 
 
-def _load_head(gallery: Any, embedding: str) -> IdentityPredictor:
+def head_from_gallery(gallery: Any, embedding: str) -> IdentityPredictor:
+    """The head trained on `gallery` for `embedding` (an embedding id), checked to name only people it holds."""
     try:
         from facerec.heads.head import load_gallery_head
     except ImportError as e:

@@ -108,14 +108,9 @@ class Recognizer:
 
     def identify_embeddings(self, X: np.ndarray, gallery: Any = None) -> list[Identity]:
         """The faces of ONE photo or frame, each person named at most once."""
-        from facerec.recognition.match import one_name_per_photo
+        from facerec.recognition.match import name_photo_faces
 
-        if len(X) == 0:
-            return []
-        fitted = self.matcher(gallery)
-        if fitted is None:
-            return [Identity(UNKNOWN, 0.0) for _ in range(len(X))]
-        return one_name_per_photo(fitted.predict_identities(np.atleast_2d(X)))
+        return name_photo_faces(self.matcher(gallery), X)
 
     def predict_identities(self, X: np.ndarray) -> list[Identity]:
         """Matcher-shaped access (the live video loop asks for its tracks' faces)."""
@@ -140,15 +135,12 @@ class Recognizer:
     # ---- internals
 
     def _fit(self, gallery: Any) -> Any:
-        from facerec.recognition.match import make_matcher, matcher_from_gallery
+        from facerec.recognition.match import NobodyEnrolled, matcher_from_gallery
 
-        if self.kind == "head":
-            return matcher_from_gallery(gallery, "head", self.embedding_id)
-        X, names, _ = gallery.embeddings(self.embedding_id)
-        if len(X) == 0:
-            return self._nobody(f"nobody is enrolled for backbone {self.embedding_id} in {gallery.path}")
-        return make_matcher(self.kind, backbone=self.embedding_id, threshold=self.threshold,
-                            **self.matcher_options).fit(X, names)
+        try:
+            return matcher_from_gallery(gallery, self.kind, self.embedding_id, self.threshold, **self.matcher_options)
+        except NobodyEnrolled as e:
+            return self._nobody(e.why)
 
     def _nobody(self, why: str) -> None:
         backbone = self.base.backbone.name
@@ -162,8 +154,8 @@ class Recognizer:
         """A head fine-tuned with its base network expects embeddings from that base."""
         if not getattr(fitted, "fine_tuned", False):
             return self.base
-        base = self.base
-        return FacePipeline(base.backbone, detector=base.detector, embedder=fitted.embed_chips, flip=base.flip)
+        return FacePipeline(self.base.backbone, detector=self.base.detector, embedder=fitted.embed_chips,
+                            flip=self.base.flip)
 
     def _gallery(self) -> Any:
         """This thread's read connection to the gallery (a connection stays in the thread that opened it)."""
@@ -171,9 +163,7 @@ class Recognizer:
 
         gallery = getattr(self._local, "gallery", None)
         if gallery is None:
-            if not self.gallery_path.exists():
-                if self.require_people:
-                    raise GalleryError(f"no gallery at {self.gallery_path}; run `facerec enroll PEOPLE_DIR` first")
+            if not self.gallery_path.exists():  # matcher() says so: an error with require_people, else a warning
                 return None
             gallery = self._local.gallery = Gallery(self.gallery_path, create=False)
         return gallery
