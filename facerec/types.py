@@ -95,10 +95,8 @@ class FaceResult:
 
     def to_row(self, fields: tuple[str, ...] = ROW_FIELDS) -> list[Any]:
         """The values of `fields` (a subset of ROW_FIELDS, in any order); None for a value not known."""
-        x, y, w, h = (int(v) for v in self.face.box)
-        values = {"path": self.path, "face_index": self.face_index, "name": self.name, "score": _rounded(self.score),
-                  "distance": _rounded(self.distance), "x": x, "y": y, "w": w, "h": h,
-                  "confidence": _rounded(self.face.confidence)}
+        values = self.to_dict()
+        values.update(zip(("x", "y", "w", "h"), values.pop("box")), path=self.path)
         return [values[f] for f in fields]
 
 
