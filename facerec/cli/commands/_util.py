@@ -58,6 +58,11 @@ NON_NEGATIVE = number_in(int, 0)
 SEED = number_in(int, 0, 2**32 - 1)  # numpy's seed range
 
 
+def add_min_face_size(p: argparse.ArgumentParser) -> None:
+    """--min-face-size, as the commands that detect in photos take it."""
+    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+
+
 def pipeline_from_args(args, **kwargs):
     """FacePipeline for the shared --backbone / --weights options (and --min-face-size when the command has it)."""
     from facerec import errors

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from facerec import errors
 from facerec.names import printable
-from facerec.cli.commands._util import PIXELS, print_json, print_table
+from facerec.cli.commands._util import add_min_face_size, print_json, print_table
 
 DESCRIPTION = """Find faces with MTCNN and print one row per face: path, face index, box (x y w h), confidence.
 --json adds the five landmarks; --annotate DIR writes a copy of each image with boxes and landmarks drawn
@@ -25,7 +25,7 @@ def register(sub, common) -> None:
     p = sub.add_parser("detect", parents=common, help="find faces and landmarks in images",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    add_min_face_size(p)
     p.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies into DIR")
     p.set_defaults(func=run)
 

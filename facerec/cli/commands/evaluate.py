@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from facerec import errors
-from facerec.cli.commands._util import (COUNT, DISTANCE, PIXELS, SEED, number_in, pipeline_from_args, print_json, print_table,
-                                    progress_enabled)
+from facerec.cli.commands._util import (COUNT, DISTANCE, SEED, add_min_face_size, number_in, pipeline_from_args, print_json,
+                                    print_table, progress_enabled)
 
 DESCRIPTION = """How well does recognition work on your photos? Nothing is written to the gallery.
 
@@ -46,7 +46,7 @@ def register(sub, common) -> None:
     p.add_argument("--seed", type=SEED, default=0, help="random seed for the enrolled/probe split (default: 0)")
     p.add_argument("--pairs", type=Path, metavar="PAIRS_TXT", help="LFW-style pairs file: verification mode")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write roc.png and scores.png here")
-    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    add_min_face_size(p)
     p.set_defaults(func=run)
 
 

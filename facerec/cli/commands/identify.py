@@ -9,7 +9,7 @@ from typing import Any
 
 from facerec import errors
 from facerec.names import printable
-from facerec.cli.commands._util import DISTANCE, PIXELS, PROBABILITY, pipeline_from_args, print_json
+from facerec.cli.commands._util import DISTANCE, PROBABILITY, add_min_face_size, pipeline_from_args, print_json
 
 # face_recognition's CLI columns first (path, then who), then where the face is; --show-distance adds distance.
 CSV_FIELDS = ("path", "face_index", "name", "score", "x", "y", "w", "h")
@@ -52,7 +52,7 @@ def register(sub, common) -> None:
     p.add_argument("--aggregate", choices=AGGREGATES, default="max",
                    help="nn: score a person by their best photo, the mean over photos, or their centroid")
     p.add_argument("--show-distance", action="store_true", help="add the cosine distance column")
-    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    add_min_face_size(p)
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
-from facerec.cli.commands._util import (DISTANCE, PIXELS, number_in, pipeline_from_args, print_json, print_table,
+from facerec.cli.commands._util import (DISTANCE, add_min_face_size, number_in, pipeline_from_args, print_json, print_table,
                                     progress_enabled)
 
 DESCRIPTION = """Find every face in every photo under ALBUM_DIR (sub-folders included) and name it
@@ -76,7 +76,7 @@ def register(sub, common) -> None:
     p.add_argument("--threshold", type=DISTANCE, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone; not for head)")
     p.add_argument("--force", action="store_true", help="analyse every photo again, even unchanged ones")
-    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX", help="smallest face in pixels (default: 20)")
+    add_min_face_size(p)
     p.add_argument("--all", action="store_true", help="list every photo, not only the ones with problems")
     p.add_argument("--people", type=Path, metavar="PEOPLE_DIR",
                    help="first enroll (incrementally) the people in PEOPLE_DIR/<Name>/<photos>, as `facerec enroll` does")
