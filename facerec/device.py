@@ -1,4 +1,4 @@
-"""Which device TensorFlow runs on, decided once; and sensible CPU thread settings."""
+"""Which device TensorFlow runs on, decided once; sensible CPU thread settings; which optional engines are installed."""
 from __future__ import annotations
 
 import functools
@@ -35,3 +35,14 @@ def gpu_names() -> list[str]:
     import tensorflow as tf
 
     return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def installed(*modules: str) -> bool:
+    """Whether every one of `modules` can be imported (an optional extra is installed), without importing them."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+DLIB_MODULES = ("dlib", "face_recognition_models")  # the `dlib` extra
+ONNX_MODULES = ("onnx", "onnxruntime")  # the `onnx` extra

@@ -49,15 +49,13 @@ _lock = threading.Lock()
 
 def default_backbone() -> str:
     """FACEREC_BACKBONE, else dlib when its extra is installed (works offline), else VGGFace2 resnet50."""
-    import importlib.util
-
+    from facerec.device import DLIB_MODULES, installed
     from facerec.paths import default_backbone_from_env
 
     chosen = default_backbone_from_env()
     if chosen:
         return chosen
-    has_dlib = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
-    return "dlib" if has_dlib else "resnet50"
+    return "dlib" if installed(*DLIB_MODULES) else "resnet50"
 
 
 def flip_default(name: str) -> bool:

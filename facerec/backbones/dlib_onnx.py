@@ -193,6 +193,6 @@ class DlibOnnxNetwork:
 
 
 def onnxruntime_available() -> bool:
-    import importlib.util
+    from facerec.device import ONNX_MODULES, installed
 
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+    return installed(*ONNX_MODULES)

@@ -551,7 +551,9 @@ def auto_engine() -> str:
 
         if tensorflow_device().startswith("GPU"):
             return "tf"
-    return "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "tf"
+    from facerec.device import ONNX_MODULES, installed
+
+    return "onnx" if installed(*ONNX_MODULES) else "tf"
 
 
 def gpu_likely() -> bool:
