@@ -123,9 +123,11 @@ class Recognizer:
                        gallery: Any = None) -> list[FaceResult]:
         """Every face of a decoded RGB image, named. The second look (a padded, an upscaled and a relaxed copy)
         is for photos given one by one, where a face thumbnail that fills the frame must still be found."""
-        self.matcher(gallery)  # fitted (or refitted) first: it decides the pipeline (a fine-tuned head's base)
+        from facerec.recognition.match import name_photo_faces
+
+        fitted = self.matcher(gallery)  # fitted (or refitted) first: it decides the pipeline (a fine-tuned head's base)
         found = self._pipeline.analyse_image(image, second_look=second_look)
-        identities = self.identify_embeddings(np.stack([f.embedding for f in found]), gallery) if found else []
+        identities = name_photo_faces(fitted, np.stack([f.embedding for f in found])) if found else []
         return [FaceResult.of(f.face, ident, i, path, f.embedding) for i, (f, ident) in enumerate(zip(found, identities))]
 
     def identify(self, src: ImageSource, second_look: bool = True) -> list[FaceResult]:
