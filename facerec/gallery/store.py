@@ -39,6 +39,7 @@ import logging
 import os
 import sqlite3
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -244,48 +245,81 @@ def _as_face(value: Face | Mapping[str, Any]) -> Face:
 # --------------------------------------------------------------------------- files
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 LOCK_TIMEOUT_S = 30.0  # how long a write waits for another process's write to finish
+PRIVATE_FILE = 0o600
+
+# One rule for every process that opens a gallery (CLI commands, the server's threads, its tag jobs and live
+# view, the Ray driver): a connection is made only by `connect()` (busy timeout, WAL, synchronous=NORMAL,
+# foreign keys, secure_delete), it stays in the thread that made it (one Gallery per thread), writes are
+# BEGIN IMMEDIATE transactions, and Python itself never opens the database file or its -wal/-shm. Closing any
+# descriptor of the file drops every POSIX lock the process's SQLite connections hold on it (SQLite's "How To
+# Corrupt An SQLite Database File", 2.2): the next process to close its connection then believes it is the last
+# one and deletes the WAL that this process still writes to, so acknowledged writes vanish. Only path-based
+# calls are used here (stat, chmod, mknod), none of which opens a descriptor.
+_CREATE_LOCK = threading.Lock()  # only for systems without mknod of a regular file: see _create_private_file
 
 
-def _check_is_sqlite(path: Path) -> None:
-    """Refuse, before touching its mode, a file that is not an SQLite database (an empty file is fine)."""
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the gallery file at `path`, set up as every facerec connection is (see the rule above)."""
+    with _CREATE_LOCK:  # see _create_private_file; opening takes no SQLite lock, so this never waits long
+        db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT_S, check_same_thread=True)
     try:
-        with open(path, "rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as e:
-        raise GalleryError(f"cannot open gallery {path}: {e.strerror or e}") from e
-    if header and header != SQLITE_HEADER:
-        raise GalleryError(f"cannot open gallery {path}: it is not an SQLite database, so not a facerec gallery; "
-                           "nothing was changed")
-    if header and _foreign_database(path):
+        db.row_factory = sqlite3.Row
+        _refuse_foreign_file(db, path)  # before anything below can write to it
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA secure_delete = ON")  # deleted rows (a forgotten face) are zeroed, not left in free pages
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            log.warning("gallery %s: SQLite refused WAL mode (%s)", path, mode)
+        db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed row
+    except BaseException:
+        db.close()  # SQLite's own close: it keeps the descriptor while other connections here hold locks
+        raise
+    return db
+
+
+def _refuse_foreign_file(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse, through SQLite itself and before any write, a file that is not a facerec gallery: not an SQLite
+    database at all, or another program's (tables but no facerec schema version). An empty file is a new gallery."""
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB or "not a database" in str(e):
+            raise GalleryError(f"cannot open gallery {path}: it is not an SQLite database, so not a facerec "
+                               "gallery; nothing was changed") from e
+        raise
+    if version == 0 and tables > 0:
         raise GalleryError(f"cannot open gallery {path}: it is an SQLite database of another program, not a "
                            "facerec gallery; nothing was changed")
 
 
-def _foreign_database(path: Path) -> bool:
-    """An SQLite file with tables but no facerec schema version: another program's database."""
+def _create_private_file(path: Path) -> None:
+    """Create `path` empty and 0600 before SQLite opens it (SQLite gives -wal/-shm the database's mode), so no
+    biometric byte is ever readable by others, not even for a moment. mknod makes the file without opening it:
+    there is no descriptor, so none to close."""
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S)
+        os.mknod(path, stat.S_IFREG | PRIVATE_FILE)
+        return
+    except FileExistsError:
+        return  # another process made it meanwhile: checked and tightened as any existing file
+    except (AttributeError, PermissionError, OSError) as e:  # no mknod of a regular file here (macOS, some FUSE)
+        log.debug("mknod %s: %s; creating it with O_EXCL", path, e)
+    with _CREATE_LOCK:  # connect() opens under the same lock, so no connection here can hold a lock on the new file
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as e:
-        raise GalleryError(f"cannot open gallery {path}: {_sqlite_message(e)}") from e
-    return version == 0 and tables > 0
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
+        except FileExistsError:
+            return
+        os.close(fd)  # a brand-new inode that no SQLite connection of this process has opened
 
 
-def _make_private_file(path: Path) -> None:
-    """Create `path` as 0600 before SQLite opens it (SQLite gives -wal/-shm the same mode)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
+def _make_private(path: Path) -> None:
+    """Make an existing gallery file 0600 by its path (chmod opens no descriptor)."""
     mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode != 0o600:
+    if mode != PRIVATE_FILE:
         if mode & 0o077:
             log.warning("gallery %s was readable by others (mode %o); made it 0600", path, mode)
-        os.chmod(path, 0o600)
+        os.chmod(path, PRIVATE_FILE)
 
 
 # --------------------------------------------------------------------------- the gallery
@@ -302,28 +336,24 @@ class Gallery:
         self._db = None  # type: ignore[assignment]
         if self.path.is_dir():
             raise GalleryError(f"gallery {self.path} is a folder; give the path of a .sqlite file")
-        if not self.path.exists():
-            if not create:
-                raise GalleryError(f"no gallery at {self.path}; enroll people first with `facerec enroll PEOPLE_DIR`")
-            try:
-                make_private_dirs(self.path.parent)
-            except OSError as e:
-                raise GalleryError(f"cannot create the gallery folder {self.path.parent}: {e.strerror or e}") from e
-        else:
-            _check_is_sqlite(self.path)
         try:
-            _make_private_file(self.path)
+            if not self.path.exists():
+                if not create:
+                    raise GalleryError(f"no gallery at {self.path}; enroll people first with `facerec enroll PEOPLE_DIR`")
+                try:
+                    make_private_dirs(self.path.parent)
+                except OSError as e:
+                    raise GalleryError(f"cannot create the gallery folder {self.path.parent}: {e.strerror or e}") from e
+                _create_private_file(self.path)
+            self._db = connect(self.path)
+            _make_private(self.path)  # only once SQLite has said it is a gallery: another file's mode is left alone
         except OSError as e:
+            self.close()
             raise GalleryError(f"cannot open gallery {self.path}: {e.strerror or e}") from e
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise GalleryError(f"cannot open gallery {self.path}: {_sqlite_message(e)}") from e
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT_S)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA secure_delete = ON")  # deleted rows (a forgotten face) are zeroed, not left in free pages
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                log.warning("gallery %s: SQLite refused WAL mode (%s)", self.path, mode)
-            self._db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed row
             self._migrate()
         except sqlite3.DatabaseError as e:
             self.close()
