@@ -245,7 +245,15 @@ def _as_face(value: Face | Mapping[str, Any]) -> Face:
 # --------------------------------------------------------------------------- files
 
 
-LOCK_TIMEOUT_S = 30.0  # how long a write waits for another process's write to finish
+def _lock_timeout_from_env(default: float = 30.0) -> float:
+    try:
+        value = float(os.environ.get("FACEREC_LOCK_TIMEOUT_S") or default)
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
+
+
+LOCK_TIMEOUT_S = _lock_timeout_from_env()  # how long SQLite waits for another process's lock (busy timeout)
 PRIVATE_FILE = 0o600
 
 # One rule for every process that opens a gallery (CLI commands, the server's threads, its tag jobs and live
@@ -339,7 +347,8 @@ class Gallery:
         try:
             if not self.path.exists():
                 if not create:
-                    raise GalleryError(f"no gallery at {self.path}; enroll people first with `facerec enroll PEOPLE_DIR`")
+                    raise GalleryError(f"no gallery at {self.path}; enroll people first with "
+                                       "`facerec enroll PEOPLE_DIR`")
                 try:
                     make_private_dirs(self.path.parent)
                 except OSError as e:
@@ -386,6 +395,8 @@ class Gallery:
         return _Transaction(self._db, self.path)
 
     def _migrate(self) -> None:
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return  # up to date: opening needs no write lock, so a reader never waits for another process's write
         while True:
             # read the version inside the write lock: two processes may open a new gallery at once
             with self._transaction() as db:

@@ -85,7 +85,18 @@ def health(request: Request) -> dict[str, Any]:
     from facerec import __version__
 
     state = state_of(request)
-    return {"status": "ok", "version": __version__, "backbone": state.backbone}
+    problems = background_problems(state)  # a background loop that fails or waits out errors is seen here
+    return {"status": "degraded" if problems else "ok", "version": __version__, "backbone": state.backbone,
+            "problems": problems}
+
+
+def background_problems(state: ServerState) -> list[str]:
+    problems = state.jobs.problems() if state.jobs is not None else []
+    live = state.live
+    if live is not None and (live.status.startswith(("failed", "cannot open", "retrying"))
+                             or (live.finished and live.spec.live)):  # a camera's loop that ended is a problem
+        problems.append(f"live view: {live.status}")
+    return problems
 
 
 @router.get("/info", dependencies=keyed, summary="What the server runs with")

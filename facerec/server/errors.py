@@ -45,7 +45,9 @@ def status_for(error: FacerecError) -> int:
     if isinstance(error, MissingExtraError):
         return 501
     if isinstance(error, GalleryError):
-        return 400
+        from facerec.gallery.retry import is_transient
+
+        return 503 if is_transient(error) else 400  # a gallery another process holds locked: try again later
     return 500
 
 
@@ -84,5 +86,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from facerec.gallery.retry import is_transient
+
+        if is_transient(exc):  # a read that met a gallery held locked, or briefly unreadable, by another process
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return error_response(request, 503, f"the gallery is busy or briefly unreadable ({exc}); try again")
         log.exception("%s %s failed", request.method, request.url.path)
         return error_response(request, 500, f"internal error: {type(exc).__name__}")

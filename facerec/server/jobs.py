@@ -19,7 +19,7 @@ from facerec.server.pipelines import CountingPipeline
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED, RUNNING, RETRYING, DONE, FAILED = "queued", "running", "retrying", "done", "failed"
 
 
 @dataclass
@@ -33,13 +33,15 @@ class TagJob:
     started: float | None = None
     finished: float | None = None
     summary: dict[str, Any] | None = None
-    error: str | None = None
+    error: str | None = None  # why it failed, or (while retrying) the error it waits out
+    retries: int = 0  # times it started again after a locked or briefly unreadable gallery
     counter: CountingPipeline | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "album": self.album, "state": self.state, "photos": self.photos,
                 "analysed": self.counter.detected if self.counter else 0, "created": self.created,
-                "started": self.started, "finished": self.finished, "summary": self.summary, "error": self.error}
+                "started": self.started, "finished": self.finished, "summary": self.summary, "error": self.error,
+                "retries": self.retries}
 
 
 class TagJobs:
@@ -82,25 +84,38 @@ class TagJobs:
     def all(self) -> list[TagJob]:
         return sorted(self._jobs.values(), key=lambda j: j.id)
 
+    def problems(self) -> list[str]:
+        """What /api/v1/health reports: jobs waiting out a gallery error, and jobs that failed."""
+        return [f"tag job {j.id} {j.state}: {j.error}" for j in self.all() if j.state in (RETRYING, FAILED)]
+
     def _run(self, job: TagJob) -> None:
-        from facerec.album.tag import tag_album
         from facerec.album.photos import walk_album
+        from facerec.gallery.retry import retry_transient
+
+        def retrying(attempt: int, error: BaseException, delay: float) -> None:
+            job.state, job.error, job.retries = RETRYING, f"{error} (trying again in {delay:.0f} s)", attempt
 
         with self._one_at_a_time:
             job.state, job.started = RUNNING, time.time()
-            gallery = None
             try:
                 job.photos = len(walk_album(job.album)[0])
                 job.counter = CountingPipeline(self.state.pipeline)
-                gallery = Gallery(self.state.config.gallery)  # this thread's own connection
-                matcher = self.state.recognizer.matcher(gallery)
-                summary = tag_album(job.album, gallery, job.counter, matcher=matcher, force=job.force, workers=2)
+                # a gallery that another process holds locked, or that is briefly unreadable, is waited out; the
+                # next attempt skips the photos already tagged
+                summary = retry_transient(lambda: self._tag_once(job), what=f"tag job {job.id}", on_retry=retrying,
+                                          stop=self.state.stopping)
                 job.summary = summary.to_dict(with_photos=False)
-                job.state = DONE
+                job.state, job.error = DONE, None
             except Exception as e:  # noqa: BLE001 - a job reports its failure; the server goes on
                 log.exception("tag job %d failed", job.id)
                 job.state, job.error = FAILED, str(e) or type(e).__name__
             finally:
                 job.finished = time.time()
-                if gallery is not None:
-                    gallery.close()
+
+    def _tag_once(self, job: TagJob) -> Any:
+        from facerec.album.tag import tag_album
+
+        job.state = RUNNING
+        with Gallery(self.state.config.gallery) as gallery:  # this thread's own connection, fresh on each attempt
+            matcher = self.state.recognizer.matcher(gallery)
+            return tag_album(job.album, gallery, job.counter, matcher=matcher, force=job.force, workers=2)
