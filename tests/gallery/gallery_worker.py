@@ -8,7 +8,7 @@ Commands: `add NAME` (a person with one photo, from the main connection), `threa
 thread with its own connection, which stays open as a server's worker thread keeps its one), `forget NAME`,
 `reopen` (close the main connection and open it again), `check` (every name acknowledged and not forgotten is
 there). Each command is acknowledged with "ok COMMAND NAME" on stdout, flushed, only after its transaction committed;
-a name found missing is reported as "missing NAME".
+a forget is announced with "begin forget NAME" before it starts; a name found missing is reported as "missing NAME".
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ class Worker:
         elif command == "thread-add":
             self._thread_add(name)
         elif command == "forget":
+            print("begin forget", name, flush=True)  # from here on the name may be gone before "ok forget" says so
             self.main.forget(name)
             self.present.discard(name)
         elif command == "reopen":

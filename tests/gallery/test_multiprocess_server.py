@@ -34,7 +34,7 @@ requests = pytest.importorskip("requests")
 SEED = int(os.environ.get("FACEREC_TEST_SEED", "17"))
 RANDOM_RUN_S = 30.0  # the random interleaving; the CLI processes still running then finish (or are killed)
 DRAIN_S = 90.0
-SERVER_LOCK_TIMEOUT_S = "1"  # the server waits this long for another process's lock before "database is locked"
+SERVER_LOCK_TIMEOUT_S = "5"  # the server waits this long for another process's lock before "database is locked"
 PHOTOS = sorted((DATA / "people").glob("*/*.jpg"))  # 9 small real photos of 3 people
 ANGELINA = DATA / "people" / "Angelina_Jolie"
 ALBUM_PHOTOS = sorted((DATA / "album").glob("*.jpg"))
@@ -196,6 +196,9 @@ class Interleaving:
     def http_register(self) -> None:
         name = self.new_name("web")
         r = register(self.server, name, self.rng.choice(PHOTOS))
+        if r.status_code == 503:  # a CLI process held the write lock too long: not acknowledged, and no orphan
+            self.trace.append(f"http register {name}: 503")
+            return
         assert r.status_code == 200, self.fail(f"register {name}: {r.status_code} {r.text}")
         self.ledger.present.add(name)
         self.ledger.uploaded.add(name)
@@ -209,6 +212,9 @@ class Interleaving:
         name = self.rng.choice(candidates)
         self.ledger.forgetting.add(name)
         r = api(self.server, "DELETE", f"/api/v1/people/{name}")
+        if r.status_code == 503:  # not acknowledged: they may or may not be forgotten
+            self.trace.append(f"http forget {name}: 503")
+            return
         assert r.status_code == 200, self.fail(f"forget {name}: {r.status_code} {r.text}")
         self.ledger.present.discard(name)
         self.ledger.forgotten.add(name)
