@@ -24,6 +24,8 @@ Tables (schema version in `PRAGMA user_version`, upgraded by `MIGRATIONS`):
   whether the names it stored for a media file are stale.
 
 Each write method is one transaction, so a killed run loses at most the photo it was working on.
+Several processes share one gallery safely (the server, `enroll`, `tag`, `forget` from a shell) because every
+connection follows one rule, written down at `connect()`: only SQLite ever opens the file.
 
 Memory: `embeddings(backbone)` loads the whole matrix, n x d float32 = 4*n*d bytes: 100k faces
 x 128 (dlib) = 51 MB; x 2048 (resnet50/senet50) = 820 MB; x 4096 (vgg16 fc7) = 1.6 GB. Up to about
