@@ -271,8 +271,10 @@ _CREATE_LOCK = threading.Lock()  # only for systems without mknod of a regular f
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection to the gallery file at `path`, set up as every facerec connection is (see the rule above)."""
+    # mode=rw: the file exists already (Gallery made it 0600); SQLite must not create one with its own 0644
+    uri = Path(os.path.abspath(path)).as_uri() + "?mode=rw"
     with _CREATE_LOCK:  # see _create_private_file; opening takes no SQLite lock, so this never waits long
-        db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT_S, check_same_thread=True)
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S, check_same_thread=True)
     try:
         db.row_factory = sqlite3.Row
         _refuse_foreign_file(db, path)  # before anything below can write to it
@@ -310,17 +312,17 @@ def _create_private_file(path: Path) -> None:
     there is no descriptor, so none to close."""
     try:
         os.mknod(path, stat.S_IFREG | PRIVATE_FILE)
-        return
     except FileExistsError:
         return  # another process made it meanwhile: checked and tightened as any existing file
     except (AttributeError, PermissionError, OSError) as e:  # no mknod of a regular file here (macOS, some FUSE)
         log.debug("mknod %s: %s; creating it with O_EXCL", path, e)
-    with _CREATE_LOCK:  # connect() opens under the same lock, so no connection here can hold a lock on the new file
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
-        except FileExistsError:
-            return
-        os.close(fd)  # a brand-new inode that no SQLite connection of this process has opened
+        with _CREATE_LOCK:  # connect() opens under this lock, so no connection here can hold a lock on the new file
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
+            except FileExistsError:
+                return
+            os.close(fd)  # a brand-new inode that no SQLite connection of this process has opened
+    os.chmod(path, PRIVATE_FILE)  # the umask may have taken bits the owner needs (chmod by path opens nothing)
 
 
 def _make_private(path: Path) -> None:
