@@ -314,7 +314,7 @@ def _create_private_file(path: Path) -> None:
         os.mknod(path, stat.S_IFREG | PRIVATE_FILE)
     except FileExistsError:
         return  # another process made it meanwhile: checked and tightened as any existing file
-    except (AttributeError, PermissionError, OSError) as e:  # no mknod of a regular file here (macOS, some FUSE)
+    except (AttributeError, OSError) as e:  # no mknod of a regular file here (macOS, some FUSE)
         log.debug("mknod %s: %s; creating it with O_EXCL", path, e)
         with _CREATE_LOCK:  # connect() opens under this lock, so no connection here can hold a lock on the new file
             try:
