@@ -322,7 +322,9 @@ def test_a_live_source_that_cannot_be_opened_is_reported_not_fatal(server):
         time.sleep(0.2)
     assert status["status"].startswith("cannot open: video file not found")
     assert api(server, "GET", "/api/v1/live", headers={"X-API-Key": "wrong"}).status_code == 403
-    assert requests.get(server.url + "/api/v1/health", timeout=30).status_code == 200
+    health = requests.get(server.url + "/api/v1/health", timeout=30)
+    assert health.status_code == 200  # alive, and says what does not work
+    assert health.json()["status"] == "degraded" and health.json()["problems"] == [f"live view: {status['status']}"]
 
 
 def test_port_in_use_is_a_usage_error(tmp_path, capsys):
