@@ -30,7 +30,8 @@ from facerec.server.auth import SESSION_COOKIE, check_key, session_token
 from facerec.server.errors import ApiError, checked_name
 from facerec.server.state import ServerState
 from facerec.server.thumbnails import detection_thumbnail, person_thumbnail
-from facerec.server.uploads import decode_upload, enroll_upload, forget_person
+from facerec.gallery.forget import forget_person
+from facerec.server.uploads import decode_upload, enroll_upload
 
 MAX_NAME_LENGTH = 200
 OK_STATUSES = ("ok", "multiple_faces")
@@ -136,9 +137,10 @@ def enroll_photos(request: Request, name: str, images: list[UploadFile] = File(.
 
 @router.delete("/people/{name:path}", dependencies=keyed, summary="Forget a person: photos and embeddings")
 def forget(request: Request, name: str) -> dict[str, Any]:
-    if not forget_person(state_of(request), name):
+    report = forget_person(state_of(request).gallery(), name)  # uploads, album faces, heads and caches too
+    if report is None:
         raise ApiError(404, f"nobody called {name!r} is enrolled")
-    return {"forgotten": name}
+    return {"forgotten": report.name}
 
 
 @router.get("/people/{name:path}/thumbnail", dependencies=keyed, summary="A face crop of the person (JPEG)",
