@@ -7,11 +7,13 @@ The folder is the source of truth and re-running is cheap:
   person reuses the stored embedding;
 - a photo whose content changed is detected and embedded again ('updated');
 - a photo enrolled earlier from this folder that is gone is removed ('removed'), and a person left
-  with no photo at all is removed too -- but "cannot read" is never "gone": a folder that cannot be
+  with no photo at all is forgotten as `facerec forget` forgets (facerec.gallery.forget: the heads that
+  name them, cached embeddings, uploads, album faces) -- but "cannot read" is never "gone": a folder that cannot be
   listed, a link to an offline drive, a photo that cannot be read keep what was enrolled from them
   ('unreadable'), and an empty PEOPLE_DIR that people were enrolled from is an error;
 - what cannot be used is listed ('skipped'): unsupported formats, broken links, named pipes, hidden
-  person folders, names that are not UTF-8 or not a valid person name (facerec.names);
+  person folders, names that are not UTF-8 or not a valid person name (facerec.names), and the gallery's
+  own folders when the gallery lies inside PEOPLE_DIR (its -uploads, -heads and -cache: never a person);
 - a photo with several faces gives its main face, the largest near the centre (pipeline.main_face;
   'multiple_faces'); no face ('no_face'),
   a face smaller than `min_face_size` pixels ('too_small') and unreadable files ('unreadable') are
