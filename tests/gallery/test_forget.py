@@ -176,8 +176,8 @@ def test_forget_deletes_their_uploads_and_album_faces_so_nothing_regroups(tmp_pa
         bob_upload = upload(gallery, "Bob", next((PEOPLE / KEPT).glob("*.jpg")), unit(rng.normal(size=128)))
         leftover = person_uploads_dir(gallery_path, "Alice") / ("0" * 64 + ".jpg")  # forgotten before, left behind
         shutil.copy(alice_upload, leftover)
-        album_faces = [unit(alice + rng.normal(scale=0.02, size=128)) for _ in range(3)]
-        strangers = [unit(stranger + rng.normal(scale=0.02, size=128)) for _ in range(2)]
+        album_faces = [unit(alice + rng.normal(scale=0.005, size=128)) for _ in range(3)]
+        strangers = [unit(stranger + rng.normal(scale=0.005, size=128)) for _ in range(2)]
         for i, (vector, name) in enumerate([(v, "Alice") for v in album_faces] + [(v, UNKNOWN) for v in strangers]):
             gallery.record_media(f"/album/photo{i}.jpg", f"{i:064x}", 1.0, 10, KEY, gallery.version(), "ok",
                                  detections=[{"face": FACE, "embedding": vector, "predicted_name": name,
