@@ -156,7 +156,9 @@ class LoginThrottle:
             now = time.monotonic()
             self._buckets[client] = (max(0.0, self._tokens(client, now) - 1), now)
             if len(self._buckets) > self.MAX_CLIENTS:
-                self._buckets = {c: (t, w) for c, (t, w) in self._buckets.items() if self._tokens(c, now) < self.burst}
+                waiting = {c: tw for c, tw in self._buckets.items() if self._tokens(c, now) < self.burst}
+                latest = sorted(waiting, key=lambda c: waiting[c][1])[-self.MAX_CLIENTS:]
+                self._buckets = {c: waiting[c] for c in latest}
 
 
 def check_login(api_key: str | None, request: Request, form_key: str, throttle: LoginThrottle) -> None:
