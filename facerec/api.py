@@ -126,7 +126,8 @@ def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone
 
 
 def forget_person(name: str, gallery: str | Path | None = None) -> bool:
-    """Forget `name` everywhere (gallery, the trained heads that name them, caches); False if nobody has that name."""
+    """Forget `name` everywhere (gallery, album faces, the trained heads that name them, caches, uploads); False if
+    nobody has that name."""
     from facerec.gallery.enroll import forget as forget_person
     from facerec.gallery.store import Gallery
 

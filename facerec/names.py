@@ -53,12 +53,20 @@ def name_problem(name: str) -> str | None:
         return "it contains '/', '\\' or '|' (tag hierarchy separators)"
     if any(is_control(c) for c in name):
         return "it contains control characters"
+    if any(is_invisible(c) for c in name):
+        return "it contains invisible format characters (such as a zero-width space)"
     return None
 
 
 def is_control(char: str) -> bool:
     """Control characters, lone surrogates, non-characters (invalid in XML) and bidi overrides."""
     return unicodedata.category(char) in ("Cc", "Cs") or char in ("\ufffe", "\uffff") or char in BIDI_CONTROLS
+
+
+def is_invisible(char: str) -> bool:
+    """Unicode format characters (category Cf: zero-width spaces and joiners, soft hyphens, word joiners...):
+    `unknown\u200b` displays as "unknown", and two names differing only by one look the same."""
+    return unicodedata.category(char) == "Cf"
 
 
 def is_utf8(text: str) -> bool:
@@ -72,10 +80,11 @@ def is_utf8(text: str) -> bool:
 def printable(text: str) -> str:
     """`text` with undecodable bytes as \\xNN and control characters as escapes: safe for a terminal,
     a CSV cell, JSON and SQLite, and still recognisable."""
-    if is_utf8(text) and not any(is_control(c) for c in text):
+    if is_utf8(text) and not any(is_control(c) or is_invisible(c) for c in text):
         return text
     try:  # surrogates from a non-UTF-8 file name give back their bytes, shown as \xNN
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # any other lone surrogate
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "".join(c.encode("unicode_escape").decode("ascii") if is_control(c) else c for c in text)
+    return "".join(c.encode("unicode_escape").decode("ascii") if is_control(c) or is_invisible(c) else c
+                   for c in text)

@@ -142,3 +142,19 @@ def bottleneck_cache_dir(gallery: str | Path) -> Path:
 def uploads_dir(gallery: str | Path) -> Path:
     """<stem>-uploads/ beside the gallery: photos enrolled over HTTP (`facerec serve`)."""
     return _beside(gallery, "uploads")
+
+
+def person_uploads_dir(gallery: str | Path, person: str) -> Path:
+    """One folder per person in the uploads folder, named by a hash of the name (no name can make a path):
+    found again from the name alone, so forgetting them finds every photo uploaded for them."""
+    import hashlib
+
+    return uploads_dir(gallery) / hashlib.sha256(person.encode("utf-8")).hexdigest()[:16]
+
+
+def gallery_own_paths(gallery: str | Path) -> list[Path]:
+    """Everything facerec keeps for a gallery: the file, SQLite's files beside it and the folders derived from
+    it (heads, caches, uploads). None of it is ever a person's folder or an album photo."""
+    gallery = Path(gallery)
+    files = [gallery.with_name(gallery.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    return files + [heads_dir(gallery), _beside(gallery, "cache"), uploads_dir(gallery)]

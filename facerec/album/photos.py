@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,12 +56,39 @@ class TagOptions:
     max_pending_photos: int = 8  # photos waiting for a batch (bounds memory when annotating)
 
 
-def walk_album(root: str | Path, exclude: Iterable[str | Path] = ()) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Image files under `root` (sorted, depth first) and what was skipped or could not be read, with why."""
+def walk_album(root: str | Path, exclude: Iterable[str | Path] = (),
+               confine: Sequence[Path] = ()) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files under `root` (sorted, depth first) and what was skipped or could not be read, with why.
+
+    confine: resolved folders the walk may not leave (the server's --album-root): a symbolic link to a photo or
+    folder elsewhere is not followed, and is listed with why."""
     from facerec.files.walk import walk_images
 
-    walked = walk_images(root, exclude, skip_folder=is_output_folder)
-    return walked.photos, walked.problems
+    problems: list[tuple[Path, str]] = []
+
+    def skip_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
+        if confine and not _inside(folder, confine):
+            problems.append((folder, OUTSIDE_ROOTS))
+            return True
+        return is_output_folder(folder, entries)
+
+    walked = walk_images(root, exclude, skip_folder=skip_folder)
+    photos = walked.photos
+    if confine:
+        problems += [(p, OUTSIDE_ROOTS) for p in photos if not _inside(p, confine)]
+        photos = [p for p in photos if _inside(p, confine)]
+    return photos, walked.problems + problems
+
+
+OUTSIDE_ROOTS = "a symbolic link to outside the folders this server may tag (--album-root): not followed"
+
+
+def _inside(path: Path, folders: Sequence[Path]) -> bool:
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(real == f or real.is_relative_to(f) for f in folders)
 
 
 def is_output_folder(folder: Path, entries: list[os.DirEntry]) -> bool:

@@ -82,6 +82,7 @@ def tag_album(
     batch_size: int = 32,
     embed_in_process: bool | None = None,
     ray: RayCluster | None = None,
+    confine: Sequence[Path] = (),
 ) -> TagSummary:
     """Tag every photo under `album_dir` (see the module docstring); returns the run's summary.
 
@@ -94,6 +95,7 @@ def tag_album(
              FACEREC_DLIB_ENGINE=dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
     ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.album.distributed); reading,
              hashing, skipping, identification, the gallery and the outputs stay here, as in a local run.
+    confine: resolved folders the walk may not leave by a symbolic link (the server's --album-root).
     """
     root = Path(album_dir)
     if not root.is_dir():
@@ -114,7 +116,8 @@ def tag_album(
 
     return_big_blocks_to_the_system()  # decoded photos must not pile up in malloc's heaps (flat memory)
     started = time.perf_counter()
-    photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [])
+    photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [],
+                                       confine=confine)
     tagger = AlbumTagger(root, gallery, pipeline, matcher, options)
     tagger.inputs = input_set(photos)
     for report in (csv_path, jsonl_path):

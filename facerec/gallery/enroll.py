@@ -7,11 +7,13 @@ The folder is the source of truth and re-running is cheap:
   person reuses the stored embedding;
 - a photo whose content changed is detected and embedded again ('updated');
 - a photo enrolled earlier from this folder that is gone is removed ('removed'), and a person left
-  with no photo at all is removed too -- but "cannot read" is never "gone": a folder that cannot be
+  with no photo at all is forgotten as `facerec forget` forgets (facerec.gallery.forget: the heads that
+  name them, cached embeddings, uploads, album faces) -- but "cannot read" is never "gone": a folder that cannot be
   listed, a link to an offline drive, a photo that cannot be read keep what was enrolled from them
   ('unreadable'), and an empty PEOPLE_DIR that people were enrolled from is an error;
 - what cannot be used is listed ('skipped'): unsupported formats, broken links, named pipes, hidden
-  person folders, names that are not UTF-8 or not a valid person name (facerec.names);
+  person folders, names that are not UTF-8 or not a valid person name (facerec.names), and the gallery's
+  own folders when the gallery lies inside PEOPLE_DIR (its -uploads, -heads and -cache: never a person);
 - a photo with several faces gives its main face, the largest near the centre (pipeline.main_face;
   'multiple_faces'); no face ('no_face'),
   a face smaller than `min_face_size` pixels ('too_small') and unreadable files ('unreadable') are
@@ -35,6 +37,7 @@ import numpy as np
 
 from facerec.errors import FacerecError, ImageError
 from facerec.files.atomic import file_sha256
+from facerec.gallery.forget import forget_emptied_people
 from facerec.gallery.store import Gallery, PersonSummary, PhotoRecord
 from facerec.vision.imageio import is_image_path, load_image
 from facerec.names import InvalidNameError, is_utf8, person_name, printable
@@ -115,14 +118,22 @@ class PeopleScan:
         return any(Path(path).is_relative_to(folder) for _, folder, _ in self.unreadable)
 
 
-def scan_people(people_dir: Path) -> PeopleScan:
-    """Every image under PEOPLE_DIR/<Name>/ (sub-folders included), with what could not be used and why."""
+def scan_people(people_dir: Path, gallery_path: str | Path | None = None) -> PeopleScan:
+    """Every image under PEOPLE_DIR/<Name>/ (sub-folders included), with what could not be used and why.
+
+    gallery_path: the gallery being enrolled into. When it lies inside PEOPLE_DIR, its own folders (photos
+    uploaded to `facerec serve`, trained heads, caches) are never taken as a person or as a person's photos."""
     from facerec.files.walk import walk_images
 
     entries = list_people_dir(people_dir)
     scan = PeopleScan()
+    own = gallery_folders(gallery_path)
+    scan.skipped += [(printable(folder.relative_to(people_dir).parts[0]), folder, OWN_FOLDER_NOTE)
+                     for folder in own if folder.is_relative_to(people_dir)]
     for entry in entries:
         person_dir = people_dir / entry.name
+        if _resolved(person_dir) in own:
+            continue  # reported above
         if not _is_person_folder(entry, person_dir, scan):
             continue
         try:
@@ -130,7 +141,7 @@ def scan_people(people_dir: Path) -> PeopleScan:
         except InvalidNameError as e:
             scan.skipped.append((printable(entry.name), person_dir, str(e)))
             continue
-        walked = walk_images(person_dir)
+        walked = walk_images(person_dir, exclude=own)
         scan.people.add(person)
         scan.photos += [(person, path) for path in walked.photos]  # not resolved: a symlinked photo belongs here
         unreadable = set(walked.unreadable)
@@ -142,6 +153,25 @@ def scan_people(people_dir: Path) -> PeopleScan:
         log.warning("%s: %d image(s) directly in the folder ignored; put them in a folder named after the person",
                     people_dir, len(loose))
     return scan
+
+
+OWN_FOLDER_NOTE = "the gallery's own folder (photos uploaded to `facerec serve`, trained heads or caches), not a person"
+
+
+def gallery_folders(gallery_path: str | Path | None) -> set[Path]:
+    """The folders facerec keeps beside this gallery that exist, resolved (facerec.paths.gallery_own_paths)."""
+    from facerec.paths import gallery_own_paths
+
+    if gallery_path is None:
+        return set()
+    return {_resolved(p) for p in gallery_own_paths(Path(gallery_path).expanduser().absolute()) if p.is_dir()}
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
 
 
 def list_people_dir(people_dir: Path) -> list[os.DirEntry]:
@@ -302,7 +332,7 @@ def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipe
     if not is_utf8(str(people_dir)):
         raise FacerecError(f"{printable(str(people_dir))}: the path is not valid UTF-8; rename the folder")
     backbone = pipeline.embedding_id
-    scan = scan_people(people_dir)
+    scan = scan_people(people_dir, gallery.path)
     refuse_empty_people_dir(gallery, people_dir, scan)
     photos = scan.photos
     report = EnrollReport(str(people_dir), backbone)
@@ -317,8 +347,10 @@ def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipe
     for person, path in bar:
         bar.set_postfix_str(person, refresh=False)
         report.rows.append(_enroll_photo(ctx, person, path))
-    report.rows.extend(_remove_missing(gallery, people_dir, {str(p) for _, p in photos}, scan))
-    report.removed_people = gallery.prune_empty_people()
+    removed = _remove_missing(gallery, people_dir, {str(p) for _, p in photos}, scan, gallery_folders(gallery.path))
+    report.rows += [EnrollRow(p.person, p.path, "removed", "no longer in the folder") for p in removed]
+    # a person whose folder went is forgotten as `facerec forget` forgets: heads, caches, uploads, album faces
+    report.removed_people = [r.name for r in forget_emptied_people(gallery, removed)]
     return report
 
 
@@ -333,14 +365,18 @@ def refuse_empty_people_dir(gallery: Gallery, people_dir: Path, scan: PeopleScan
             f"mounted? Nothing was removed; to remove people use `facerec forget NAME`")
 
 
-def _remove_missing(gallery: Gallery, people_dir: Path, present: set[str], scan: PeopleScan) -> list[EnrollRow]:
-    """Photos enrolled from this folder that are gone; a photo under a folder that could not be read is kept."""
-    rows = []
+def _remove_missing(gallery: Gallery, people_dir: Path, present: set[str], scan: PeopleScan,
+                    own: set[Path]) -> list[PhotoRecord]:
+    """Remove the photos enrolled from this folder that are gone; a photo under a folder that could not be read
+    is kept, and so is one in the gallery's own folders (uploaded to `facerec serve`). The records removed."""
+    removed = []
     for photo in gallery.photos(source="folder"):
-        if photo.path not in present and Path(photo.path).is_relative_to(people_dir) and not scan.protects(photo.path):
+        path = Path(photo.path)
+        if (photo.path not in present and path.is_relative_to(people_dir) and not scan.protects(photo.path)
+                and not any(_resolved(path).is_relative_to(folder) for folder in own)):
             gallery.remove_photo(photo.path)
-            rows.append(EnrollRow(photo.person, photo.path, "removed", "no longer in the folder"))
-    return rows
+            removed.append(photo)
+    return removed
 
 
 def forget(gallery: Gallery, name: str) -> bool:

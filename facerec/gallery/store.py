@@ -455,10 +455,11 @@ class Gallery:
         return int(db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()[0])
 
     def forget(self, name: str) -> bool:
-        """Delete a person with all their photos and embeddings; the album faces that were named as them (by
-        tagging or a named group) become unidentified and leave their group. False if nobody has that name."""
+        """Delete a person with all their photos and embeddings, and the album faces that were named as them (by
+        tagging or a named group) with their embeddings: kept as unknown faces they would regroup at once as
+        this person (facerec.gallery.forget says more). False if nobody has that name."""
         with self._transaction() as db:
-            db.execute("""UPDATE detections SET predicted_name = NULL, score = NULL, distance = NULL, cluster_id = NULL
+            db.execute("""DELETE FROM detections
                           WHERE predicted_name = ?1 OR assigned_person_id = (SELECT id FROM people WHERE name = ?1)""",
                        (name,))
             deleted = db.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount

@@ -12,7 +12,8 @@
     POST   /api/v1/detect                      boxes, confidence, landmarks
     POST   /api/v1/tag                         tag a folder on the server (a background job; 202)
     GET    /api/v1/jobs, /api/v1/jobs/{id}     the jobs and their progress
-    GET    /api/v1/clusters                    groups of unknown faces (clustered when tagging found new ones)
+    GET    /api/v1/clusters                    groups of unknown faces (grouped after each tag job; a GET never regroups)
+    POST   /api/v1/clusters/recompute          group the unknown faces again (after `facerec tag` from a shell)
     POST   /api/v1/clusters/{id}/name          enrol a group as a person (a new name, or merge into someone)
     POST   /api/v1/clusters/{id}/drop          take faces out of a group
     GET    /api/v1/detections/{id}/thumbnail   a face crop of a grouped face (JPEG)
@@ -26,11 +27,12 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from facerec.server.auth import SESSION_COOKIE, check_key, session_token
+from facerec.server.auth import SESSION_COOKIE, check_key, check_login, session_token
 from facerec.server.errors import ApiError, checked_name
 from facerec.server.state import ServerState
 from facerec.server.thumbnails import detection_thumbnail, person_thumbnail
-from facerec.server.uploads import decode_upload, enroll_upload, forget_person
+from facerec.gallery.forget import forget_person
+from facerec.server.uploads import decode_upload, enroll_upload
 
 MAX_NAME_LENGTH = 200
 OK_STATUSES = ("ok", "multiple_faces")
@@ -114,8 +116,9 @@ def info(request: Request) -> dict[str, Any]:
 
 @router.post("/login", status_code=204, summary="The review page: trade the API key for a session cookie")
 def login(request: Request, api_key: str = Form(..., min_length=1)) -> Response:
-    key = state_of(request).config.api_key
-    check_key(key, request, api_key)
+    state = state_of(request)
+    key = state.config.api_key
+    check_login(key, request, api_key, state.login_throttle)  # a few wrong keys, then 429 with Retry-After
     response = Response(status_code=204)
     if key:
         response.set_cookie(SESSION_COOKIE, session_token(key), httponly=True, samesite="strict", path="/")
@@ -147,18 +150,22 @@ def enroll_photos(request: Request, name: str, images: list[UploadFile] = File(.
 
 @router.delete("/people/{name:path}", dependencies=keyed, summary="Forget a person: photos and embeddings")
 def forget(request: Request, name: str) -> dict[str, Any]:
-    if not forget_person(state_of(request), name):
+    report = forget_person(state_of(request).gallery(), name)  # uploads, album faces, heads and caches too
+    if report is None:
         raise ApiError(404, f"nobody called {name!r} is enrolled")
-    return {"forgotten": name}
+    return {"forgotten": report.name}
 
 
 @router.get("/people/{name:path}/thumbnail", dependencies=keyed, summary="A face crop of the person (JPEG)",
             response_class=Response)
 def person_face(request: Request, name: str) -> Response:
+    from facerec.gallery.forget import stored_name
+
     state = state_of(request)
-    if state.gallery().person_id(name) is None:
+    stored = stored_name(state.gallery(), name)  # found by the string it was registered with
+    if stored is None:
         raise ApiError(404, f"nobody called {name!r} is enrolled")
-    return jpeg(person_thumbnail(state.gallery(), name, state.backbone), name)
+    return jpeg(person_thumbnail(state.gallery(), stored, state.backbone), stored)
 
 
 # --------------------------------------------------------------------------- one image
@@ -217,19 +224,28 @@ def job(request: Request, job_id: int) -> dict[str, Any]:
     return {"job": state_of(request).jobs.get(job_id).to_dict()}
 
 
-@router.get("/clusters", dependencies=keyed, summary="Groups of unknown faces found by tagging")
+@router.get("/clusters", dependencies=keyed, summary="Groups of unknown faces found by tagging (never regroups)")
 def clusters(request: Request, recompute: bool = False) -> dict[str, Any]:
-    from facerec.album.cluster import list_clusters, needs_clustering, recompute_clusters
+    from facerec.album.cluster import list_clusters, needs_clustering
 
+    if recompute:  # a GET never changes anything: a page of another site could otherwise renumber the groups
+        raise ApiError(400, "GET never changes anything: POST /api/v1/clusters/recompute groups the faces again")
     state = state_of(request)
     gallery = state.gallery()
-    if recompute or needs_clustering(gallery, state.backbone):
-        recompute_clusters(gallery, state.backbone)
     groups = list_clusters(gallery, state.backbone)
     return {"backbone": state.backbone, "unknown_faces": len(gallery.unknown_detections(state.backbone)[0]),
+            "ungrouped_faces": needs_clustering(gallery, state.backbone),  # found since the last grouping
             "clusters": [{"cluster": c.cluster_id, "faces": c.faces, "photos": c.photos,
                           "detections": [{"id": d, "thumbnail": f"/api/v1/detections/{d}/thumbnail"}
                                          for d in c.detection_ids]} for c in groups]}
+
+
+@router.post("/clusters/recompute", dependencies=keyed, summary="Group the unknown faces again (renumbers the groups)")
+def recompute(request: Request) -> dict[str, Any]:
+    from facerec.album.cluster import recompute_clusters
+
+    state = state_of(request)
+    return {"backbone": state.backbone, "clusters": recompute_clusters(state.gallery(), state.backbone)}
 
 
 def cluster_detection_ids(state: ServerState, cluster_id: int) -> set[int]:

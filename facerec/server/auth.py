@@ -5,7 +5,12 @@
   HttpOnly, SameSite=Strict cookie holding an HMAC of the key (never the key itself). No key: 401; a wrong
   one: 403. Keys are compared in constant time.
 - A browser page on another site must not drive this server (a form posted to http://127.0.0.1:5000 from
-  anywhere): requests that change something and carry an Origin header must come from this server's origin.
+  anywhere) nor learn anything from it (an <img src=/api/v1/people/NAME/thumbnail> that loads or fails tells
+  whether NAME is enrolled): every request but those for the pages themselves, their static files, health and
+  the OpenAPI document is refused when the browser says it comes from another site -- Sec-Fetch-Site other
+  than same-origin/none, or an Origin or Referer naming another host. Clients that are not browsers send none
+  of these headers and are not affected. GETs never change anything (facerec.server.api).
+- Logging in (POST /api/v1/login) is rate-limited per client: a few wrong keys, then 429 with Retry-After.
 - DNS rebinding: while we listen on loopback only, a Host header naming anything but a loopback address is
   refused, so a page served under some domain that resolves to 127.0.0.1 cannot read our answers.
 - Size: a request body over the limit gets 413 before it is read (Content-Length), or as soon as it passes
@@ -16,6 +21,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+import threading
+import time
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -25,7 +33,12 @@ from facerec.server.config import is_loopback
 from facerec.server.errors import DEEPSTACK_PREFIX, ApiError
 
 SESSION_COOKIE = "facerec_session"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a page of another site may load: the pages and their static files hold no data.
+PUBLIC_PATHS = frozenset({"/", "/live", "/api/v1/health", "/api/v1/openapi.json"})
+PUBLIC_PREFIXES = ("/static/",)
+SAME_SITE_FETCHES = frozenset({"same-origin", "none"})  # Sec-Fetch-Site: our own page, or typed by the user
+LOGIN_BURST = 5  # wrong keys a client may try at once...
+LOGIN_REFILL_S = 1.0  # ...then one more per second
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -118,8 +131,65 @@ class BodyLimitMiddleware:
         return f"request body is larger than the {self.max_bytes / 1024 / 1024:g} MB limit (--max-upload-mb)"
 
 
+class LoginThrottle:
+    """A token bucket per client address for wrong keys: LOGIN_BURST at once, then one per LOGIN_REFILL_S."""
+
+    MAX_CLIENTS = 10_000  # bounded memory: full buckets are forgotten first
+
+    def __init__(self, burst: int = LOGIN_BURST, refill_s: float = LOGIN_REFILL_S):
+        self.burst, self.refill_s = burst, refill_s
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when counted)
+        self._lock = threading.Lock()
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, then = self._buckets.get(client, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - then) / self.refill_s)
+
+    def retry_after(self, client: str) -> int:
+        """Seconds until `client` may try a key again (0: now)."""
+        with self._lock:
+            tokens = self._tokens(client, time.monotonic())
+        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) * self.refill_s))
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._buckets[client] = (max(0.0, self._tokens(client, now) - 1), now)
+            if len(self._buckets) > self.MAX_CLIENTS:
+                waiting = {c: tw for c, tw in self._buckets.items() if self._tokens(c, now) < self.burst}
+                latest = sorted(waiting, key=lambda c: waiting[c][1])[-self.MAX_CLIENTS:]
+                self._buckets = {c: waiting[c] for c in latest}
+
+
+def check_login(api_key: str | None, request: Request, form_key: str, throttle: LoginThrottle) -> None:
+    """check_key for POST /api/v1/login, refused with 429 while the client has tried too many wrong keys."""
+    client = request.client.host if request.client else "?"
+    wait = throttle.retry_after(client)
+    if wait:
+        raise ApiError(429, f"too many wrong keys; try again in {wait} s", headers={"Retry-After": str(wait)})
+    try:
+        check_key(api_key, request, form_key)
+    except ApiError:
+        throttle.failed(client)
+        raise
+
+
+def is_cross_site(headers: dict[bytes, bytes], host: str) -> bool:
+    """What the browser says of where a request comes from: another site (or an opaque origin) than `host`."""
+    fetch_site = headers.get(b"sec-fetch-site")
+    if fetch_site is not None and fetch_site.decode("latin-1").strip().lower() not in SAME_SITE_FETCHES:
+        return True
+    source = headers.get(b"origin") or headers.get(b"referer")
+    return source is not None and urlsplit(source.decode("latin-1")).netloc != host
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
 class SameOriginMiddleware:
-    """403 for cross-site requests that change something, and for non-loopback Host names on a loopback server."""
+    """403 for requests from pages of other sites (but for the pages themselves), and for non-loopback Host names
+    on a loopback server."""
 
     def __init__(self, app: ASGIApp, loopback_only: bool):
         self.app = app
@@ -132,9 +202,7 @@ class SameOriginMiddleware:
         host = headers.get(b"host", b"").decode("latin-1")
         if self.loopback_only and host and not is_loopback(urlsplit(f"//{host}").hostname or ""):
             return await send_json(send, scope, 403, f"this server answers only on loopback addresses, not {host!r}")
-        origin = headers.get(b"origin")
-        if origin and scope.get("method", "GET") not in SAFE_METHODS:
-            origin_host = urlsplit(origin.decode("latin-1")).netloc
-            if origin_host != host:
-                return await send_json(send, scope, 403, "cross-origin request refused")
+        if not is_public(scope.get("path", "")) and is_cross_site(headers, host):
+            return await send_json(send, scope, 403, "cross-site request refused: a page of another site may not "
+                                                     "read or change anything on this server")
         return await self.app(scope, receive, send)

@@ -32,7 +32,8 @@ from starlette.datastructures import FormData, UploadFile
 from facerec.errors import NoFaceError
 from facerec.server.auth import check_key
 from facerec.server.errors import ApiError, checked_name
-from facerec.server.uploads import decode_upload, enroll_upload, forget_person
+from facerec.gallery.forget import forget_person
+from facerec.server.uploads import decode_upload, enroll_upload
 from facerec.types import UNKNOWN
 from facerec.vectors import cosine_distance
 from facerec.recognition.verify import embed_main_face
@@ -228,7 +229,8 @@ async def face_delete(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
     form = await authorised_form(request)
     userid = required_userid(form)
-    if not await run_in_threadpool(forget_person, request.app.state.facerec, userid):
+    state = request.app.state.facerec
+    if await run_in_threadpool(lambda: forget_person(state.gallery(), userid)) is None:
         raise ApiError(404, f"userid {userid!r} is not registered")
     return answer(started)
 

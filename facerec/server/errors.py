@@ -22,11 +22,12 @@ DEEPSTACK_PREFIX = "/v1/vision"
 class ApiError(Exception):
     """An answer other than 200, with a message for people."""
 
-    def __init__(self, status: int, message: str, extra: dict | None = None):
+    def __init__(self, status: int, message: str, extra: dict | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. Retry-After with a 429
 
 
 def checked_name(raw: str) -> str:
@@ -51,12 +52,13 @@ def status_for(error: FacerecError) -> int:
     return 500
 
 
-def error_response(request: Request, status: int, message: str, extra: dict | None = None) -> JSONResponse:
+def error_response(request: Request, status: int, message: str, extra: dict | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
     if request.url.path.startswith(DEEPSTACK_PREFIX):
         body = {"success": False, "error": message, "duration": 0}
     else:
         body = {"detail": message, **(extra or {})}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -70,7 +72,7 @@ def validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status, exc.message, exc.extra)
+        return error_response(request, exc.status, exc.message, exc.extra, exc.headers)
 
     @app.exception_handler(FacerecError)
     async def _facerec_error(request: Request, exc: FacerecError) -> JSONResponse:

@@ -2,7 +2,11 @@
 
 A client names a folder; it must lie inside one of the folders `facerec serve --album-root DIR` allows
 (resolved, so `..` and symlinks cannot step outside), since tagging reads every photo in it and the
-review page then shows crops of the faces found.
+review page then shows crops of the faces found. Inside it, a symbolic link to a photo or folder outside
+the roots is not followed (it is listed as a problem in the job's summary).
+
+When tagging is done the job groups the unknown faces again (if it found new ones), so that reading the
+groups (GET /api/v1/clusters) never has to.
 """
 from __future__ import annotations
 
@@ -52,17 +56,26 @@ class TagJobs:
         self._one_at_a_time = threading.Lock()
         self._next_id = 1
 
+    def roots(self) -> list[Path]:
+        return [Path(r).resolve() for r in self.state.config.album_roots]
+
     def resolve_album(self, text: str) -> Path:
-        roots = [Path(r).resolve() for r in self.state.config.album_roots]
+        roots = self.roots()
         if not roots:
             raise ApiError(403, "tagging a folder needs the server to be started with --album-root DIR")
-        album = Path(text).expanduser()
-        if not album.is_absolute():
-            album = roots[0] / album
-        album = album.resolve()
+        if "\x00" in text:
+            raise ApiError(400, f"{text!r}: a folder name cannot contain a NUL character")
+        try:
+            album = Path(text).expanduser()
+            if not album.is_absolute():
+                album = roots[0] / album
+            album = album.resolve()
+            is_dir = album.is_dir()
+        except (OSError, ValueError, RuntimeError) as e:  # a name too long, a link loop
+            raise ApiError(400, f"{text!r}: not a usable folder name ({getattr(e, 'strerror', None) or e})") from None
         if not any(album == root or album.is_relative_to(root) for root in roots):
             raise ApiError(403, f"{text!r} is outside the folders this server may tag (--album-root)")
-        if not album.is_dir():
+        if not is_dir:
             raise ApiError(404, f"{text!r}: no such folder")
         return album
 
@@ -98,13 +111,14 @@ class TagJobs:
         with self._one_at_a_time:
             job.state, job.started = RUNNING, time.time()
             try:
-                job.photos = len(walk_album(job.album)[0])
+                job.photos = len(walk_album(job.album, confine=self.roots())[0])
                 job.counter = CountingPipeline(self.state.pipeline)
                 # a gallery that another process holds locked, or that is briefly unreadable, is waited out; the
                 # next attempt skips the photos already tagged
-                summary = retry_transient(lambda: self._tag_once(job), what=f"tag job {job.id}", on_retry=retrying,
-                                          stop=self.state.stopping)
+                summary, clusters = retry_transient(lambda: self._tag_once(job), what=f"tag job {job.id}",
+                                                    on_retry=retrying, stop=self.state.stopping)
                 job.summary = summary.to_dict(with_photos=False)
+                job.summary["clusters"] = clusters
                 job.state, job.error = DONE, None
             except Exception as e:  # noqa: BLE001 - a job reports its failure; the server goes on
                 log.exception("tag job %d failed", job.id)
@@ -112,10 +126,21 @@ class TagJobs:
             finally:
                 job.finished = time.time()
 
-    def _tag_once(self, job: TagJob) -> Any:
+    def _tag_once(self, job: TagJob) -> tuple[Any, int | None]:
         from facerec.album.tag import tag_album
 
         job.state = RUNNING
         with Gallery(self.state.config.gallery) as gallery:  # this thread's own connection, fresh on each attempt
             matcher = self.state.recognizer.matcher(gallery)
-            return tag_album(job.album, gallery, job.counter, matcher=matcher, force=job.force, workers=2)
+            summary = tag_album(job.album, gallery, job.counter, matcher=matcher, force=job.force, workers=2,
+                                confine=self.roots())
+            return summary, self.group_unknown_faces(gallery)
+
+    def group_unknown_faces(self, gallery: Gallery) -> int | None:
+        """Group the unknown faces again when tagging found new ones (this renumbers the groups); how many groups,
+        None when nothing new was found and the groups stay as they are."""
+        from facerec.album.cluster import needs_clustering, recompute_clusters
+
+        if not needs_clustering(gallery, self.state.backbone):
+            return None
+        return recompute_clusters(gallery, self.state.backbone)

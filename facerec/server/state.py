@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from facerec.gallery.store import Gallery
+from facerec.server.auth import LoginThrottle
 from facerec.server.config import ServerConfig
 from facerec.recognition.recognizer import Recognizer
 from facerec.server.pipelines import LockedPipeline
@@ -24,6 +25,7 @@ class ServerState:
         self.stopping = threading.Event()
         self.jobs: Any = None  # facerec.server.jobs.TagJobs, set by the app factory
         self.live: Any = None  # facerec.server.live.LiveView when --source was given
+        self.login_throttle = LoginThrottle()  # wrong keys per client at POST /api/v1/login
 
     def gallery(self) -> Gallery:
         """This thread's connection to the gallery (a Gallery object must stay in the thread that opened it)."""

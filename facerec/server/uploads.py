@@ -37,11 +37,12 @@ def image_extension(data: bytes) -> str:
     return {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}.get(fmt, ".img")
 
 
-def upload_path(uploads_dir: Path, person: str, sha256: str, extension: str) -> Path:
-    """One folder per person, named by a hash of the name (no name can make a path), one file per content:
-    the same photo may be a sample of two people, and uploading it twice for one person keeps one copy."""
-    folder = hashlib.sha256(person.encode("utf-8")).hexdigest()[:16]
-    return uploads_dir / folder / f"{sha256}{extension}"
+def upload_path(gallery: Path, person: str, sha256: str, extension: str) -> Path:
+    """One folder per person (facerec.paths.person_uploads_dir), one file per content: the same photo may be a
+    sample of two people, and uploading it twice for one person keeps one copy."""
+    from facerec.paths import person_uploads_dir
+
+    return person_uploads_dir(gallery, person) / f"{sha256}{extension}"
 
 
 def make_private_dir(folder: Path) -> None:
@@ -67,7 +68,7 @@ def enroll_upload(state: Any, person: str, data: bytes, label: str,
     face, status, note = choice.face, choice.status, choice.note
     embedding = state.pipeline.embed(image, [face])[0]
     sha = hashlib.sha256(data).hexdigest()
-    path = upload_path(state.config.uploads_dir, person, sha, image_extension(data))
+    path = upload_path(state.config.gallery, person, sha, image_extension(data))
     make_private_dir(path.parent.parent)
     make_private_dir(path.parent)
     atomic_write(path, data, mode=PRIVATE_FILE)
@@ -78,25 +79,3 @@ def enroll_upload(state: Any, person: str, data: bytes, label: str,
         path.unlink(missing_ok=True)
         raise
     return {"file": label, "status": status, "note": note, "faces": choice.faces}
-
-
-def forget_person(state: Any, name: str) -> bool:
-    """Delete a person from the gallery, and the copies of their photos uploaded to us (biometric data)."""
-    gallery = state.gallery()
-    uploads = state.config.uploads_dir.resolve()
-    uploaded = [Path(p.path) for p in gallery.photos(person=name) if _is_inside(Path(p.path), uploads)]
-    from facerec.gallery.forget import forget_person as forget_everywhere
-
-    if forget_everywhere(gallery, name) is None:  # also the heads that name them and their cached embeddings
-        return False
-    for path in uploaded:
-        if gallery.photo(path) is None:  # not also enrolled for someone else meanwhile
-            path.unlink(missing_ok=True)
-    return True
-
-
-def _is_inside(path: Path, folder: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(folder)
-    except OSError:
-        return False

@@ -218,3 +218,75 @@ def test_killed_enroll_leaves_a_consistent_gallery_and_a_rerun_completes_it(tmp_
     got = [r.status for r in report.rows]
     assert got.count("unchanged") == len(done) and got.count("ok") == n - len(done)
     assert counting.embeds == n - len(done)
+
+
+def test_a_gallery_inside_people_dir_is_never_taken_as_a_person(tmp_path, dlib_pipeline):
+    """PEOPLE_DIR/gal.sqlite: its -uploads folder (photos registered over HTTP), -heads and -cache folders are
+    the gallery's own, reported as such; Alice, registered over HTTP, stays Alice across enroll runs."""
+    from types import SimpleNamespace
+
+    from facerec.gallery.enroll import OWN_FOLDER_NOTE
+    from facerec.server.uploads import enroll_upload
+
+    people = tmp_path / "people"
+    shutil.copytree(PEOPLE / "deepface_id03", people / "deepface_id03")
+    gallery_path = people / "gal.sqlite"
+    (people / "gal-heads" / "dlib").mkdir(parents=True)
+    (people / "gal-heads" / "dlib" / "head.json").write_text('{"classes": ["deepface_id03"]}')
+    (people / "gal-cache" / "bottlenecks").mkdir(parents=True)
+    with Gallery(gallery_path) as g:
+        server = SimpleNamespace(pipeline=dlib_pipeline, backbone=KEY, config=SimpleNamespace(gallery=gallery_path),
+                                 gallery=lambda: g)
+        photo = PEOPLE / "deepface_id05" / "img16.jpg"
+        assert enroll_upload(server, "Alice", photo.read_bytes(), "alice.jpg")["status"] == "ok"
+        uploaded = g.photos(person="Alice")
+        for _ in range(2):  # the first run, and a re-run
+            report = enroll_folder(people, g, dlib_pipeline, progress=False)
+            assert sorted(p.name for p in g.people()) == ["Alice", "deepface_id03"]
+            assert g.photos(person="Alice") == uploaded
+        own = {r.person: r.note for r in report.rows if r.status == "skipped"}
+        assert own == {"gal-cache": OWN_FOLDER_NOTE, "gal-heads": OWN_FOLDER_NOTE, "gal-uploads": OWN_FOLDER_NOTE}
+        assert report.removed_people == []
+
+
+def test_a_person_whose_folder_is_deleted_is_forgotten_everywhere(tmp_path, dlib_pipeline):
+    """The same as `facerec forget`: the heads that can name them, their cached embeddings, photos uploaded for
+    them and the album faces named as them go with them."""
+    import numpy as np
+
+    from facerec.files.atomic import file_sha256
+    from facerec.heads.bottlenecks import BottleneckCache
+    from facerec.paths import bottleneck_cache_dir, person_uploads_dir
+    from facerec.types import Face
+
+    people, gone, kept = tmp_path / "people", "deepface_id05", "deepface_id03"
+    for person in (gone, kept):
+        shutil.copytree(PEOPLE / person, people / person)
+    gallery_path = tmp_path / "gallery.sqlite"
+    heads = tmp_path / "gallery-heads"
+    for head, classes in (("both", f'["{gone}", "{kept}"]'), ("kept", f'["{kept}"]')):
+        (heads / head).mkdir(parents=True)
+        (heads / head / "head.json").write_text('{"classes": %s}' % classes)
+    with Gallery(gallery_path) as g:
+        enroll_folder(people, g, dlib_pipeline, progress=False)
+        face = Face((10, 10, 60, 60), 0.99, tuple((20.0 + i, 30.0) for i in range(5)))
+        vector = np.ones(128, np.float32) / np.sqrt(128)
+        cache = BottleneckCache(bottleneck_cache_dir(gallery_path))
+        hashes = {person: [file_sha256(p) for p in (people / person).glob("*.jpg")] for person in (gone, kept)}
+        for sha in hashes[gone] + hashes[kept]:
+            cache.put(KEY, sha, face, "flip", vector)
+        leftover = person_uploads_dir(gallery_path, gone) / "photo.jpg"  # uploaded to `facerec serve` once
+        leftover.parent.mkdir(parents=True)
+        shutil.copy(PEOPLE / gone / "img16.jpg", leftover)
+        g.record_media("/album/x.jpg", "ab" * 32, 1.0, 10, KEY, g.version(), "ok",
+                       detections=[{"face": face, "embedding": vector, "predicted_name": gone, "score": 0.9}])
+
+        shutil.rmtree(people / gone)
+        report = enroll_folder(people, g, dlib_pipeline, progress=False)
+        assert report.removed_people == [gone]
+        assert [p.name for p in g.people()] == [kept]
+        assert g.detections("/album/x.jpg") == []
+    assert sorted(p.name for p in heads.iterdir()) == ["kept"]
+    assert not any(any(cache.folder.glob(f"*/*/{sha}-*.npy")) for sha in hashes[gone])
+    assert all(any(cache.folder.glob(f"*/*/{sha}-*.npy")) for sha in hashes[kept])
+    assert not leftover.exists()

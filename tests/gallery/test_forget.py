@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from facerec.types import UNKNOWN
+import numpy as np
 
-pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
+from facerec.types import UNKNOWN, Face
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PEOPLE = DATA / "people"
@@ -21,6 +21,8 @@ KEPT = "deepface_id03"
 PROBES = {FORGOTTEN: HOLDOUT / "deepface_id05_img61.jpg", KEPT: HOLDOUT / "deepface_id03_img9.jpg"}
 MATCHERS = ("nn", "svm", "logreg", "head")
 EMBEDDING_FOLDER = "dlib_dlibbox2+flip"
+KEY = "dlib:dlibbox2+flip"  # the gallery key of the default dlib pipeline's embeddings
+FACE = Face((10, 10, 60, 60), 0.99, tuple((20.0 + i, 30.0) for i in range(5)))
 
 
 def cli(capsys, *argv: str) -> tuple[int, str]:
@@ -44,6 +46,7 @@ def cache_files(tmp_path: Path, sha256: str) -> list[Path]:
     return list((tmp_path / "team-cache" / "bottlenecks").glob(f"*/*/{sha256}-*.npy"))
 
 
+@pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
 def test_after_forget_no_matcher_can_name_the_person(tmp_path, capsys):
     pytest.importorskip("dlib", reason="the dlib extra is not installed")
     from facerec.files.atomic import file_sha256
@@ -76,7 +79,7 @@ def test_after_forget_no_matcher_can_name_the_person(tmp_path, capsys):
     report = json.loads(out)
     assert code == 0 and report["forgotten"] == FORGOTTEN and report["photos"] == len(forgotten_photos)
     assert report["heads_removed"] == [str(tmp_path / "team-heads" / EMBEDDING_FOLDER)]
-    assert report["album_faces"] == 1
+    assert report["album_faces"] == 1 and report["uploads_removed"] == 0
     assert report["cached_embeddings_removed"] == len(forgotten_photos) * 5  # 5 augmentations of each photo
 
     # After: nobody names them. nn/svm/logreg refit on the gallery; the head that knew them is gone.
@@ -135,3 +138,62 @@ def test_forget_in_words_names_what_went(tmp_path, capsys):
     assert "forgot Alice: 1 photo(s)" in out
     assert f"deleted the trained head {tmp_path / 'team-heads' / EMBEDDING_FOLDER}" in out and "facerec train" in out
     assert main(["forget", "Alice", "--gallery", str(gallery_path)]) == 1
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def upload(gallery, person: str, photo: Path, embedding: np.ndarray) -> Path:
+    """What `facerec serve` does when a photo is registered for `person`: a private copy in the uploads folder
+    beside the gallery, recorded as their photo."""
+    from facerec.files.atomic import file_sha256
+    from facerec.server.uploads import upload_path
+
+    sha = file_sha256(photo)
+    path = upload_path(gallery.path, person, sha, ".jpg")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copy(photo, path)
+    gallery.record_photo(person, path, sha, path.stat().st_mtime, path.stat().st_size, "ok", "uploaded",
+                         KEY, FACE, embedding)
+    return path
+
+
+def test_forget_deletes_their_uploads_and_album_faces_so_nothing_regroups(tmp_path, capsys):
+    """A person registered over HTTP and forgotten with the CLI: their uploaded photos (and a copy an older
+    facerec left behind) go, and so do the album faces named as them, with their embeddings -- left as unknown
+    faces they would at once make a group of this person again on the review page."""
+    from facerec.album.cluster import list_clusters, recompute_clusters
+    from facerec.cli.main import main
+    from facerec.gallery.store import Gallery
+    from facerec.paths import person_uploads_dir
+
+    rng = np.random.default_rng(7)
+    alice, stranger = unit(rng.normal(size=128)), unit(rng.normal(size=128))
+    gallery_path = tmp_path / "team.sqlite"
+    with Gallery(gallery_path) as gallery:
+        alice_upload = upload(gallery, "Alice", PEOPLE / FORGOTTEN / "img16.jpg", alice)
+        bob_upload = upload(gallery, "Bob", next((PEOPLE / KEPT).glob("*.jpg")), unit(rng.normal(size=128)))
+        leftover = person_uploads_dir(gallery_path, "Alice") / ("0" * 64 + ".jpg")  # forgotten before, left behind
+        shutil.copy(alice_upload, leftover)
+        album_faces = [unit(alice + rng.normal(scale=0.005, size=128)) for _ in range(3)]
+        strangers = [unit(stranger + rng.normal(scale=0.005, size=128)) for _ in range(2)]
+        for i, (vector, name) in enumerate([(v, "Alice") for v in album_faces] + [(v, UNKNOWN) for v in strangers]):
+            gallery.record_media(f"/album/photo{i}.jpg", f"{i:064x}", 1.0, 10, KEY, gallery.version(), "ok",
+                                 detections=[{"face": FACE, "embedding": vector, "predicted_name": name,
+                                              "score": 0.9 if name == "Alice" else 0.0}])
+    blobs = [np.asarray(v, "<f4").tobytes() for v in album_faces + [alice]]
+
+    assert main(["forget", "Alice", "--gallery", str(gallery_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["album_faces"] == 3 and report["uploads_removed"] == 2
+
+    assert not alice_upload.exists() and not leftover.exists() and not alice_upload.parent.exists()
+    assert bob_upload.exists()
+    with Gallery(gallery_path) as gallery:
+        assert [p.name for p in gallery.people()] == ["Bob"]
+        assert len(gallery.unknown_detections(KEY)[0]) == 2  # the strangers only
+        assert recompute_clusters(gallery, KEY) == 1
+        assert [c.faces for c in list_clusters(gallery, KEY)] == [2]
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("team.sqlite*"))
+    assert not any(blob in stored for blob in blobs)

@@ -237,6 +237,22 @@ def test_uploaded_photos_are_private_and_removed_with_the_person(server):
     assert len(before - {p for p in uploads.rglob("*") if p.is_file()}) == 1
 
 
+def test_login_is_rate_limited_per_client(server):
+    """A few wrong keys, then 429 with Retry-After -- even for the right key -- until the client has waited."""
+    def login(key: str):
+        return requests.post(server.url + "/api/v1/login", data={"api_key": key}, timeout=30)
+
+    answers = [login(f"guess-{i}") for i in range(6)]
+    assert [r.status_code for r in answers[:5]] == [403] * 5
+    limited = answers[5]
+    assert limited.status_code == 429 and "too many wrong keys" in limited.json()["detail"]
+    wait = int(limited.headers["Retry-After"])
+    assert 1 <= wait <= 5
+    assert login(KEY).status_code == 429  # no key is even compared meanwhile
+    time.sleep(wait + 0.2)
+    assert login(KEY).status_code == 204
+
+
 # ---- bad input: an HTTP error each, and the server lives on ---------------------------------------------------
 
 

@@ -29,7 +29,8 @@ examples:
 
 Skipped without stopping the run, and listed: unsupported formats (.gif, .heic, .avif), broken links,
 named pipes, hidden person folders, names that are not valid UTF-8 or cannot be a person's name
-(`unknown`, control characters, '/', '|', more than 100 characters).
+(`unknown`, control or invisible characters, '/', '|', more than 100 characters), and the gallery's
+own folders (-uploads, -heads, -cache) when the gallery lies inside PEOPLE_DIR.
 
 A folder that cannot be read (permissions, a link to an offline drive) is never taken as deleted:
 the people and photos enrolled from it are kept, and the exit code is 3. An empty PEOPLE_DIR from
@@ -80,6 +81,6 @@ def print_report(report, people, args) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts().items())) or "no photos found"
     print(f"{report.people_dir}: {counts}")
     if report.removed_people:
-        print("removed (no photos left): " + ", ".join(report.removed_people))
+        print("removed (no photos left; forgotten as `facerec forget` does): " + ", ".join(report.removed_people))
     enrolled = sum(1 for p in people if p.faces)
     print(f"gallery {args.gallery}: {enrolled} people with {report.backbone} embeddings", file=sys.stdout)

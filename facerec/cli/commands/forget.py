@@ -9,11 +9,13 @@ from facerec.names import printable
 
 DESCRIPTION = """Remove NAME from the gallery with every photo record and face embedding of theirs, and
 from everything derived from the gallery:
-  - album faces that `tag` named as them (or that were named from a group) become unidentified
-    and leave their group; re-run `facerec tag` (with --xmp) to update the outputs and sidecars;
+  - album faces that `tag` named as them (or that were named from a group) are deleted with their
+    embeddings, so they cannot regroup as a group of unknown faces; re-run `facerec tag` (with --xmp)
+    to update the outputs and sidecars (`tag --force` would find those faces again, as strangers);
   - every trained head of this gallery that can name them is deleted (retraining takes minutes:
     run `facerec train` again), and the output lists them;
-  - their cached training embeddings (beside the gallery) are deleted.
+  - their cached training embeddings (beside the gallery) are deleted;
+  - the photos uploaded for them to `facerec serve` (the gallery's -uploads folder) are deleted.
 The photo files are not touched: if NAME still has a folder in your PEOPLE_DIR, delete it too, or
 the next `facerec enroll` brings them back. Heads saved elsewhere with `train --out` are not
 touched.
@@ -50,12 +52,14 @@ def run(args) -> int:
 def print_report(report, gallery) -> None:
     print(f"forgot {printable(report.name)}: {report.photos} photo(s) and their face embeddings removed from {gallery}")
     if report.album_faces:
-        print(f"{report.album_faces} album face(s) named {printable(report.name)} are now unidentified "
+        print(f"deleted {report.album_faces} album face(s) named {printable(report.name)} with their embeddings "
               "(re-run `facerec tag` to update its outputs and sidecars)")
     for head in report.heads_removed:
         print(f"deleted the trained head {head} (it could name them); run `facerec train` to train a new one")
     if report.cached_embeddings_removed:
         print(f"deleted {report.cached_embeddings_removed} cached training embedding(s) of their photos")
+    if report.uploads_removed:
+        print(f"deleted {report.uploads_removed} photo(s) uploaded for them to `facerec serve`")
 
 
 def name_to_forget(raw: str, people: dict) -> str:

@@ -52,6 +52,7 @@ function showClusters(data) {
   list.replaceChildren();
   $("unknown-count").textContent = `(${data.unknown_faces} faces, ${data.clusters.length} groups)`;
   $("no-clusters").hidden = data.clusters.length > 0;
+  $("ungrouped").hidden = !data.ungrouped_faces;
   for (const group of data.clusters) {
     const card = $("cluster-card").content.firstElementChild.cloneNode(true);
     card.dataset.cluster = group.cluster;
@@ -122,6 +123,12 @@ function dropFaces(cluster, detections) {
     (r) => `Dropped ${r.dropped.length} face${r.dropped.length === 1 ? "" : "s"} from group ${r.cluster}.`);
 }
 
+// Reading the groups never regroups them (a GET changes nothing); tag jobs regroup when they finish.
+function regroup() {
+  return act(() => call("POST", "/api/v1/clusters/recompute"),
+    (r) => `Grouped the unknown faces again: ${r.clusters} group${r.clusters === 1 ? "" : "s"}.`);
+}
+
 function forget(name) {
   if (!window.confirm(`Forget ${name}: delete every photo and embedding of them?`)) return;
   return act(() => call("DELETE", `/api/v1/people/${encodeURIComponent(name)}`), () => `Forgot ${name}.`);
@@ -138,6 +145,8 @@ async function followJob(job) {
     : `failed: ${job.error}`;
   await refresh();
 }
+
+$("regroup-button").addEventListener("click", regroup);
 
 $("tag-form").addEventListener("submit", (event) => {
   event.preventDefault();
