@@ -31,8 +31,8 @@ also writes regions without a Name for faces nobody was recognised in, which dig
 Merging: an existing sidecar is parsed (defusedxml: no entities, no DTDs) and kept as it is --
 other namespaces, darktable's history, your own keywords and face regions other tools drew -- except
 facerec's own regions and the tags it recorded adding, which are replaced. A region facerec wrote and you
-renamed (say an unknown face you named in digiKam) is yours from then on. A sidecar that is not well-formed XML is never
-overwritten (`XmpError`). Files are written atomically (temporary file + os.replace), and the photo
+renamed (say an unknown face you named in digiKam) is yours from then on. A sidecar that is not well-formed
+XML, or that is read-only, is never overwritten (`XmpError`). Files are written atomically (temporary file + os.replace), and the photo
 itself is never opened for writing.
 
 Sidecar names (`naming`):
@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -183,6 +184,8 @@ def write_sidecars(
     written = []
     for path in sidecar_paths(photo, naming):
         existing = path.read_bytes() if path.exists() else None
+        if existing is not None:
+            refuse_read_only(path)
         if existing is None and not regions:
             continue  # nothing to say and nothing to take back: do not litter the album with empty sidecars
         packet = merge_xmp(existing, regions, width, height, label=str(path))
@@ -190,6 +193,12 @@ def write_sidecars(
             atomic_write(path, packet)
         written.append(path)
     return written
+
+
+def refuse_read_only(path: Path) -> None:
+    """XmpError for a sidecar someone made read-only: replacing it by a rename would ignore their choice."""
+    if not path.stat().st_mode & 0o222 or not os.access(path, os.W_OK):
+        raise XmpError(f"{path}: existing sidecar is read-only; left unchanged")
 
 
 def merge_xmp(

@@ -6,7 +6,9 @@ target is gone.
 """
 from __future__ import annotations
 
+import json
 import os
+import stat
 import shutil
 from pathlib import Path
 
@@ -214,3 +216,31 @@ def test_keywords_the_user_typed_survive_tag_forget_tag(cli, tmp_path):
     assert tags["lr:hierarchicalSubject"] == ["People|Barack_Obama"]
     assert "digiKam:TagsList" not in tags and "Iptc4xmpExt:PersonInImage" not in tags  # what facerec added went
     assert read_face_regions(sidecar)["regions"] == []
+
+
+def test_csv_and_jsonl_on_the_same_file_is_a_usage_error(cli, tmp_path):
+    album = tmp_path / "album"
+    small_copy(FACE_A, album / "a.jpg")
+    report = tmp_path / "faces.txt"
+    report.write_text("an earlier report")
+    run = cli("tag", album, "--csv", report, "--jsonl", tmp_path / "." / "faces.txt", "--gallery", tmp_path / "g.sqlite")
+    assert run.code == 2 and "same file" in run.err
+    assert report.read_text() == "an earlier report"
+
+
+def test_a_sidecar_that_cannot_be_merged_is_left_alone_and_the_run_exits_1(cli, tmp_path):
+    """An invalid sidecar was "left unchanged" but the run exited 0; a read-only one was replaced anyway."""
+    album = tmp_path / "album"
+    for name in ("a", "b", "c"):
+        small_copy(FACE_A, album / f"{name}.jpg")
+    invalid, read_only = album / "a.jpg.xmp", album / "b.jpg.xmp"
+    invalid.write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF")  # cut short
+    read_only.write_text(USER_SIDECAR)
+    read_only.chmod(0o444)
+    run = cli("tag", album, "--xmp", "--xmp-unknown", "--gallery", tmp_path / "g.sqlite", "--json")
+    assert run.code == 1
+    problems = {p["path"]: p["reason"] for p in json.loads(run.out)["problems"]}
+    assert "not valid XML" in problems["a.jpg"] and "read-only" in problems["b.jpg"]
+    assert invalid.read_text() == "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF"
+    assert read_only.read_text() == USER_SIDECAR and stat.S_IMODE(read_only.stat().st_mode) == 0o444
+    assert (album / "c.jpg.xmp").is_file()  # the other photos are done
