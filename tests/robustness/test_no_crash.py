@@ -212,3 +212,14 @@ def test_enroll_reports_an_absurd_shape_and_enrolls_the_people_after_it(enrolled
     assert all(rows[name]["status"] == "unreadable" and "times longer than it is wide" in rows[name]["note"]
                for name in ("thin.png", "thin2.png")), rows
     assert {name: n for name, n in people_in(gallery).items() if n} == {"Ann": 1, "Bob": 1, "Zoe": 1}
+
+
+def test_tag_reports_an_absurd_shape_for_that_photo_and_tags_the_rest(cli, tmp_path):
+    album = tmp_path / "album"
+    thin_png(album / "a_thin.png", 1_000_000)
+    small_copy(FACE_A, album / "b.jpg")
+    run = cli("tag", album, "--gallery", tmp_path / "g.sqlite", "--json")
+    assert run.code == 0  # tag's rule: the run finished; the photo's problem is listed
+    summary = json.loads(run.out)
+    assert [p["path"] for p in summary["problems"] if "times longer than it is wide" in p["reason"]] == ["a_thin.png"]
+    assert summary["faces"] >= 1
