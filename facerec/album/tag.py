@@ -178,13 +178,16 @@ def finish_run(summary: TagSummary, options: TagOptions, csv_path: str | Path | 
 def check_output_options(root: Path, options: TagOptions, csv_path: str | Path | None,
                          jsonl_path: str | Path | None) -> None:
     """Before anything is written: no output may replace a photo (see facerec.files.outputs)."""
-    from facerec.files.outputs import check_copies_folder, check_report_path
+    from facerec.errors import UsageError
+    from facerec.files.outputs import check_copies_folder, check_report_path, real
 
     if options.annotate_dir is not None:
         check_copies_folder(options.annotate_dir, root, OUTPUT_MARKER)
     for option, report in (("--csv", csv_path), ("--jsonl", jsonl_path)):
         if report:
             check_report_path(report, option)
+    if csv_path and jsonl_path and real(csv_path) == real(jsonl_path):
+        raise UsageError(f"--csv and --jsonl are the same file ({csv_path}): one report would replace the other")
 
 
 @dataclass(frozen=True)

@@ -211,8 +211,9 @@ class AlbumTagger:
             written = write_sidecars(r.path, regions, r.width, r.height, naming=naming,
                                      include_unknown=self.options.xmp_unknown)
             self.summary.outputs["xmp_files"] = self.summary.outputs.get("xmp_files", 0) + len(written)
-        except XmpError as e:  # a sidecar we must not overwrite: a problem with this photo, the run goes on
-            log.warning("%s", e)
+        except XmpError as e:  # a sidecar we must not overwrite: a problem with this photo, the run goes on,
+            log.warning("%s", e)  # and ends in an error (the sidecar asked for is not written)
+            self.summary.output_errors += 1
             self.summary.problems.append({"path": r.rel_path, "kind": "xmp", "reason": str(e)})
         except OSError as e:  # disk full, no permission: the sidecar asked for is missing, an error at the end
             self.summary.output_errors += 1

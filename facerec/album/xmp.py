@@ -10,13 +10,19 @@ What facerec writes into a sidecar (and nothing else):
         mwg-rs:RegionList (rdf:Bag) of regions: mwg-rs:Name, mwg-rs:Type="Face",
           mwg-rs:Area  stArea:x, stArea:y (the CENTRE of the box), stArea:w, stArea:h,
                        all normalised to 0..1, stArea:unit="normalized"
-          mwg-rs:Extensions  facerec:Score (marks the region as facerec's own)
+          mwg-rs:Extensions  facerec:Source, facerec:Name (the name facerec wrote), facerec:Score: the region is
+                             facerec's own while its mwg-rs:Name is still the one facerec wrote
 
   digiKam, Lightroom Classic, darktable, exiftool (``-RegionInfo``) and Picasa-era tools read these.
 - Person tags: ``dc:subject`` (Bag: "Name"), ``lr:hierarchicalSubject`` (Bag: "People|Name"),
   ``digiKam:TagsList`` (Seq: "People/Name") and ``Iptc4xmpExt:PersonInImage`` (Bag: "Name").
-- ``facerec:People`` (Bag): the names facerec put into those tag lists, so the next run can take
-  back exactly its own tags and leave the ones you typed alone.
+- ``facerec:People`` (Bag): the names facerec recognised in the photo.
+- ``facerec:AddedSubject``, ``facerec:AddedHierarchicalSubject``, ``facerec:AddedTagsList``,
+  ``facerec:AddedPersonInImage`` (Bags): the exact values facerec itself added to each tag list, recorded
+  when it added them. Only these are ever taken back (by a later run that no longer names the person: after
+  `facerec forget`, a threshold change, a review action). A keyword that was in the list before facerec added
+  it -- typed by you, or by another tool -- is never removed or renamed, even when facerec names that person too.
+  (A sidecar written by a facerec older than this record proves nothing: its tags are all kept.)
 
 Only *named* faces get a region by default; `include_unknown=True` (``facerec tag --xmp-unknown``)
 also writes regions without a Name for faces nobody was recognised in, which digiKam shows as
@@ -24,8 +30,9 @@ also writes regions without a Name for faces nobody was recognised in, which dig
 
 Merging: an existing sidecar is parsed (defusedxml: no entities, no DTDs) and kept as it is --
 other namespaces, darktable's history, your own keywords and face regions other tools drew -- except
-facerec's own regions and tags, which are replaced. A sidecar that is not well-formed XML is never
-overwritten (`XmpError`). Files are written atomically (temporary file + os.replace), and the photo
+facerec's own regions and the tags it recorded adding, which are replaced. A region facerec wrote and you
+renamed (say an unknown face you named in digiKam) is yours from then on. A sidecar that is not well-formed
+XML, or that is read-only, is never overwritten (`XmpError`). Files are written atomically (temporary file + os.replace), and the photo
 itself is never opened for writing.
 
 Sidecar names (`naming`):
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -107,6 +115,11 @@ def q(ns: str, local: str) -> str:
     return f"{{{ns}}}{local}"
 
 
+# Where facerec records the values it added to each tag list (see the module docstring).
+ADDED_RECORD: dict[str, str] = {q(ns, prop): q(FACEREC_NS, "Added" + prop[0].upper() + prop[1:])
+                                for ns, prop, _, _ in TAG_LISTS}
+
+
 # --------------------------------------------------------------------------- names and geometry
 
 
@@ -171,6 +184,8 @@ def write_sidecars(
     written = []
     for path in sidecar_paths(photo, naming):
         existing = path.read_bytes() if path.exists() else None
+        if existing is not None:
+            refuse_read_only(path)
         if existing is None and not regions:
             continue  # nothing to say and nothing to take back: do not litter the album with empty sidecars
         packet = merge_xmp(existing, regions, width, height, label=str(path))
@@ -178,6 +193,12 @@ def write_sidecars(
             atomic_write(path, packet)
         written.append(path)
     return written
+
+
+def refuse_read_only(path: Path) -> None:
+    """XmpError for a sidecar someone made read-only: replacing it by a rename would ignore their choice."""
+    if not path.stat().st_mode & 0o222 or not os.access(path, os.W_OK):
+        raise XmpError(f"{path}: existing sidecar is read-only; left unchanged")
 
 
 def merge_xmp(
@@ -188,23 +209,31 @@ def merge_xmp(
     regions = [replace(r, name=printable(r.name)) if r.name else r for r in regions]
     root = parse_packet(existing, label) if existing else new_packet()
     rdf = find_rdf(root, label)
-    previous_people = take_facerec_people(rdf)
+    previously_added = take_facerec_record(rdf)
     tags = take_tag_lists(rdf)
     kept_regions, kept_dims = take_regions(rdf)
     target = target_description(rdf)
 
     names = unique(r.name for r in regions if r.name)
+    added: dict[str, list[str]] = {}
     for ns, prop, container, pattern in TAG_LISTS:
         key = q(ns, prop)
         wanted = [pattern.format(name=n) for n in names]
-        # facerec's names of the last run go, except those named again: they keep their place, so a re-run
+        present = unique(tags.get(key, []))
+        ours = set(previously_added.get(key, [])) & set(present)
+        # the values facerec did not add are someone else's: never taken back, never claimed
+        theirs = set(present) - ours
+        # facerec's values of the last run go, except those named again: they keep their place, so a re-run
         # writes the same sidecar
-        stale = {pattern.format(name=n) for n in previous_people} - set(wanted)
-        values = unique([v for v in tags.get(key, []) if v not in stale] + wanted)
+        values = unique([v for v in present if v in theirs or v in wanted] + wanted)
         if values:
             target.append(list_property(key, container, values))
+        added[key] = [v for v in wanted if v not in theirs]
     if names:
         target.append(list_property(q(FACEREC_NS, "People"), "Bag", names))
+    for key, values in added.items():
+        if values:
+            target.append(list_property(ADDED_RECORD[key], "Bag", values))
 
     all_regions = kept_regions + [region_item(r, width, height) for r in regions]
     if all_regions:
@@ -256,18 +285,19 @@ def target_description(rdf: ET.Element) -> ET.Element:
     return ET.SubElement(rdf, q(RDF_NS, "Description"), {q(RDF_NS, "about"): ""})
 
 
-def take_facerec_people(rdf: ET.Element) -> list[str]:
-    """Remove every facerec:* property; return the names facerec tagged last time."""
-    people: list[str] = []
+def take_facerec_record(rdf: ET.Element) -> dict[str, list[str]]:
+    """Remove every facerec:* property; return the values facerec recorded adding, by tag-list property."""
+    tag_list_of = {record: key for key, record in ADDED_RECORD.items()}
+    added: dict[str, list[str]] = {}
     for desc in descriptions(rdf):
         for key in [k for k in desc.attrib if k.startswith("{" + FACEREC_NS)]:
             del desc.attrib[key]
         for child in list(desc):
             if child.tag.startswith("{" + FACEREC_NS):
-                if child.tag == q(FACEREC_NS, "People"):
-                    people.extend(list_items(child))
+                if child.tag in tag_list_of:
+                    added.setdefault(tag_list_of[child.tag], []).extend(list_items(child))
                 desc.remove(child)
-    return people
+    return added
 
 
 def take_tag_lists(rdf: ET.Element) -> dict[str, list[str]]:
@@ -318,10 +348,17 @@ def list_items(prop: ET.Element) -> list[str]:
 
 
 def is_facerec_region(li: ET.Element) -> bool:
-    return any(
+    """A region facerec wrote (its extension marks it) and nobody renamed since (the name is the one it recorded;
+    regions of a facerec older than that record count as facerec's)."""
+    marked = any(
         el.tag.startswith("{" + FACEREC_NS) or any(k.startswith("{" + FACEREC_NS) for k in el.attrib)
         for el in li.iter()
     )
+    if not marked:
+        return False
+    written = next((field(el, FACEREC_NS, "Name") for el in li.iter() if field(el, FACEREC_NS, "Name") is not None),
+                   None)
+    return written is None or written == (field(struct_body(li), MWG_RS_NS, "Name") or "")
 
 
 def list_property(key: str, container: str, values: Iterable[str]) -> ET.Element:
@@ -345,7 +382,7 @@ def region_item(region: FaceRegion, width: int, height: int) -> ET.Element:
         q(ST_AREA_NS, "unit"): "normalized",
     })
     # MWG puts tool-specific fields in Extensions; ours also marks the region as facerec's to replace next time.
-    ext = {q(FACEREC_NS, "Source"): "facerec"}
+    ext = {q(FACEREC_NS, "Source"): "facerec", q(FACEREC_NS, "Name"): region.name or ""}
     if region.score is not None:
         ext[q(FACEREC_NS, "Score")] = f"{float(region.score):.4f}"
     ET.SubElement(desc, q(MWG_RS_NS, "Extensions"), ext)

@@ -44,6 +44,21 @@ def check_report_path(path: str | Path, option: str) -> None:
         raise UsageError(f"{option} {path}: is a folder; give a file name")
 
 
+def check_recording_path(path: str | Path, inputs: frozenset[str], overwrite: bool, option: str = "--record") -> None:
+    """A recording (a video facerec makes) never replaces an input, a photo, or, unless `overwrite`, any file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS | UNSUPPORTED_IMAGE_EXTENSIONS:
+        raise UsageError(f"{option} {path}: refusing to record a video to a file with an image extension ({suffix})")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name such as {path / 'recording.mp4'}")
+    if real(path) in inputs:
+        raise UsageError(f"{option} {path}: is the video being read (--source); refusing to record over an input")
+    if os.path.lexists(path) and not overwrite:
+        raise UsageError(f"{option} {path}: the file already exists and a recording never replaces one; choose a "
+                         "new name, or add --overwrite to replace it")
+
+
 def check_copies_folder(folder: str | Path, album: str | Path, marker: str) -> None:
     """The --annotate folder: not the album, not above it, and new, empty or made by facerec earlier."""
     folder, album = Path(folder), Path(album)

@@ -126,23 +126,23 @@ class WindowOutput:
 
 class VideoRecorder:
     """Writes annotated frames to an .mp4 (mp4v). Frames are repeated over gaps so the file plays in real time
-    even when frames were dropped."""
+    even when frames were dropped. The video is written to a temporary file beside `path` and renamed to it by
+    close(): a crash never leaves half a file under the name, and without `overwrite` no existing file is replaced."""
 
-    def __init__(self, path: str | Path, fps: float | None):
+    def __init__(self, path: str | Path, fps: float | None, overwrite: bool = False):
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FacerecError(f"cannot record to {self.path}: folder {self.path.parent} does not exist")
         self.fps = fps if fps and fps > 0 else FALLBACK_FPS
+        self.overwrite = overwrite
         self._writer: cv2.VideoWriter | None = None
+        self._temporary: Path | None = None
         self._first_ts: float | None = None
         self.written = 0
 
     def write(self, bgr: np.ndarray, ts: float) -> None:
         if self._writer is None:
-            h, w = bgr.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self._writer.isOpened():
-                raise FacerecError(f"cannot record to {self.path}: OpenCV could not open an mp4v writer")
+            self._open(*bgr.shape[:2])
             self._first_ts = ts
         due = int(round((ts - self._first_ts) * self.fps)) + 1
         repeats = min(max(1, due - self.written), int(self.fps * 2))  # at most 2 s of a frozen frame
@@ -150,10 +150,48 @@ class VideoRecorder:
             self._writer.write(bgr)
         self.written += repeats
 
+    def _open(self, height: int, width: int) -> None:
+        import tempfile
+
+        # the suffix stays last: OpenCV picks the container from it
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp" + self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        self._temporary = Path(tmp)
+        self._writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+        if not self._writer.isOpened():
+            self._discard()
+            raise FacerecError(f"cannot record to {self.path}: OpenCV could not open an mp4v writer")
+
     def close(self) -> None:
+        """Finish the video and give it its name (also after Ctrl-C: that is how a live recording ends)."""
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        tmp, self._temporary = self._temporary, None
+        if self.overwrite:
+            os.replace(tmp, self.path)
+            return
+        try:
+            os.link(tmp, self.path)  # unlike rename, never replaces a file that appeared meanwhile
+        except FileExistsError:
+            raise FacerecError(f"{self.path} appeared while recording and was not replaced; the recording is "
+                               f"in {tmp}") from None
+        except OSError:  # a file system without hard links: check, then rename
+            if os.path.lexists(self.path):
+                raise FacerecError(f"{self.path} appeared while recording and was not replaced; the recording is "
+                                   f"in {tmp}") from None
+            os.replace(tmp, self.path)
+            return
+        os.unlink(tmp)
+
+    def _discard(self) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+        if self._temporary is not None:
+            self._temporary.unlink(missing_ok=True)
+            self._temporary = None
 
 
 class UnknownFaceSaver:

@@ -26,6 +26,9 @@ UNSUPPORTED_IMAGE_EXTENSIONS = frozenset({".gif", ".heic", ".heif", ".avif", ".j
 # This is the limit that applies: Pillow's own (89.5 MP warning) is silenced and ours is checked from the
 # header, before anything is decoded. Beyond 2 x Pillow's limit Pillow refuses on its own, also an ImageError.
 MAX_PIXELS = 100_000_000
+# No photo is 50 times wider than tall (a 360-degree panorama is about 8:1); a 100000x1 PNG of a few hundred bytes is
+# an attack on the detector's memory, and nothing in it can be a face. Refused from the header, like MAX_PIXELS.
+MAX_ASPECT_RATIO = 50
 
 ImageSource = Union[str, Path, bytes, bytearray, np.ndarray]
 
@@ -37,7 +40,9 @@ def is_image_path(path: Path) -> bool:
 def load_image(src: ImageSource, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode `src` into an RGB uint8 array; raise ImageError with the source's name on any failure."""
     if isinstance(src, np.ndarray):
-        return array_to_rgb(src)
+        rgb = array_to_rgb(src)
+        check_shape(rgb.shape[1], rgb.shape[0], "<array>", max_pixels)
+        return rgb
     label, data = read_source(src)
     try:
         with warnings.catch_warnings():
@@ -96,7 +101,11 @@ def read_regular_file(path: Path, label: str) -> bytes:
 
 
 def check_size(image: Image.Image, label: str, max_pixels: int) -> None:
-    width, height = image.size
+    check_shape(*image.size, label, max_pixels)
+
+
+def check_shape(width: int, height: int, label: str, max_pixels: int = MAX_PIXELS) -> None:
+    """ImageError for an image too large, too elongated or empty to look for faces in at a bounded cost."""
     if width * height > max_pixels:
         raise ImageError(
             f"{label}: image is {width}x{height} ({width * height / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP "
@@ -104,6 +113,9 @@ def check_size(image: Image.Image, label: str, max_pixels: int) -> None:
         )
     if width < 1 or height < 1:
         raise ImageError(f"{label}: image has no pixels")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageError(f"{label}: image is {width}x{height}, more than {MAX_ASPECT_RATIO} times longer than it is "
+                         "wide; not a photo facerec can look for faces in")
 
 
 def pil_to_rgb(image: Image.Image) -> np.ndarray:

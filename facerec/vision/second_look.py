@@ -9,8 +9,10 @@ order, and stop at the first that finds a face:
 2. the image upscaled 2x (small images only: a face a little above 12 px becomes findable);
 3. the padded image with MTCNN's stage thresholds and the final confidence relaxed.
 
-Boxes and landmarks always come back in the original image's pixels, clipped to it. Album tagging and
-live video do not use this: there "no face" is a normal answer and the extra looks would cost time.
+Boxes and landmarks always come back in the original image's pixels, clipped to it. The cost is bounded for
+any image: the padded looks work on a copy no larger than the detector's `max_side` (which it would scale the
+image down to anyway), and the pad is at most the shorter side, so a long thin image is not padded into a huge
+one. Album tagging and live video do not use this: there "no face" is a normal answer and the extra looks would cost time.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from facerec.types import Face
 
-PAD_FRACTION = 0.25  # of the longer side, on each side
+PAD_FRACTION = 0.25  # of the longer side, on each side, at most the shorter side
 UPSCALE_BELOW = 400  # px, longer side: upscale only images smaller than this
 RELAXED_STAGE_THRESHOLDS = (0.5, 0.6, 0.6)
 RELAXED_MIN_CONFIDENCE = 0.8
@@ -40,8 +42,30 @@ def detect_with_second_look(detector, image: np.ndarray) -> list[Face]:
 
 
 def _padded_look(detector, image: np.ndarray) -> list[Face]:
-    padded, pad = pad_image(image)
-    return [shift_face(f, -pad, -pad, image.shape) for f in detector.detect(padded)]
+    small, factor = bounded_copy(image, detector.max_side)
+    if factor != 1.0:
+        detector = rescaled_copy(detector, factor)
+    padded, pad = pad_image(small)
+    faces = [shift_face(f, -pad, -pad, small.shape) for f in detector.detect(padded)]
+    return faces if factor == 1.0 else [scale_face(f, 1 / factor, image.shape) for f in faces]
+
+
+def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image scaled down so its longer side is at most `max_side` (the detector would do so itself), and the
+    factor applied: padding a 30 MP photo at full size would cost hundreds of MB for the same detection."""
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image, 1.0
+    factor = max_side / max(h, w)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
+
+
+def rescaled_copy(detector, factor: float):
+    """The same detector for an image scaled by `factor`: its min_face_size is in pixels of the image it is given."""
+    rescaled = copy.copy(detector)
+    rescaled.min_face_size = detector.min_face_size * factor
+    return rescaled
 
 
 def _upscaled_look(detector, image: np.ndarray) -> list[Face]:
@@ -66,7 +90,7 @@ def relaxed_copy(detector):
 
 def pad_image(image: np.ndarray) -> tuple[np.ndarray, int]:
     """The image with a border of its mean colour (no edge streaks that look like structure) and the pad in px."""
-    pad = max(1, int(round(PAD_FRACTION * max(image.shape[:2]))))
+    pad = max(1, min(int(round(PAD_FRACTION * max(image.shape[:2]))), min(image.shape[:2])))
     colour = [int(c) for c in image.reshape(-1, image.shape[2]).mean(axis=0)]
     return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=colour), pad
 

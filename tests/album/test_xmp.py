@@ -250,3 +250,46 @@ def test_a_rerun_keeps_the_order_of_a_keyword_the_user_had_before_facerec_named_
     sidecar = tmp_path / "a.jpg.xmp"
     sidecar.write_bytes(first)
     assert read_people_tags(sidecar)["dc:subject"] == ["Alice", "holiday"]  # the user's keywords, in their order
+
+
+USER_TAGGED = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+ <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:lr="http://ns.adobe.com/lightroom/1.0/">
+  <dc:subject><rdf:Bag><rdf:li>Barack Obama</rdf:li></rdf:Bag></dc:subject>
+  <lr:hierarchicalSubject><rdf:Bag><rdf:li>People|Barack Obama</rdf:li></rdf:Bag></lr:hierarchicalSubject>
+ </rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+def test_a_keyword_the_user_typed_is_never_taken_back_even_when_facerec_named_that_person_too(tmp_path):
+    photo, sidecar = tmp_path / "p.jpg", tmp_path / "p.jpg.xmp"
+    sidecar.write_text(USER_TAGGED, encoding="utf-8")
+    write_sidecars(photo, REGIONS[:2], WIDTH, HEIGHT)  # facerec names Obama (already the user's) and Biden
+    tags = read_people_tags(sidecar)
+    assert tags["dc:subject"] == ["Barack Obama", "Joe Biden"]
+    assert tags["digiKam:TagsList"] == ["People/Joe Biden", "People/Barack Obama"]
+    write_sidecars(photo, [], WIDTH, HEIGHT)  # then nobody: forgotten, or a stricter threshold
+    assert read_people_tags(sidecar) == {"dc:subject": ["Barack Obama"], "lr:hierarchicalSubject": ["People|Barack Obama"]}
+
+
+def test_a_sidecar_of_an_older_facerec_proves_nothing_so_its_tags_are_kept(tmp_path):
+    """Older facerecs recorded only facerec:People, which also listed keywords the user had typed."""
+    sidecar = tmp_path / "p.jpg.xmp"
+    sidecar.write_text(USER_TAGGED.replace(
+        "</rdf:Description>", '<facerec:People xmlns:facerec="urn:facerec:xmp:1.0/"><rdf:Bag><rdf:li>Barack Obama'
+                              '</rdf:li></rdf:Bag></facerec:People></rdf:Description>'), encoding="utf-8")
+    write_sidecars(tmp_path / "p.jpg", [], WIDTH, HEIGHT)
+    assert read_people_tags(sidecar) == {"dc:subject": ["Barack Obama"], "lr:hierarchicalSubject": ["People|Barack Obama"]}
+
+
+def test_a_region_facerec_wrote_and_the_user_renamed_is_theirs(tmp_path):
+    """digiKam shows facerec's unnamed regions as unknown faces to name: once named there, the region is the user's."""
+    photo = tmp_path / "p.jpg"
+    (sidecar,) = write_sidecars(photo, [REGIONS[0], REGIONS[2]], WIDTH, HEIGHT, include_unknown=True)
+    root = parse(sidecar)
+    unnamed = [d for d in root.iter(f"{RDF}Description") if d.get(f"{MWG}Type") == "Face" and not d.get(f"{MWG}Name")]
+    unnamed[0].set(f"{MWG}Name", "Aunt May")
+    sidecar.write_bytes(ET.tostring(root))
+    write_sidecars(photo, [REGIONS[0]], WIDTH, HEIGHT)
+    regions = read_face_regions(sidecar)["regions"]
+    assert [(r["name"], r["facerec"]) for r in regions] == [("Aunt May", False), ("Joe Biden", True)]
+    write_sidecars(photo, [], WIDTH, HEIGHT)
+    assert [r["name"] for r in read_face_regions(sidecar)["regions"]] == ["Aunt May"]

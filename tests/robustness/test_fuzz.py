@@ -142,6 +142,47 @@ def test_xmp_merge_takes_any_sidecar_and_writes_xml_or_refuses(existing, regions
     assert merge_xmp(packet, regions, width, height, label="photo.jpg.xmp") == packet
 
 
+def user_tagged_sidecar(names: list[str], others: list[str]) -> bytes:
+    """A sidecar where the user typed people's names (flat and under People|) and other keywords."""
+    rdf_ns = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+    root = ET.Element("{adobe:ns:meta/}xmpmeta")
+    desc = ET.SubElement(ET.SubElement(root, f"{rdf_ns}RDF"), f"{rdf_ns}Description", {f"{rdf_ns}about": ""})
+    for prop, values in (("{http://purl.org/dc/elements/1.1/}subject", names + others),
+                         ("{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject", [f"People|{n}" for n in names])):
+        bag = ET.SubElement(ET.SubElement(desc, prop), f"{rdf_ns}Bag")
+        for value in values:
+            ET.SubElement(bag, f"{rdf_ns}li").text = value
+    return ET.tostring(root)
+
+
+def keywords(packet: bytes) -> dict[str, set[str]]:
+    with tempfile.TemporaryDirectory() as folder:
+        sidecar = Path(folder) / "photo.jpg.xmp"
+        sidecar.write_bytes(packet)
+        tags = read_people_tags(sidecar)
+    return {key: set(tags.get(key, [])) for key in ("dc:subject", "lr:hierarchicalSubject")}
+
+
+@FUZZ
+@given(st.data())
+def test_xmp_merge_never_removes_a_keyword_that_was_there_before(data):
+    """Typed keywords are the user's: whatever facerec names over later runs (the same people the user tagged,
+    others, nobody after a forget), every keyword present before facerec's first write stays."""
+    names = data.draw(st.lists(PERSON, max_size=3), label="names the user typed")
+    existing = data.draw(st.one_of(
+        st.lists(XML_TEXT, max_size=2).map(lambda others: user_tagged_sidecar(names, others)), foreign_sidecar()))
+    person = st.sampled_from(names) | PERSON if names else PERSON
+    region = st.builds(lambda x, y, name: FaceRegion((x, y, 50, 60), name, 0.9), st.integers(0, 500),
+                       st.integers(0, 500), st.none() | person)
+    runs = data.draw(st.lists(st.lists(region, max_size=3), min_size=1, max_size=4), label="runs")
+    before = keywords(existing)
+    packet = existing
+    for regions in [*runs, []]:
+        packet = merge_xmp(packet, regions, 640, 640, label="photo.jpg.xmp")
+        after = keywords(packet)
+        assert all(before[key] <= after[key] for key in before), (before, after)
+
+
 # --------------------------------------------------------------------------- PEOPLE_DIR walker
 
 # Any name a file system holds: text (spaces, emoji, dashes, XML specials) or raw bytes (not UTF-8).

@@ -178,3 +178,48 @@ def test_a_named_pipe_given_as_an_image_does_not_hang(cli, tmp_path):
     good = small_copy(FACE_A, tmp_path / "good.jpg")
     run = cli("detect", fifo, good)
     assert run.code == 3 and "not a regular file" in run.err and "good.jpg" in run.out
+
+
+def thin_png(path: Path, width: int) -> Path:
+    """A PNG of a few hundred bytes, `width` x 1 pixels: the shape that used to exhaust memory."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (width, 1), (120, 120, 120)).save(path)
+    return path
+
+
+def test_identify_refuses_an_absurd_shape_with_exit_3_and_goes_on(enrolled, cli, tmp_path):
+    """1000000x1 was a traceback in identify; 40000x1 cost 3.7 GB and 46 s."""
+    _, gallery = enrolled
+    thin = thin_png(tmp_path / "thin.png", 1_000_000)
+    good = small_copy(FACE_A, tmp_path / "good.jpg")
+    run = cli("identify", thin, good, "--gallery", gallery)
+    assert run.code == 3, run.err
+    assert "1000000x1" in run.err and "times longer than it is wide" in run.err
+    assert "Ann" in run.out  # the photo after it is identified
+
+
+def test_enroll_reports_an_absurd_shape_and_enrolls_the_people_after_it(enrolled, cli):
+    """1000000x1 aborted a whole enroll run at that photo: later people were never enrolled."""
+    people, gallery = enrolled
+    thin_png(people / "Aaron" / "thin.png", 1_000_000)
+    thin_png(people / "Ann" / "thin2.png", 100_000)
+    small_copy(FACE_B, people / "Zoe" / "z.jpg")
+    run = cli("enroll", people, "--gallery", gallery, "--json")
+    assert run.code == 0  # enroll's rule: the run finished; each photo's problem is in its row
+    rows = {Path(r["path"]).name: r for r in json.loads(run.out)["photos"]}
+    assert all(rows[name]["status"] == "unreadable" and "times longer than it is wide" in rows[name]["note"]
+               for name in ("thin.png", "thin2.png")), rows
+    assert {name: n for name, n in people_in(gallery).items() if n} == {"Ann": 1, "Bob": 1, "Zoe": 1}
+
+
+def test_tag_reports_an_absurd_shape_for_that_photo_and_tags_the_rest(cli, tmp_path):
+    album = tmp_path / "album"
+    thin_png(album / "a_thin.png", 1_000_000)
+    small_copy(FACE_A, album / "b.jpg")
+    run = cli("tag", album, "--gallery", tmp_path / "g.sqlite", "--json")
+    assert run.code == 0  # tag's rule: the run finished; the photo's problem is listed
+    summary = json.loads(run.out)
+    assert [p["path"] for p in summary["problems"] if "times longer than it is wide" in p["reason"]] == ["a_thin.png"]
+    assert summary["faces"] >= 1

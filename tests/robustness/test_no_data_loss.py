@@ -6,7 +6,9 @@ target is gone.
 """
 from __future__ import annotations
 
+import json
 import os
+import stat
 import shutil
 from pathlib import Path
 
@@ -180,3 +182,65 @@ def test_lightroom_sidecars_of_a_jpg_and_a_png_do_not_overwrite_each_other(cli, 
     assert not (album / "a.xmp").exists()
     assert (album / "a.jpg.xmp").is_file() and (album / "a.png.xmp").is_file()
     assert run.out.count("would share a.xmp") == 2
+
+
+USER_SIDECAR = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+ <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:lr="http://ns.adobe.com/lightroom/1.0/">
+  <dc:subject><rdf:Bag><rdf:li>Barack_Obama</rdf:li><rdf:li>holiday</rdf:li></rdf:Bag></dc:subject>
+  <lr:hierarchicalSubject><rdf:Bag><rdf:li>People|Barack_Obama</rdf:li></rdf:Bag></lr:hierarchicalSubject>
+ </rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+def test_keywords_the_user_typed_survive_tag_forget_tag(cli, tmp_path):
+    """The issue's scenario: the user's own "Barack_Obama" and "People|Barack_Obama" were gone after
+    `tag --xmp`, `forget Barack_Obama`, `tag --xmp` (the first run had adopted them as facerec's)."""
+    from facerec.album.xmp import read_face_regions, read_people_tags
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    gallery, album = tmp_path / "g.sqlite", tmp_path / "album"
+    small_copy(data / "core" / "obama_2.jpg", tmp_path / "people" / "Barack_Obama" / "o.jpg")
+    small_copy(data / "album" / "obama.jpg", album / "obama.jpg", side=800)
+    sidecar = album / "obama.jpg.xmp"
+    sidecar.write_text(USER_SIDECAR, encoding="utf-8")
+    assert cli("enroll", tmp_path / "people", "--gallery", gallery).code == 0
+
+    assert cli("tag", album, "--xmp", "--gallery", gallery).code == 0
+    tags = read_people_tags(sidecar)
+    assert tags["digiKam:TagsList"] == ["People/Barack_Obama"]  # facerec named him
+    assert [r["name"] for r in read_face_regions(sidecar)["regions"]] == ["Barack_Obama"]
+
+    assert cli("forget", "Barack_Obama", "--gallery", gallery).code == 0
+    assert cli("tag", album, "--xmp", "--gallery", gallery).code == 0
+    tags = read_people_tags(sidecar)
+    assert tags["dc:subject"] == ["Barack_Obama", "holiday"]  # the user's, untouched
+    assert tags["lr:hierarchicalSubject"] == ["People|Barack_Obama"]
+    assert "digiKam:TagsList" not in tags and "Iptc4xmpExt:PersonInImage" not in tags  # what facerec added went
+    assert read_face_regions(sidecar)["regions"] == []
+
+
+def test_csv_and_jsonl_on_the_same_file_is_a_usage_error(cli, tmp_path):
+    album = tmp_path / "album"
+    small_copy(FACE_A, album / "a.jpg")
+    report = tmp_path / "faces.txt"
+    report.write_text("an earlier report")
+    run = cli("tag", album, "--csv", report, "--jsonl", tmp_path / "." / "faces.txt", "--gallery", tmp_path / "g.sqlite")
+    assert run.code == 2 and "same file" in run.err
+    assert report.read_text() == "an earlier report"
+
+
+def test_a_sidecar_that_cannot_be_merged_is_left_alone_and_the_run_exits_1(cli, tmp_path):
+    """An invalid sidecar was "left unchanged" but the run exited 0; a read-only one was replaced anyway."""
+    album = tmp_path / "album"
+    for name in ("a", "b", "c"):
+        small_copy(FACE_A, album / f"{name}.jpg")
+    invalid, read_only = album / "a.jpg.xmp", album / "b.jpg.xmp"
+    invalid.write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF")  # cut short
+    read_only.write_text(USER_SIDECAR)
+    read_only.chmod(0o444)
+    run = cli("tag", album, "--xmp", "--xmp-unknown", "--gallery", tmp_path / "g.sqlite", "--json")
+    assert run.code == 1
+    problems = {p["path"]: p["reason"] for p in json.loads(run.out)["problems"]}
+    assert "not valid XML" in problems["a.jpg"] and "read-only" in problems["b.jpg"]
+    assert invalid.read_text() == "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF"
+    assert read_only.read_text() == USER_SIDECAR and stat.S_IMODE(read_only.stat().st_mode) == 0o444
+    assert (album / "c.jpg.xmp").is_file()  # the other photos are done

@@ -45,6 +45,25 @@ def test_numbers_out_of_range_are_usage_errors(cli, argv):
     assert "out of range" in run.err or "not a finite number" in run.err
 
 
+@pytest.mark.parametrize("option", [
+    ["--threshold", "nan"], ["--threshold", "inf"], ["--threshold", "-1"], ["--threshold", "5"],
+    ["--max-upload-mb", "nan"], ["--max-upload-mb", "inf"], ["--min-face-size", "0"], ["--detect-every", "0"],
+])
+def test_serve_checks_its_numbers_like_every_other_command(tmp_path, option):
+    """`serve --threshold 5` used to start a server that names anyone (a typo for .5); --threshold inf named a
+    stranger with confidence 1.0. A public address without a key makes an accepted option end in another
+    usage error instead of a running server."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "FACEREC_API_KEY"}
+    run = subprocess.run([sys.executable, "-m", "facerec.cli.main", "serve", "--gallery", tmp_path / "g.sqlite",
+                          "--host", "0.0.0.0", *option], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 2, run.stderr
+    assert "out of range" in run.stderr or "not a finite number" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_weights_with_the_dlib_backbone_is_a_usage_error(cli, tmp_path):
     weights = tmp_path / "w.h5"
     weights.write_bytes(b"x")

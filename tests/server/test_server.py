@@ -325,6 +325,39 @@ def test_bad_input_gets_an_http_error_and_the_server_lives_on(server, case, expe
     assert requests.get(server.url + "/api/v1/health", timeout=30).status_code == 200
 
 
+def peak_memory_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+THIN_WIDTH = 100_000  # the 372-byte PNG that grew the server to 22 GB and held the model lock for ~90 s
+
+
+def test_an_absurd_image_shape_is_refused_quickly_in_bounded_memory(server, registered):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (THIN_WIDTH, 1), (120, 120, 120)).save(buf, "PNG")
+    thin = buf.getvalue()
+    assert len(thin) < 1000
+    before = peak_memory_mb(server.process.pid)
+    start = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:  # a normal client at the same time is not stalled behind it
+        refused = pool.submit(api, server, "POST", "/api/v1/identify", files={"image": ("thin.png", thin)})
+        normal = pool.submit(api, server, "POST", "/api/v1/identify",
+                             files={"image": ("kit.jpg", (DATA / "core" / "kit_1.jpg").read_bytes())})
+        r, other = refused.result(), normal.result()
+    seconds = time.monotonic() - start
+    assert r.status_code == 400 and "times longer than it is wide" in r.json()["detail"], r.text
+    assert other.status_code == 200, other.text
+    assert seconds < 30  # both answers; the refusal itself takes milliseconds
+    assert peak_memory_mb(server.process.pid) - before < 200
+    assert server.alive()
+
+
 def test_static_files_never_reach_outside_the_package(server):
     for path in ("/static/../../README.md", "/static/%2e%2e/%2e%2e/README.md", "/static/..%2F..%2Fgallery.sqlite"):
         r = requests.get(server.url + path, timeout=30)

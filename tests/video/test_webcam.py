@@ -455,3 +455,76 @@ def test_a_dropped_stream_is_reconnected_with_backoff_then_given_up(square_clip,
     assert stats.ended == "source lost"
     assert stats.lost == f"stream rtsp://user:***@cam/live was lost and {webcam.RECONNECT_ATTEMPTS} reconnection attempts failed"
     assert stats.last_index >= 6  # frames from after the reconnection were processed
+
+
+# ---- --record: the output-path rule -------------------------------------------------------------------
+
+
+@pytest.fixture
+def source_copy(square_clip, tmp_path) -> Path:
+    copy = tmp_path / "source.mp4"
+    copy.write_bytes(square_clip.read_bytes())
+    return copy
+
+
+def record_refused(args: list[str], capsys) -> str:
+    code = main(["webcam", "--headless", "--gallery", "none.sqlite", *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_record_never_replaces_its_own_source_even_through_a_link(source_copy, tmp_path, capsys, overwrite):
+    """`webcam --source clip.mp4 --record clip.mp4` used to overwrite the clip (613,928 -> 52,411 bytes, exit 0)."""
+    before = source_copy.read_bytes()
+    link = tmp_path / "link.mp4"
+    link.symlink_to(source_copy)
+    for target in (source_copy, link):
+        err = record_refused(["--source", str(source_copy), "--record", str(target), *overwrite], capsys)
+        assert "is the video being read" in err
+    assert source_copy.read_bytes() == before and link.is_symlink()
+
+
+def test_record_never_replaces_an_existing_file_without_overwrite(source_copy, tmp_path, capsys):
+    photo, video = tmp_path / "holiday.jpg", tmp_path / "earlier.mp4"
+    photo.write_bytes(b"\xff\xd8 a photo")
+    video.write_bytes(b"an earlier recording")
+    assert "already exists" in record_refused(["--source", str(source_copy), "--record", str(video)], capsys)
+    assert "--overwrite" in record_refused(["--source", str(source_copy), "--record", str(video)], capsys)
+    err = record_refused(["--source", str(source_copy), "--record", str(photo), "--overwrite"], capsys)
+    assert "image extension" in err
+    assert photo.read_bytes() == b"\xff\xd8 a photo" and video.read_bytes() == b"an earlier recording"
+
+
+def test_recorder_writes_beside_the_target_and_names_it_only_when_closed(tmp_path):
+    from facerec.video.outputs import VideoRecorder
+
+    target = tmp_path / "out.mp4"
+    recorder = VideoRecorder(target, 10.0)
+    frame = np.zeros((64, 96, 3), np.uint8)
+    for i in range(5):
+        recorder.write(frame, i / 10)
+    assert not target.exists() and len(list(tmp_path.iterdir())) == 1  # only the temporary file, beside it
+    recorder.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    recorded = cv2.VideoCapture(str(target))
+    assert recorded.get(cv2.CAP_PROP_FRAME_COUNT) == 5
+    recorded.release()
+
+
+def test_recorder_does_not_replace_a_file_that_appeared_meanwhile_unless_told(tmp_path):
+    from facerec.video.outputs import VideoRecorder
+
+    target, frame = tmp_path / "out.mp4", np.zeros((64, 96, 3), np.uint8)
+    recorder = VideoRecorder(target, 10.0)
+    recorder.write(frame, 0.0)
+    target.write_bytes(b"someone else's")
+    with pytest.raises(FacerecError, match="appeared while recording"):
+        recorder.close()
+    assert target.read_bytes() == b"someone else's"
+    replacing = VideoRecorder(target, 10.0, overwrite=True)
+    replacing.write(frame, 0.0)
+    replacing.close()
+    assert target.read_bytes() != b"someone else's"

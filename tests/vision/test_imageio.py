@@ -112,3 +112,19 @@ def test_bad_arrays():
         load_image(np.zeros((4, 4, 7), dtype=np.uint8))
     float_image = load_image(np.full((8, 8, 3), 0.5, dtype=np.float32))
     assert float_image.dtype == np.uint8 and float_image[0, 0, 0] == 128
+
+
+@pytest.mark.parametrize("size", [(100_000, 1), (1, 100_000), (1_000_000, 1), (5100, 100)])
+def test_an_absurd_shape_is_refused_from_the_header(tmp_path, size):
+    """A 372-byte 100000x1 PNG made the second look allocate 22 GB; no photo is 50 times wider than tall."""
+    path = tmp_path / "thin.png"
+    Image.new("L", size).save(path)
+    assert path.stat().st_size < 5_000
+    with pytest.raises(ImageError, match=r"more than 50 times longer than it is wide"):
+        load_image(path)
+    with pytest.raises(ImageError, match=r"more than 50 times"):
+        load_image(np.zeros((size[1], size[0]), np.uint8))
+
+
+def test_a_panorama_is_still_a_photo():
+    assert load_image(np.zeros((100, 5000, 3), np.uint8)).shape == (100, 5000, 3)

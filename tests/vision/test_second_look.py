@@ -57,3 +57,44 @@ def test_padding_and_relaxing_do_not_change_the_detector():
     padded, pad = pad_image(np.zeros((40, 80, 3), np.uint8))
     assert padded.shape == (40 + 2 * pad, 80 + 2 * pad, 3) and pad == 20
     assert clip_box(-5, -5, 20, 20, (10, 10, 3)) == (0, 0, 10, 10)
+
+
+class ShapeRecordingDetector:
+    """A real Detector that also records the size of every image it is given."""
+
+    def __new__(cls, **kwargs):
+        from facerec.vision.detect import Detector
+
+        class Recording(Detector):
+            def detect(self, image):
+                seen.append(image.shape[:2])
+                return super().detect(image)
+
+        seen: list[tuple[int, int]] = []
+        detector = Recording(**kwargs)
+        detector.seen = seen
+        return detector
+
+
+def test_the_second_look_pads_a_long_thin_image_by_its_shorter_side():
+    """It padded by a quarter of the longer side on every side: a 100000x1 PNG of 372 bytes became a 22 GB image."""
+    detector = ShapeRecordingDetector()
+    assert detect_with_second_look(detector, np.full((2, 8000, 3), 128, np.uint8)) == []
+    padded = detector.seen[1:]  # the first is the image itself
+    assert padded and all(h * w <= 1_300 * 10 for h, w in padded)  # at most 1280 x (2 + 2 * 2)
+
+
+@pytest.mark.parametrize("min_face_size", [20, 150])
+def test_the_second_look_of_a_large_photo_works_on_a_copy_the_size_the_detector_uses(detector, core_images,
+                                                                                      min_face_size):
+    """A 3000x3000 face thumbnail: found, in its own pixels, without padding 9 MP into 20 MP first."""
+    import cv2
+
+    image = load_image(core_images / "kit_1.jpg")
+    crop = cv2.resize(tight_crop(image, max(detector.detect(image), key=lambda f: f.area)), (3000, 3000))
+    detector = ShapeRecordingDetector(min_face_size=min_face_size)
+    faces = detect_with_second_look(detector, crop)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert 0 <= x and 0 <= y and x + w <= 3000 and y + h <= 3000 and w > 1500  # the face fills the picture
+    assert max(max(shape) for shape in detector.seen[1:]) <= 1.5 * detector.max_side + 2

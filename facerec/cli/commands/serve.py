@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
+from facerec.cli.commands._util import COUNT, DISTANCE, PIXELS, number_in
 from facerec.paths import api_key_from_env
 
 DESCRIPTION = """Run one server process with the gallery and a warm recognizer loaded once:
@@ -49,17 +50,17 @@ def register(sub, common) -> None:
     p.add_argument("--port", type=_port, default=DEFAULT_PORT, help="TCP port (default: %(default)s, DeepStack's)")
     p.add_argument("--api-key", default=api_key_from_env(), metavar="KEY",
                    help="require this key from every client (default: FACEREC_API_KEY); needed off loopback")
-    p.add_argument("--max-upload-mb", type=_positive_float, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
+    p.add_argument("--max-upload-mb", type=MEGABYTES, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
                    help="largest request body accepted (default: %(default)g)")
     p.add_argument("--album-root", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder whose sub-folders clients may ask the server to tag (repeatable)")
     p.add_argument("--source", metavar="SRC", help="live view: camera index, video file or stream URL")
     p.add_argument("--loop", action="store_true", help="live view: play a video file again when it ends")
-    p.add_argument("--detect-every", type=_positive_int, default=3, metavar="K",
+    p.add_argument("--detect-every", type=COUNT, default=3, metavar="K",
                    help="live view: run the detector every K frames (default: %(default)s)")
-    p.add_argument("--threshold", type=float, metavar="D",
+    p.add_argument("--threshold", type=DISTANCE, metavar="D",
                    help="cosine distance above which a face is unknown (default: per backbone)")
-    p.add_argument("--min-face-size", type=_positive_int, default=20, metavar="PX",
+    p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX",
                    help="smallest face to detect, in pixels (default: %(default)s)")
     p.set_defaults(func=run)
 
@@ -71,18 +72,7 @@ def _port(text: str) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return value
+MEGABYTES = number_in(float, 0.0, 1_000_000.0, low_open=True)  # finite: inf/nan would lift the upload limit
 
 
 def check_server_extra() -> None:

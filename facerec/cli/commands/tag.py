@@ -48,7 +48,8 @@ examples:
   facerec tag album/ --ray auto             # the Ray cluster this machine belongs to
 
 exit code: 0 when the run finished (even if some photos were bad), 1 when no photo could be read or a
-sidecar could not be written (disk full, permissions; the old sidecar is kept whole),
+sidecar could not be written (disk full, permissions; an existing sidecar that is not valid XML or is read-only
+is left unchanged; the old sidecar is kept whole), 2 when --csv and --jsonl name the same file,
 4 when --ray is given but Ray is not installed or its cluster cannot be started or reached."""
 
 

@@ -58,7 +58,10 @@ def register(sub, common) -> None:
     p.add_argument("--headless", action="store_true", help="no window: JSON lines on stdout")
     p.add_argument("--every-frame", action="store_true",
                    help="JSON: a face line for every processed frame, not only detection frames")
-    p.add_argument("--record", type=Path, metavar="OUT.mp4", help="save the annotated video (mp4v)")
+    p.add_argument("--record", type=Path, metavar="OUT.mp4",
+                   help="save the annotated video (mp4v) to a new file: never the source, a photo or an existing "
+                        "file (unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="--record may replace an existing file (not the source)")
     p.add_argument("--save-unknown", type=Path, metavar="DIR",
                    help="save one PNG crop per unknown face (per track, not per frame) into DIR")
     p.add_argument("--detect-every", type=_detect_every, default=DEFAULT_DETECT_EVERY, metavar="K",
@@ -89,11 +92,13 @@ def run(args) -> int:
     from facerec.video.sources import open_video
     from facerec.video.loop import run_loop
 
+    if args.record:
+        check_record_path(args)
     window = None if args.headless else WindowOutput()  # fails fast when no window can be shown
     video = open_video(args.source, args.realtime)  # fails fast when the source cannot be opened
     recorder = saver = None
     try:
-        recorder = VideoRecorder(args.record, video.fps) if args.record else None
+        recorder = VideoRecorder(args.record, video.fps, args.overwrite) if args.record else None
         saver = UnknownFaceSaver(args.save_unknown) if args.save_unknown else None
         pipeline = pipeline_from_args(args)
         matcher, people = load_matcher(args, pipeline)
@@ -133,6 +138,16 @@ def run(args) -> int:
     if stats.lost:
         raise errors.FacerecError(stats.lost)
     return errors.EXIT_OK
+
+
+def check_record_path(args) -> None:
+    """--record goes through the output-path rule before anything is opened (exit 2 when refused)."""
+    from facerec.files.outputs import check_recording_path, input_set
+    from facerec.video.sources import parse_source
+
+    spec = parse_source(args.source)
+    inputs = input_set([spec.target]) if spec.kind == "file" else frozenset()
+    check_recording_path(args.record, inputs, args.overwrite)
 
 
 def load_matcher(args, pipeline):
