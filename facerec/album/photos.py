@@ -43,6 +43,7 @@ class Prepared:
     image: np.ndarray | None = None  # kept only when annotating
     error: str = ""
     data: bytes | None = None  # the file's bytes, for a Ray task (analysed remotely)
+    regions: Any = None  # facerec.album.regions.PhotoRegions: the face regions the photo already carries
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TagOptions:
     xmp_unknown: bool = False
     batch_size: int = 32  # faces per backbone call
     max_pending_photos: int = 8  # photos waiting for a batch (bounds memory when annotating)
+    region_reader: Any = None  # a facerec.album.regions.RegionReader; None: existing face regions are not read
 
 
 def walk_album(root: str | Path, exclude: Iterable[str | Path] = ()) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -138,6 +140,8 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     sha = hashlib.sha256(data).hexdigest()
     prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force, decision),
                         sha256=sha, mtime=st.st_mtime, size=st.st_size)
+    if options.region_reader is not None:  # read on every run: tags can change in a sidecar, not in the photo
+        prepared.regions = options.region_reader.read(path, data)
     if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
         prepared.data = data
         return prepared

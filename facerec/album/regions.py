@@ -16,7 +16,8 @@ In XMP two schemas are read:
 
 Frames. Every box is returned in pixels of the image as displayed (EXIF orientation applied: what
 facerec.vision.imageio.load_image returns). Programs disagree about the frame of MWG areas, and real files
-hold MWG areas in the stored (unrotated) frame beside MP rectangles in the displayed one, so per file:
+hold MWG areas in the stored (unrotated) frame beside MP rectangles in the displayed one, so per file
+(facerec.album.frames, the rule facerec's sidecar writer follows too):
 
 - MWG: the displayed frame (as digiKam, exiftool's examples and facerec's writer use it), except where
   ``AppliedToDimensions`` has the shape of the stored image and not of the displayed one (a photo turned by
@@ -38,16 +39,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from facerec.album.xmp import (MWG_RS_NS, ST_AREA_NS, ST_DIM_NS, XmpError, container_items, descriptions, field as xmp_field,
+from facerec.album.xmp import (MWG_RS_NS, ST_AREA_NS, XmpError, applied_size, container_items, descriptions, field as xmp_field,
                                find_rdf, is_facerec_region, parse_packet, q, sidecar_paths, struct_body)
+from facerec.album.frames import ORIENTATIONS, ImageFrame, mwg_in_stored_frame, stored_to_displayed
 from facerec.names import InvalidNameError, person_name, printable
 
 MP_NS = "http://ns.microsoft.com/photo/1.2/"
 MPRI_NS = "http://ns.microsoft.com/photo/1.2/t/RegionInfo#"
 MPREG_NS = "http://ns.microsoft.com/photo/1.2/t/Region#"
 
-ORIENTATIONS = frozenset(range(1, 9))
-TURNED = frozenset({5, 6, 7, 8})  # orientations whose displayed image swaps width and height
 DUPLICATE_IOU = 0.5  # two regions overlapping this much are one face (digiKam writes MWG and MP of each)
 
 
@@ -75,6 +75,7 @@ class PhotoRegions:
 
     width: int = 0  # displayed size
     height: int = 0
+    orientation: int = 1  # EXIF orientation (1 where unknown)
     regions: list[TaggedRegion] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -83,37 +84,7 @@ class PhotoRegions:
         return [r for r in self.regions if r.name]
 
 
-@dataclass(frozen=True)
-class ImageFrame:
-    """The stored size of an image and its EXIF orientation (1-8)."""
-
-    width: int
-    height: int
-    orientation: int = 1
-
-    @property
-    def displayed(self) -> tuple[int, int]:
-        return (self.height, self.width) if self.orientation in TURNED else (self.width, self.height)
-
-
 # --------------------------------------------------------------------------- geometry
-
-
-def stored_to_displayed(box: tuple[float, float, float, float], orientation: int) -> tuple[float, float, float, float]:
-    """A normalised (left, top, width, height) box of the stored image, in the displayed image's frame."""
-    x, y, w, h = box
-    corners = [turn_point(u, v, orientation) for u, v in ((x, y), (x + w, y + h))]
-    (u0, v0), (u1, v1) = corners
-    return min(u0, u1), min(v0, v1), abs(u1 - u0), abs(v1 - v0)
-
-
-def turn_point(u: float, v: float, orientation: int) -> tuple[float, float]:
-    """Where a normalised point of the stored image lands once EXIF orientation is applied (as Pillow's
-    ImageOps.exif_transpose does it)."""
-    return {
-        1: (u, v), 2: (1 - u, v), 3: (1 - u, 1 - v), 4: (u, 1 - v),
-        5: (v, u), 6: (1 - v, u), 7: (1 - v, 1 - u), 8: (v, 1 - u),
-    }.get(orientation, (u, v))
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -197,29 +168,7 @@ def mwg_regions(body: ET.Element, frame: ImageFrame, label: str, problems: list[
 
 
 def applied_dimensions(body: ET.Element) -> tuple[float, float] | None:
-    dims = body.find(q(MWG_RS_NS, "AppliedToDimensions"))
-    if dims is None:
-        return None
-    dims = struct_body(dims)
-    try:
-        w, h = float(xmp_field(dims, ST_DIM_NS, "w") or 0), float(xmp_field(dims, ST_DIM_NS, "h") or 0)
-    except ValueError:
-        return None
-    return (w, h) if w > 0 and h > 0 else None
-
-
-def mwg_in_stored_frame(dims: tuple[float, float] | None, frame: ImageFrame) -> bool:
-    """True when AppliedToDimensions has the stored image's shape and not the displayed one's (see the
-    module docstring); the exact size first, then the shape (landscape / portrait) for resized copies."""
-    if dims is None or frame.orientation not in TURNED or frame.width == frame.height:
-        return False
-    w, h = dims
-    stored, displayed = (frame.width, frame.height), frame.displayed
-    if (round(w), round(h)) == stored:
-        return True
-    if (round(w), round(h)) == displayed or w == h:
-        return False
-    return (w > h) == (frame.width > frame.height)
+    return applied_size(body.find(q(MWG_RS_NS, "AppliedToDimensions")))
 
 
 def mp_regions(body: ET.Element, label: str, problems: list[str]) -> list[RawRegion]:
@@ -272,6 +221,7 @@ class RegionReader:
             out.problems.append(f"cannot read the image's size for its face regions ({e})")
             return out
         out.width, out.height = frame.displayed
+        out.orientation = frame.orientation
         raw: list[tuple[RawRegion, str]] = []
         for sidecar in sidecar_files(photo):
             raw += self._from_packet(lambda s=sidecar: s.read_bytes(), frame, sidecar.name, out.problems)
@@ -326,6 +276,14 @@ def image_frame(data: bytes, problems: list[str]) -> ImageFrame:
                         "regions are read as not rotated")
         orientation = 1
     return ImageFrame(width, height, int(orientation))
+
+
+def photo_orientation(photo: str | Path) -> int:
+    """The EXIF orientation of a photo (1 when missing, unknown or unreadable)."""
+    try:
+        return image_frame(Path(photo).read_bytes(), []).orientation
+    except (OSError, ValueError, SyntaxError):
+        return 1
 
 
 def place(region: RawRegion, frame: ImageFrame, origin: str, problems: list[str]) -> TaggedRegion | None:

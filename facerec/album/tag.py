@@ -82,6 +82,8 @@ def tag_album(
     batch_size: int = 32,
     embed_in_process: bool | None = None,
     ray: RayCluster | None = None,
+    regions: bool = True,
+    picasa_contacts: str | Path | None = None,
 ) -> TagSummary:
     """Tag every photo under `album_dir` (see the module docstring); returns the run's summary.
 
@@ -94,6 +96,8 @@ def tag_album(
              FACEREC_DLIB_ENGINE=dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
     ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.album.distributed); reading,
              hashing, skipping, identification, the gallery and the outputs stay here, as in a local run.
+    regions: read the face regions the photos already carry (facerec.album.regions): a name a region gives
+             is kept (facerec.album.region_names); picasa_contacts: Picasa's contacts.xml for .picasa.ini names.
     """
     root = Path(album_dir)
     if not root.is_dir():
@@ -102,6 +106,10 @@ def tag_album(
         raise FacerecError(f"{printable(str(root))}: the album's path is not valid UTF-8; rename the folder")
     options = TagOptions(force=force, annotate_dir=Path(annotate_dir) if annotate_dir else None, xmp=xmp,
                          xmp_naming=xmp_naming, xmp_unknown=xmp_unknown, batch_size=max(1, batch_size))
+    if regions:
+        from facerec.album.regions import RegionReader
+
+        options.region_reader = RegionReader(picasa_contacts)
     check_output_options(root, options, csv_path, jsonl_path)
     if options.annotate_dir is not None:
         options.annotate_dir.mkdir(parents=True, exist_ok=True)

@@ -230,3 +230,25 @@ def test_regions_exiftool_wrote(tmp_path, orientation):
     shutil.copy(tmp_path / "side.xmp", tmp_path / "q.xmp")
     shutil.copy(photo, tmp_path / "q.jpg")
     assert len(read_regions(tmp_path / "q.jpg").regions) == 1
+
+
+@pytest.mark.parametrize("orientation", (6, 8))
+def test_facerec_writes_its_regions_in_the_frame_of_the_users_regions_beside_them(tmp_path, orientation):
+    """A sidecar whose regions are in the stored frame keeps its AppliedToDimensions, and facerec's region
+    joins it in that frame: every region of the file is read the same way."""
+    from facerec.album.xmp import read_face_regions
+
+    jpeg, size = turned_jpeg(orientation)
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(jpeg)
+    other = (20, 20, 60, 60)  # a second face region, displayed frame
+    stored_other = displayed_to_stored(normalised(other, size), size, orientation)
+    (tmp_path / "p.jpg.xmp").write_bytes(mwg_packet([("Ann", stored_other)], size[::-1]))
+    write_sidecars(photo, [FaceRegion(FACE_BOX, "Guess", 0.5)], *size, orientation=orientation)
+    info = read_face_regions(tmp_path / "p.jpg.xmp")
+    assert (info["width"], info["height"]) == size[::-1]  # the stored-frame dimensions are kept
+    ours = next(r for r in info["regions"] if r["facerec"])
+    x, y, w, h = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
+    assert (ours["x"], ours["y"], ours["w"], ours["h"]) == pytest.approx((x + w / 2, y + h / 2, w, h), abs=1e-4)
+    [ann] = read_regions(photo).regions
+    assert_box_near(ann.box, other)

@@ -163,7 +163,8 @@ def test_bad_photos_are_reported_and_do_not_stop_the_run(tagged):
 def test_csv_and_jsonl_have_one_row_per_face(tagged):
     with open(tagged["out"] / "faces.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence"]
+    assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence",
+                            "named_by"]
     got: dict[str, list[str]] = {}
     for row in rows:
         got.setdefault(row["path"], []).append(row["name"])
