@@ -6,7 +6,8 @@ holds the centre of the face's box (people draw boxes looser or tighter than MTC
 the region's name with ``named_by = "region"``; where facerec named it someone else, that is a
 disagreement, reported (the face keeps the human's name). A named region no detected face matches
 (a profile, a blurred face) is still a face of the photo: it is reported with its region's box,
-``named_by = "region"`` and ``detected: false``.
+``named_by = "region"`` and ``detected: false``. A person is in a photo once: a face facerec named after
+someone a region places elsewhere in the photo becomes unknown (its nearest name kept in `nearest`).
 """
 from __future__ import annotations
 
@@ -62,6 +63,11 @@ def name_from_regions(faces: list[FaceResult], regions: PhotoRegions | None,
             extra["facerec_name"] = face.name
         out.append(FaceResult(face.face, region.name or UNKNOWN, face.score, face.distance, face.face_index, face.path,
                               face.embedding, extra, named_by=NAMED_BY_REGION))
+    given = {r.name for r in named}
+    out = [f if f.named_by == NAMED_BY_REGION or f.name not in given else
+           FaceResult(f.face, UNKNOWN, f.score, f.distance, f.face_index, f.path, f.embedding,
+                      {**f.extra, "nearest": f.name, "reason": "a face region gives this name to another face"})
+           for f in out]
     next_index = max([f.face_index for f in faces], default=-1) + 1
     for j, region in enumerate(named):
         if j in matched.values():

@@ -140,3 +140,18 @@ def test_cli_prints_the_disagreement(tagged, capsys):
     assert code == 0
     assert "1 face(s) facerec would name differently from their region" in out
     assert "group.jpg #1 Someone Else (facerec: Barack_Obama)" in out
+
+
+def test_a_name_a_region_gives_is_not_also_given_to_another_face():
+    """One person per photo: the region's face keeps the name, facerec's other face with it becomes unknown."""
+    from facerec.album.region_names import name_from_regions
+    from facerec.album.regions import PhotoRegions, TaggedRegion
+    from facerec.types import Face, FaceResult, Identity
+
+    faces = [FaceResult.of(Face(BIDEN, 0.99, ()), Identity("Joe_Biden", 0.9, 0.02), 0, "g.jpg"),
+             FaceResult.of(Face(OBAMA, 0.99, ()), Identity("Barack_Obama", 0.9, 0.03), 1, "g.jpg")]
+    regions = PhotoRegions(1280, 914, regions=[TaggedRegion(BIDEN, "Barack_Obama", "mwg", "g.jpg.xmp")])
+    named, disagreements = name_from_regions(faces, regions, "g.jpg")
+    assert [(f.name, f.named_by) for f in named] == [("Barack_Obama", "region"), (UNKNOWN, None)]
+    assert named[1].extra["nearest"] == "Barack_Obama"
+    assert disagreements[0]["facerec_name"] == "Joe_Biden"
