@@ -22,13 +22,19 @@ from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 
-from facerec.errors import FacerecError
+from facerec.errors import EXIT_BAD_INPUT, FacerecError
 from facerec.names import printable
 
 UNNAMED_CONTACT = "ffffffffffffffff"
 MAX_INI_BYTES = 16 * 1024 * 1024  # a .picasa.ini beyond this is not Picasa's
 RECT64 = re.compile(r"^rect64\(([0-9a-fA-F]{1,16})\)$")
 SECTION = re.compile(r"^\[(.*)\]$")
+
+
+class PicasaContactsError(FacerecError):
+    """The contacts.xml the user gave cannot be read: nothing is tagged or enrolled with half the names."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass
@@ -116,9 +122,9 @@ def read_contacts(path: str | Path) -> dict[str, str]:
     try:
         root = SafeET.fromstring(path.read_bytes())
     except OSError as e:
-        raise FacerecError(f"{path}: cannot read Picasa's contacts ({e.strerror or e})") from e
+        raise PicasaContactsError(f"{path}: cannot read Picasa's contacts ({e.strerror or e})") from e
     except (SafeET.ParseError, ValueError) as e:
-        raise FacerecError(f"{path}: not a Picasa contacts.xml ({e})") from e
+        raise PicasaContactsError(f"{path}: not a Picasa contacts.xml ({e})") from e
     out = {}
     for contact in root.iter("contact"):
         cid, name = contact.get("id"), contact.get("name") or contact.get("display")

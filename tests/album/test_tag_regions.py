@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from facerec.album.regions import read_regions
 from facerec.album.tag import tag_album
@@ -44,6 +45,19 @@ def build_album(root: Path) -> Path:
     (album / "turned.jpg").write_bytes(jpeg)
     stored = displayed_to_stored(normalised(FACE_BOX, size), size, 6)
     (album / "turned.xmp").write_bytes(mwg_packet([("Barack_Obama", stored)], size[::-1]))
+    # bad input: a region outside the picture, one of zero size, a name that is not a person's name, a
+    # .picasa.ini with garbage -- problem lines for this photo, the rest used
+    shutil.copy(DATA / "core" / "kit_2.jpg", album / "kit.jpg")
+    with Image.open(album / "kit.jpg") as im:
+        kit_size = im.size
+    (album / "kit.jpg.xmp").write_bytes(mwg_packet([("Far Away", (1.5, 0.2, 0.1, 0.1)), ("Flat", (0.2, 0.2, 0.3, 0.0)),
+                                                  ("People|Kit", (0.0, 0.0, 0.2, 0.2))], kit_size))
+    (album / ".picasa.ini").write_text("[kit.jpg]\nfaces=rect64(nothex),abc\n\x7fgarbage\n")
+    # a tagged photo where MTCNN finds no face at all: the region is still its face
+    shutil.copy(DATA / "core" / "noface_017.jpg", album / "noface.jpg")
+    with Image.open(album / "noface.jpg") as im:
+        noface_size = im.size
+    (album / "noface.xmp").write_bytes(mwg_packet([("Ghost", (0.3, 0.3, 0.2, 0.2))], noface_size))
     for path in album.iterdir():
         path.chmod(0o444)
     return album
@@ -129,9 +143,27 @@ def test_rerun_skips_but_still_names_from_regions(tagged, dlib_pipeline):
         matcher = Recognizer(tagged["gallery"], pipeline=dlib_pipeline,
                              threshold=THRESHOLD).matcher_for_stored_embeddings(gallery)
         again = tag_album(tagged["album"], gallery, dlib_pipeline, matcher=matcher, workers=1)
-    assert again.skipped == 2
+    assert again.skipped == 4
     assert [f.name for f in faces_of(again, "group.jpg")] == ["Joe_Biden", "Someone Else", "Little One", "Side Face"]
     assert len(again.disagreements) == 1
+
+
+def test_bad_regions_are_problem_lines_and_the_photo_is_still_tagged(tagged):
+    s = tagged["summary"]
+    reasons = [p["reason"] for p in s.problems if p["path"] == "kit.jpg" and p["kind"] == "region"]
+    text = "\n".join(reasons)
+    assert "'Far Away' ignored: it lies outside the picture" in text
+    assert "'Flat' ignored: it has zero or negative size" in text
+    assert "cannot be a person's name" in text
+    assert "is not rect64(HEX),ID" in text
+    assert len(faces_of(s, "kit.jpg")) == 1 and faces_of(s, "kit.jpg")[0].named_by != "region"
+
+
+def test_a_photo_without_a_detected_face_reports_its_tagged_face(tagged):
+    [ghost] = faces_of(tagged["summary"], "noface.jpg")
+    assert (ghost.name, ghost.named_by, ghost.extra["detected"]) == ("Ghost", "region", False)
+    with open(tagged["root"] / "faces.csv", newline="") as f:
+        assert [(r["name"], r["named_by"]) for r in csv.DictReader(f) if r["path"] == "noface.jpg"] == [("Ghost", "region")]
 
 
 def test_cli_prints_the_disagreement(tagged, capsys):

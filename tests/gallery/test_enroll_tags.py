@@ -135,5 +135,10 @@ def test_cli_from_tags_and_usage_errors(enrolled, tmp_path, capsys):
     assert main(["enroll", "--from-tags", str(enrolled["album"]), "--gallery", gallery]) == 0
     out = capsys.readouterr().out
     assert "Joe_Biden" in out and "matched a detected face" in out
+    assert "aligned inside their regions" in out and "Rose_Leslie" in out
     assert main(["enroll", "--gallery", gallery]) == 2
+    bad_contacts = tmp_path / "contacts.xml"
+    bad_contacts.write_text("<contacts><contact")
+    assert main(["enroll", "--from-tags", str(enrolled["album"]), "--picasa-contacts", str(bad_contacts),
+                 "--gallery", gallery]) == 3
     assert main(["enroll", str(tmp_path), "--from-tags", str(enrolled["album"]), "--gallery", gallery]) == 2

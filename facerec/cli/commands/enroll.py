@@ -83,10 +83,18 @@ def run(args) -> int:
             report = enroll_folder(args.people_dir, gallery, pipeline, progress=progress_enabled(args),
                                    min_face_size=args.min_face_size)
         people = gallery.people(report.backbone)
+        in_regions = []
+        if args.from_tags is not None:
+            from facerec.gallery.enroll_tags import region_recipe
+
+            in_regions = [p.name for p in gallery.people(region_recipe(report.backbone)) if p.faces]
     if args.json:
         print_json({**report.to_dict(), "gallery": str(args.gallery)})
     else:
         print_report(report, people, args)
+        if in_regions:
+            print(f"aligned inside their regions (no face detected; kept apart as {report.backbone}+region): "
+                  + ", ".join(in_regions))
     if report.unreadable:
         print(f"facerec: {len(report.unreadable)} folder(s) or link(s) could not be read; the people and photos "
               "enrolled from them were kept: " + ", ".join(report.unreadable), file=sys.stderr)
