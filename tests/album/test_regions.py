@@ -1,6 +1,7 @@
 """Face regions read from sidecars, embedded XMP and .picasa.ini, mapped into the displayed frame."""
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 
@@ -108,7 +109,7 @@ def test_png_tiff_and_webp_embedded_xmp(tmp_path):
 
     jpeg, size = turned_jpeg(1)
     packet = mwg_packet([("Ann", normalised(FACE_BOX, size))], size)
-    with Image.open(tmp_path.joinpath("x.jpg") if False else __import__("io").BytesIO(jpeg)) as im:
+    with Image.open(io.BytesIO(jpeg)) as im:
         im = im.convert("RGB")
         info = PngImagePlugin.PngInfo()
         info.add_itxt("XML:com.adobe.xmp", packet.decode("utf-8"), zip=True)
@@ -188,7 +189,7 @@ def test_unknown_orientation_and_broken_sidecar_are_problems(tmp_path):
     from PIL import Image
 
     jpeg, size = turned_jpeg(1)
-    with Image.open(__import__("io").BytesIO(jpeg)) as im:
+    with Image.open(io.BytesIO(jpeg)) as im:
         exif = im.getexif()
         exif[0x0112] = 9
         im.save(tmp_path / "p.jpg", exif=exif.tobytes())
