@@ -124,6 +124,17 @@ def decide(record: Any, sha256: str, backbone: str, version: int, force: bool, d
     return SKIPPED if (record.gallery_version, record.decision) == (version, decision) else REIDENTIFIED
 
 
+def read_photo_regions(reader: Any, path: Path, data: bytes) -> Any:
+    """The photo's face regions; whatever goes wrong reading them is a problem line, never the end of the run."""
+    from facerec.album.regions import PhotoRegions
+
+    try:
+        return reader.read(path, data)
+    except Exception as e:  # noqa: BLE001 - one odd sidecar must not end an album run
+        log.warning("%s: reading its face regions failed", path, exc_info=True)
+        return PhotoRegions(problems=[f"cannot read its face regions ({e})"])
+
+
 def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
                   annotated_exists: Callable[[Path], bool], remote: bool = False,
                   decision: str | None = None) -> Prepared:
@@ -141,7 +152,7 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force, decision),
                         sha256=sha, mtime=st.st_mtime, size=st.st_size)
     if options.region_reader is not None:  # read on every run: tags can change in a sidecar, not in the photo
-        prepared.regions = options.region_reader.read(path, data)
+        prepared.regions = read_photo_regions(options.region_reader, path, data)
     if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
         prepared.data = data
         return prepared

@@ -39,8 +39,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import defusedxml.ElementTree as SafeET
+
 from facerec.album.xmp import (MWG_RS_NS, ST_AREA_NS, XmpError, applied_size, container_items, descriptions, field as xmp_field,
-                               find_rdf, is_facerec_region, parse_packet, q, sidecar_paths, struct_body)
+                               find_rdf, is_facerec_region, q, sidecar_paths, struct_body)
 from facerec.album.frames import ORIENTATIONS, ImageFrame, mwg_in_stored_frame, stored_to_displayed
 from facerec.names import InvalidNameError, person_name, printable
 
@@ -124,7 +126,10 @@ class RawRegion:
 
 def xmp_regions(packet: bytes, frame: ImageFrame, label: str, problems: list[str]) -> list[RawRegion]:
     """The MWG and MP face regions of an XMP packet (facerec's own regions left out)."""
-    root = parse_packet(packet, label)
+    try:  # defusedxml: no entities, no DTDs; no namespace registration (worker threads read regions)
+        root = SafeET.fromstring(packet)
+    except (ET.ParseError, ValueError) as e:
+        raise XmpError(f"{label}: not valid XML ({e}); its regions are not read") from e
     rdf = find_rdf(root, label)
     found: list[RawRegion] = []
     for desc in descriptions(rdf):
@@ -250,6 +255,8 @@ class RegionReader:
                 out += [(r, label) for r in xmp_regions(packet, frame, label, problems)]
             except XmpError as e:
                 problems.append(str(e).replace("; left unchanged", "; its regions are not read"))
+            except RecursionError:  # absurdly nested XML
+                problems.append(f"{label}: XML nested too deeply; its regions are not read")
         return out
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from facerec.album.photos import read_photo_regions
 from facerec.album.regions import PhotoRegions, RegionReader, TaggedRegion
 from facerec.errors import FacerecError, ImageError
 from facerec.gallery.enroll import DEFAULT_MIN_FACE_SIZE, EnrollReport, EnrollRow
@@ -118,7 +119,7 @@ def enroll_photo(run: _Run, path: Path, reader: RegionReader) -> None:
         run.report.rows.append(EnrollRow("", printable(str(path)), "unreadable",
                                          f"cannot read file ({e.strerror or e}); what was enrolled from it is kept"))
         return
-    regions = reader.read(path, data)
+    regions = read_photo_regions(reader, path, data)
     if regions.problems:  # a region that could not be read may still be there: keep what came from this photo
         run.protected.append(path)
     run.report.rows += [EnrollRow("", printable(str(path)), "skipped", why) for why in regions.problems]
@@ -220,4 +221,12 @@ def tagged_regions(album_dir: str | Path, picasa_contacts: str | Path | None = N
 
     reader = RegionReader(picasa_contacts)
     photos, _ = walk_album(Path(album_dir))
-    return [(p, reader.read(p)) for p in photos]
+    out = []
+    for photo in photos:
+        try:
+            data = photo.read_bytes()
+        except OSError as e:
+            out.append((photo, PhotoRegions(problems=[f"cannot read file ({e.strerror or e})"])))
+            continue
+        out.append((photo, read_photo_regions(reader, photo, data)))
+    return out
