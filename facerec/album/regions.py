@@ -19,7 +19,7 @@ facerec.vision.imageio.load_image returns). Programs disagree about the frame of
 hold MWG areas in the stored (unrotated) frame beside MP rectangles in the displayed one, so per file
 (facerec.album.frames, the rule facerec's sidecar writer follows too):
 
-- MWG: the displayed frame (as digiKam, exiftool's examples and facerec's writer use it), except where
+- MWG: the displayed frame by default (what facerec's writer writes), except where
   ``AppliedToDimensions`` has the shape of the stored image and not of the displayed one (a photo turned by
   90 degrees, orientations 5-8): then its areas are in the stored frame and are turned with the photo.
   With orientations 2-4 (same shape both ways) or no AppliedToDimensions, the displayed frame.
