@@ -2,9 +2,12 @@
 applied), and turning normalised boxes between the two. One rule for reading (facerec.album.regions) and
 writing (facerec.album.xmp), so facerec's own regions round-trip:
 
-MWG areas are in the displayed frame, except where ``mwg-rs:AppliedToDimensions`` has the shape of the stored
-image and not that of the displayed one (orientations 5-8 swap width and height): then they are in the stored
-frame. With orientations 2-4 (same shape both ways), or no AppliedToDimensions, the displayed frame.
+MWG areas are in the stored frame, as the MWG Guidelines 2.0 say ("Region metadata is applied to the stored
+image. When applying a rotation by applying Exif Orientation, the rotation must be applied to the regions as
+well", 5.9 Image Region Metadata), except where ``mwg-rs:AppliedToDimensions`` has the shape of the displayed
+image and not that of the stored one (orientations 5-8 swap width and height): programs that wrote areas
+of the displayed image. With orientations 2-4 (same shape both ways), a square photo or no
+AppliedToDimensions, the stored frame (the guideline).
 """
 from __future__ import annotations
 
@@ -49,13 +52,13 @@ def displayed_to_stored(box: tuple[float, float, float, float], orientation: int
 
 
 def mwg_in_stored_frame(dims: tuple[float, float] | None, frame: ImageFrame) -> bool:
-    """True when AppliedToDimensions `dims` say the MWG areas are in the stored frame (the rule above): the exact
-    stored size first, then the shape (landscape / portrait) for regions drawn on a resized copy."""
+    """False only when AppliedToDimensions `dims` say the MWG areas are in the displayed frame (the rule above):
+    the exact size first, then the shape (landscape / portrait) for regions drawn on a resized copy."""
     if dims is None or frame.orientation not in TURNED or frame.width == frame.height:
-        return False
+        return True
     w, h = dims
     if (round(w), round(h)) == (frame.width, frame.height):
         return True
-    if (round(w), round(h)) == frame.displayed or w == h:
+    if (round(w), round(h)) == frame.displayed:
         return False
-    return (w > h) == (frame.width > frame.height)
+    return w == h or (w > h) == (frame.width > frame.height)

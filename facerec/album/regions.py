@@ -19,10 +19,10 @@ facerec.vision.imageio.load_image returns). Programs disagree about the frame of
 hold MWG areas in the stored (unrotated) frame beside MP rectangles in the displayed one, so per file
 (facerec.album.frames, the rule facerec's sidecar writer follows too):
 
-- MWG: the displayed frame by default (what facerec's writer writes), except where
-  ``AppliedToDimensions`` has the shape of the stored image and not of the displayed one (a photo turned by
-  90 degrees, orientations 5-8): then its areas are in the stored frame and are turned with the photo.
-  With orientations 2-4 (same shape both ways) or no AppliedToDimensions, the displayed frame.
+- MWG: the stored frame, turned with the photo (MWG Guidelines 2.0: "Region metadata is applied to the stored
+  image"), except where ``AppliedToDimensions`` has the shape of the displayed image and not of the stored
+  one (a photo turned by 90 degrees, orientations 5-8): then the areas are taken as they are, in the
+  displayed frame. With orientations 2-4 (same shape both ways) or no AppliedToDimensions, the stored frame.
 - MP rectangles and Picasa's rect64: always the displayed frame.
 
 Bad regions never stop anything: a region outside the picture, of zero or negative size or with
@@ -296,8 +296,9 @@ def photo_orientation(photo: str | Path) -> int:
 def place(region: RawRegion, frame: ImageFrame, origin: str, problems: list[str]) -> TaggedRegion | None:
     """The region in pixels of the displayed image with a checked name, or None (and a problem) when unusable."""
     label = f"{origin}: {region.schema.upper()} region {printable(region.name or '(unnamed)')!r}"
-    box = stored_to_displayed(region.box, frame.orientation) if region.stored else region.box
-    clipped = clip_normalised(box)
+    clipped = clip_normalised(region.box)  # checked as written, before any turn (which would hide a negative size)
+    if not isinstance(clipped, str) and region.stored:
+        clipped = stored_to_displayed(clipped, frame.orientation)
     if isinstance(clipped, str):
         problems.append(f"{label} ignored: {clipped}")
         return None

@@ -18,11 +18,11 @@ What facerec writes into a sidecar (and nothing else):
 - ``facerec:People`` (Bag): the names facerec put into those tag lists, so the next run can take
   back exactly its own tags and leave the ones you typed alone.
 
-Frame: areas are normalised to the image as displayed (EXIF orientation applied), and AppliedToDimensions is
-its size -- except in a sidecar that already holds other tools' regions in the stored (unrotated) frame, as
-their AppliedToDimensions say (facerec.album.frames has the rule, the one facerec.album.regions reads with):
-there facerec writes its regions in that frame too and keeps those dimensions, so every region of the
-sidecar is read the same way.
+Frame: as the MWG guidelines say, areas are normalised to the stored image (before EXIF orientation), and
+AppliedToDimensions is its size -- except in a sidecar that already holds other tools' regions in the
+displayed frame, as their AppliedToDimensions say (facerec.album.frames has the rule, the one
+facerec.album.regions reads with): there facerec writes its regions in that frame too and keeps those
+dimensions, so every region of the sidecar is read the same way.
 
 Only *named* faces get a region by default; `include_unknown=True` (``facerec tag --xmp-unknown``)
 also writes regions without a Name for faces nobody was recognised in, which digiKam shows as
@@ -173,8 +173,8 @@ def write_sidecars(
     still merged, so tags facerec wrote earlier are taken back.
 
     `width` and `height` are those of the EXIF-rotated image (what `facerec.vision.imageio.load_image`
-    returns, and what the boxes refer to): MWG regions are relative to the image as displayed. `orientation`
-    (the photo's EXIF orientation) is needed only to join other tools' regions in the stored frame.
+    returns, and what the boxes refer to); `orientation` (the photo's EXIF orientation) turns them into the
+    stored frame the MWG regions are written in (see the module docstring).
     """
     regions = [r for r in regions if r.name or include_unknown]
     written = []
@@ -217,10 +217,11 @@ def merge_xmp(
         target.append(list_property(q(FACEREC_NS, "People"), "Bag", names))
 
     stored_size = (height, width) if orientation in TURNED else (width, height)
-    stored = bool(kept_regions) and mwg_in_stored_frame(applied_size(kept_dims), ImageFrame(*stored_size, orientation))
-    all_regions = kept_regions + [region_item(r, width, height, orientation if stored else None) for r in regions]
+    frame = ImageFrame(*stored_size, orientation)
+    displayed = bool(kept_regions) and not mwg_in_stored_frame(applied_size(kept_dims), frame)
+    all_regions = kept_regions + [region_item(r, width, height, None if displayed else orientation) for r in regions]
     if all_regions:
-        target.append(regions_property(all_regions, width, height, kept_dims if stored or not regions else None))
+        target.append(regions_property(all_regions, *stored_size, kept_dims if displayed or not regions else None))
     return serialise(root)
 
 
@@ -357,7 +358,8 @@ def applied_size(dims: ET.Element | None) -> tuple[float, float] | None:
 
 
 def region_item(region: FaceRegion, width: int, height: int, stored_orientation: int | None = None) -> ET.Element:
-    """An MWG region of the displayed image; with `stored_orientation`, written in the stored frame."""
+    """An MWG region of the displayed image, written in the stored frame of a photo with `stored_orientation`
+    (None: left in the displayed frame)."""
     li = ET.Element(q(RDF_NS, "li"))
     attrs = {q(MWG_RS_NS, "Type"): "Face"}
     if region.name:
@@ -382,7 +384,7 @@ def region_item(region: FaceRegion, width: int, height: int, stored_orientation:
 
 def regions_property(items: list[ET.Element], width: int, height: int, old_dims: ET.Element | None) -> ET.Element:
     regions = ET.Element(q(MWG_RS_NS, "Regions"), {q(RDF_NS, "parseType"): "Resource"})
-    if old_dims is not None:  # only other tools' regions are left: keep the dimensions they were drawn on
+    if old_dims is not None:  # other tools' regions whose frame is kept: keep the dimensions they were drawn on
         regions.append(copy.deepcopy(old_dims))
     else:
         ET.SubElement(regions, q(MWG_RS_NS, "AppliedToDimensions"), {

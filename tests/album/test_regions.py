@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -20,79 +22,118 @@ def assert_box_near(box, expected, tolerance=3.0):
     assert all(abs(a - b) <= tolerance for a, b in zip(box, expected)), (box, expected)
 
 
+def stored_size(size, orientation):
+    return size[::-1] if orientation in (5, 6, 7, 8) else size
+
+
+def embedded(jpeg: bytes, packet: bytes) -> bytes:
+    return with_app1(jpeg, b"http://ns.adobe.com/xap/1.0/\x00" + packet)
+
+
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
-def test_mwg_in_the_displayed_frame_is_read_where_the_face_is(tmp_path, orientation):
+def test_mwg_in_the_stored_frame_is_turned_with_the_photo(tmp_path, orientation):
+    """The MWG guideline: areas of the stored image, AppliedToDimensions its size."""
     jpeg, size = turned_jpeg(orientation)
+    stored_box = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
     photo = tmp_path / "p.jpg"
-    photo.write_bytes(with_app1(jpeg, b"http://ns.adobe.com/xap/1.0/\x00" + mwg_packet(
-        [("Barack Obama", normalised(FACE_BOX, size))], size)))
+    photo.write_bytes(embedded(jpeg, mwg_packet([("Barack Obama", stored_box)], stored_size(size, orientation))))
     assert load_image(photo).shape[1::-1] == size  # the photo really is stored turned
     found = read_regions(photo)
     assert found.problems == []
-    assert (found.width, found.height) == size
+    assert (found.width, found.height, found.orientation) == (*size, orientation)
     [region] = found.regions
     assert region.name == "Barack Obama" and region.schema == "mwg" and region.origin == "embedded"
     assert_box_near(region.box, FACE_BOX)
 
 
-@pytest.mark.parametrize("orientation", (1, 6, 8))
-def test_mwg_in_the_stored_frame_is_turned_when_applied_to_dimensions_say_so(tmp_path, orientation):
+@pytest.mark.parametrize("orientation", (6, 8))
+def test_mwg_in_the_displayed_frame_is_taken_as_is_when_applied_to_dimensions_say_so(tmp_path, orientation):
+    """Files whose AppliedToDimensions have the displayed shape hold displayed-frame areas (older writers)."""
     jpeg, size = turned_jpeg(orientation)
-    stored_size = size if orientation == 1 else size[::-1]
-    stored_box = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
     photo = tmp_path / "p.jpg"
-    photo.write_bytes(with_app1(jpeg, b"http://ns.adobe.com/xap/1.0/\x00" + mwg_packet(
-        [("Barack Obama", stored_box)], stored_size)))
+    photo.write_bytes(embedded(jpeg, mwg_packet([("Barack Obama", normalised(FACE_BOX, size))], size)))
     [region] = read_regions(photo).regions
     assert_box_near(region.box, FACE_BOX)
 
 
-def test_orientation_3_with_stored_frame_areas_follows_the_mwg_rule(tmp_path):
-    """180 degrees keeps the shape, so AppliedToDimensions cannot tell the frames apart: the displayed frame."""
-    jpeg, size = turned_jpeg(3)
-    stored_box = displayed_to_stored(normalised(FACE_BOX, size), size, 3)
+@pytest.mark.parametrize("orientation", (3, 6))
+def test_without_a_telling_applied_to_dimensions_the_mwg_rule_decides(tmp_path, orientation):
+    """180 degrees keeps the shape, and a packet without AppliedToDimensions says nothing: the stored frame."""
+    jpeg, size = turned_jpeg(orientation)
+    stored_box = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
+    packet = mwg_packet([("A", stored_box)], stored_size(size, orientation))
+    if orientation == 6:
+        packet = packet.replace(packet[packet.index(b"<mwg-rs:AppliedToDimensions"):packet.index(b"<mwg-rs:RegionList")], b"")
     photo = tmp_path / "p.jpg"
-    photo.write_bytes(with_app1(jpeg, b"http://ns.adobe.com/xap/1.0/\x00" + mwg_packet([("A", stored_box)], size)))
+    photo.write_bytes(embedded(jpeg, packet))
     [region] = read_regions(photo).regions
-    x, y, w, h = (v * s for v, s in zip(stored_box, size * 2))
-    assert_box_near(region.box, (x, y, w, h))
+    assert_box_near(region.box, FACE_BOX)
 
 
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
 def test_mp_rectangles_are_displayed_frame_and_merge_with_stored_frame_mwg_of_the_same_face(tmp_path, orientation):
     """The real-world mix: MWG areas in the stored frame, MP rectangles in the displayed one, one photo."""
     jpeg, size = turned_jpeg(orientation)
-    stored_size = size if orientation in (1, 3) else size[::-1]
     stored_box = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
-    mwg = [("Barack Obama", stored_box)] if orientation in (6, 8) else [("Barack Obama", normalised(FACE_BOX, size))]
     photo = tmp_path / "p.jpg"
-    photo.write_bytes(with_app1(jpeg, b"http://ns.adobe.com/xap/1.0/\x00" + mwg_packet(
-        mwg, stored_size, mp=[("Barack Obama", normalised(FACE_BOX, size))])))
+    photo.write_bytes(embedded(jpeg, mwg_packet([("Barack Obama", stored_box)], stored_size(size, orientation),
+                                                mp=[("Barack Obama", normalised(FACE_BOX, size))])))
     found = read_regions(photo)
     assert found.problems == []
     [region] = found.regions  # one face, though two schemas describe it
     assert_box_near(region.box, FACE_BOX)
     mp_only = tmp_path / "mp.jpg"
-    mp_only.write_bytes(with_app1(jpeg, b"http://ns.adobe.com/xap/1.0/\x00" + mwg_packet(
-        [], size, mp=[("Barack Obama", normalised(FACE_BOX, size))])))
+    mp_only.write_bytes(embedded(jpeg, mwg_packet([], size, mp=[("Barack Obama", normalised(FACE_BOX, size))])))
     [region] = read_regions(mp_only).regions
     assert region.schema == "mp" and region.name == "Barack Obama"
     assert_box_near(region.box, FACE_BOX)
 
 
+def without_facerec_marks(sidecar: Path) -> bytes:
+    """The sidecar as another photo manager would read it: facerec's extension mark removed."""
+    return re.sub(rb"<mwg-rs:Extensions[^>]*/>", b"", sidecar.read_bytes())
+
+
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
-def test_facerec_sidecar_regions_round_trip_but_are_not_read_as_the_users(tmp_path, orientation):
+def test_facerec_sidecar_regions_follow_the_rule_and_round_trip(tmp_path, orientation):
+    from facerec.album.xmp import read_face_regions
+
     jpeg, size = turned_jpeg(orientation)
     photo = tmp_path / "p.jpg"
     photo.write_bytes(jpeg)
-    # a human's region written by facerec's writer conventions (displayed frame), then facerec's own
-    human = mwg_packet([("Ann", normalised(FACE_BOX, size))], size)
-    (tmp_path / "p.xmp").write_bytes(human)
-    write_sidecars(photo, [FaceRegion(FACE_BOX, "Guess", 0.5)], *size, naming="lightroom")
-    found = read_regions(photo)
-    assert [r.name for r in found.regions] == ["Ann"]  # facerec's own region is its guess, not a tag
-    assert_box_near(found.regions[0].box, FACE_BOX)
-    assert found.regions[0].origin == "p.xmp"
+    write_sidecars(photo, [FaceRegion(FACE_BOX, "Barack Obama", 0.5)], *size, orientation=orientation)
+    info = read_face_regions(tmp_path / "p.jpg.xmp")
+    assert (info["width"], info["height"]) == stored_size(size, orientation)  # the stored image's size
+    [ours] = info["regions"]
+    x, y, w, h = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
+    assert (ours["x"], ours["y"], ours["w"], ours["h"]) == pytest.approx((x + w / 2, y + h / 2, w, h), abs=1e-4)
+    assert read_regions(photo).regions == []  # facerec's own region is its guess, never read as a tag
+    (tmp_path / "p.jpg.xmp").write_bytes(without_facerec_marks(tmp_path / "p.jpg.xmp"))
+    [region] = read_regions(photo).regions  # ... but a photo manager finds it on the face
+    assert region.name == "Barack Obama" and region.origin == "p.jpg.xmp"
+    assert_box_near(region.box, FACE_BOX, tolerance=1.5)
+
+
+@pytest.mark.parametrize("orientation", (6, 8))
+def test_facerec_writes_its_regions_in_the_frame_of_the_users_regions_beside_them(tmp_path, orientation):
+    """A sidecar whose regions are in the displayed frame keeps its AppliedToDimensions, and facerec's region
+    joins it in that frame: every region of the file is read the same way."""
+    from facerec.album.xmp import read_face_regions
+
+    jpeg, size = turned_jpeg(orientation)
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(jpeg)
+    other = (20, 20, 60, 60)  # a second face region, displayed frame
+    (tmp_path / "p.jpg.xmp").write_bytes(mwg_packet([("Ann", normalised(other, size))], size))
+    write_sidecars(photo, [FaceRegion(FACE_BOX, "Guess", 0.5)], *size, orientation=orientation)
+    info = read_face_regions(tmp_path / "p.jpg.xmp")
+    assert (info["width"], info["height"]) == size  # the displayed-frame dimensions are kept
+    ours = next(r for r in info["regions"] if r["facerec"])
+    x, y, w, h = normalised(FACE_BOX, size)
+    assert (ours["x"], ours["y"], ours["w"], ours["h"]) == pytest.approx((x + w / 2, y + h / 2, w, h), abs=1e-4)
+    [ann] = read_regions(photo).regions
+    assert ann.name == "Ann"
+    assert_box_near(ann.box, other)
 
 
 def test_both_sidecar_names_are_read(tmp_path):
@@ -210,14 +251,16 @@ def test_a_truncated_jpeg_header_is_a_problem_not_an_exception(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
-@pytest.mark.parametrize("orientation", (1, 6))
+@pytest.mark.parametrize("orientation", (1, 3, 6, 8))
 def test_regions_exiftool_wrote(tmp_path, orientation):
     jpeg, size = turned_jpeg(orientation)
     photo = tmp_path / "p.jpg"
     photo.write_bytes(jpeg)
     x, y, w, h = normalised(FACE_BOX, size)
-    region = (f"{{AppliedToDimensions={{W={size[0]},H={size[1]},Unit=pixel}},RegionList=[{{Area={{X={x + w / 2:.6f},"
-              f"Y={y + h / 2:.6f},W={w:.6f},H={h:.6f},Unit=normalized}},Name=Barack Obama,Type=Face}}]}}")
+    sx, sy, sw, sh = displayed_to_stored((x, y, w, h), size, orientation)  # MWG: the stored frame
+    dims = stored_size(size, orientation)
+    region = (f"{{AppliedToDimensions={{W={dims[0]},H={dims[1]},Unit=pixel}},RegionList=[{{Area={{X={sx + sw / 2:.6f},"
+              f"Y={sy + sh / 2:.6f},W={sw:.6f},H={sh:.6f},Unit=normalized}},Name=Barack Obama,Type=Face}}]}}")
     mp = f"{{Regions=[{{PersonDisplayName=Barack Obama,Rectangle={x:.6f}|, {y:.6f}|, {w:.6f}|, {h:.6f}}}]}}"  # | escapes a comma
     subprocess.run(["exiftool", "-q", "-overwrite_original", f"-XMP-mwg-rs:RegionInfo={region}",
                     f"-XMP-MP:RegionInfoMP={mp}", str(photo)], check=True)
@@ -232,24 +275,3 @@ def test_regions_exiftool_wrote(tmp_path, orientation):
     shutil.copy(photo, tmp_path / "q.jpg")
     assert len(read_regions(tmp_path / "q.jpg").regions) == 1
 
-
-@pytest.mark.parametrize("orientation", (6, 8))
-def test_facerec_writes_its_regions_in_the_frame_of_the_users_regions_beside_them(tmp_path, orientation):
-    """A sidecar whose regions are in the stored frame keeps its AppliedToDimensions, and facerec's region
-    joins it in that frame: every region of the file is read the same way."""
-    from facerec.album.xmp import read_face_regions
-
-    jpeg, size = turned_jpeg(orientation)
-    photo = tmp_path / "p.jpg"
-    photo.write_bytes(jpeg)
-    other = (20, 20, 60, 60)  # a second face region, displayed frame
-    stored_other = displayed_to_stored(normalised(other, size), size, orientation)
-    (tmp_path / "p.jpg.xmp").write_bytes(mwg_packet([("Ann", stored_other)], size[::-1]))
-    write_sidecars(photo, [FaceRegion(FACE_BOX, "Guess", 0.5)], *size, orientation=orientation)
-    info = read_face_regions(tmp_path / "p.jpg.xmp")
-    assert (info["width"], info["height"]) == size[::-1]  # the stored-frame dimensions are kept
-    ours = next(r for r in info["regions"] if r["facerec"])
-    x, y, w, h = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
-    assert (ours["x"], ours["y"], ours["w"], ours["h"]) == pytest.approx((x + w / 2, y + h / 2, w, h), abs=1e-4)
-    [ann] = read_regions(photo).regions
-    assert_box_near(ann.box, other)
