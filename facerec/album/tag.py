@@ -26,6 +26,10 @@ from the gallery), so a CSV/JSONL is always complete rather than a diff:
   (written for analysed and re-identified photos, and for skipped ones whose copy is missing).
 - XMP sidecars (facerec.album.xmp): merged on every run; unchanged content is not rewritten.
 
+Face regions the photos already carry (sidecars, embedded XMP, .picasa.ini: facerec.album.regions) are read
+on every run, skipped photos included; a name a region gives wins over facerec's (facerec.album.region_names,
+`named_by = "region"`), disagreements are listed in the summary, and their problems are per-photo lines.
+
 Bad photos (unreadable, corrupt, truncated, too large, no face) never stop the run: they are counted
 in the summary with the reason. Originals are only ever opened for reading.
 

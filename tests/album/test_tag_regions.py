@@ -143,9 +143,14 @@ def test_rerun_skips_but_still_names_from_regions(tagged, dlib_pipeline):
         matcher = Recognizer(tagged["gallery"], pipeline=dlib_pipeline,
                              threshold=THRESHOLD).matcher_for_stored_embeddings(gallery)
         again = tag_album(tagged["album"], gallery, dlib_pipeline, matcher=matcher, workers=1)
+        ignoring = tag_album(tagged["album"], gallery, dlib_pipeline, matcher=matcher, workers=1, regions=False)
     assert again.skipped == 4
     assert [f.name for f in faces_of(again, "group.jpg")] == ["Joe_Biden", "Someone Else", "Little One", "Side Face"]
     assert len(again.disagreements) == 1
+    # --no-regions: facerec's own names, nothing from the regions
+    assert [(f.name, f.named_by) for f in faces_of(ignoring, "group.jpg")] == [
+        ("Joe_Biden", "facerec"), ("Barack_Obama", "facerec"), (UNKNOWN, None)]
+    assert ignoring.disagreements == [] and not any(p["kind"] == "region" for p in ignoring.problems)
 
 
 def test_bad_regions_are_problem_lines_and_the_photo_is_still_tagged(tagged):
