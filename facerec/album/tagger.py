@@ -154,11 +154,10 @@ class AlbumTagger:
         from facerec.album.region_names import name_from_regions
 
         rel = relative_name(p.path, self.root)
-        if p.regions is not None:
+        if p.regions is not None and status != UNREADABLE:  # an unreadable photo has its own problem line
             self.summary.problems += [{"path": rel, "kind": "region", "reason": why} for why in p.regions.problems]
-            if status != UNREADABLE:  # the regions of an unreadable photo have no picture to lie on
-                tags, disagreements = name_from_regions(tags, p.regions, rel)
-                self.summary.disagreements += disagreements
+            tags, disagreements = name_from_regions(tags, p.regions, rel)
+            self.summary.disagreements += disagreements
         result = PhotoResult(p.path, rel, outcome, status, note, p.width, p.height, tags)
         self.summary.results.append(result)
         self.count(result)
