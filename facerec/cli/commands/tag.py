@@ -20,7 +20,7 @@ unknown faces and `facerec name` enroll a group.
 
 Outputs always cover the whole album, skipped photos included:
   --csv / --jsonl   one row per face: path (relative to ALBUM_DIR), face_index, x, y, w, h, name,
-                    score, confidence
+                    score, confidence, named_by (facerec, region or person)
   --annotate DIR    copies with boxes and names, in the album's folder structure
   --xmp             XMP sidecars beside the photos with MWG face regions (mwg-rs) and person tags
                     (dc:subject, lr:hierarchicalSubject People|Name, digiKam:TagsList People/Name,
