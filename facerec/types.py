@@ -54,7 +54,12 @@ UNKNOWN = "unknown"
 
 
 # The columns of every CSV facerec writes about faces (tag --csv, identify), in this order.
-ROW_FIELDS: tuple[str, ...] = ("path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence")
+ROW_FIELDS: tuple[str, ...] = ("path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence",
+                               "named_by")
+
+# Who gave a face its name (FaceResult.named_by): facerec's own match, a face region the photo already
+# carried (a person's tag from digiKam, Lightroom, Picasa ...), or a person's decision in facerec's review.
+NAMED_BY_FACEREC, NAMED_BY_REGION, NAMED_BY_PERSON = "facerec", "region", "person"
 
 
 @dataclass
@@ -63,7 +68,8 @@ class FaceResult:
 
     `to_dict()` is what JSON outputs hold (identify --json, tag --jsonl, the Python API, Ray results, the
     server's /api/v1); `to_row()` is a CSV line in ROW_FIELDS order. `extra` carries what only some outputs
-    have (a video track) and is added to the dict as is."""
+    have (a video track) and is added to the dict as is. `named_by` says who named the face (NAMED_BY_*;
+    None for an unknown face); left out, it is facerec for a named face."""
 
     face: Face
     name: str = UNKNOWN
@@ -73,6 +79,11 @@ class FaceResult:
     path: str | None = None
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    named_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.named_by is None and self.name != UNKNOWN:
+            self.named_by = NAMED_BY_FACEREC
 
     @classmethod
     def of(cls, face: Face, identity: Identity | None, face_index: int = 0, path: str | None = None,
@@ -89,7 +100,7 @@ class FaceResult:
         out: dict[str, Any] = {} if self.path is None else {"path": self.path}
         out.update(face_index=self.face_index, name=self.name, score=_rounded(self.score),
                    distance=_rounded(self.distance), box=[int(v) for v in self.face.box],
-                   confidence=_rounded(self.face.confidence))
+                   confidence=_rounded(self.face.confidence), named_by=self.named_by)
         out.update(self.extra)
         return out
 

@@ -43,6 +43,7 @@ class Prepared:
     image: np.ndarray | None = None  # kept only when annotating
     error: str = ""
     data: bytes | None = None  # the file's bytes, for a Ray task (analysed remotely)
+    regions: Any = None  # facerec.album.regions.PhotoRegions: the face regions the photo already carries
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TagOptions:
     xmp_unknown: bool = False
     batch_size: int = 32  # faces per backbone call
     max_pending_photos: int = 8  # photos waiting for a batch (bounds memory when annotating)
+    region_reader: Any = None  # a facerec.album.regions.RegionReader; None: existing face regions are not read
 
 
 def walk_album(root: str | Path, exclude: Iterable[str | Path] = (),
@@ -149,6 +151,17 @@ def decide(record: Any, sha256: str, backbone: str, version: int, force: bool, d
     return SKIPPED if (record.gallery_version, record.decision) == (version, decision) else REIDENTIFIED
 
 
+def read_photo_regions(reader: Any, path: Path, data: bytes) -> Any:
+    """The photo's face regions; whatever goes wrong reading them is a problem line, never the end of the run."""
+    from facerec.album.regions import PhotoRegions
+
+    try:
+        return reader.read(path, data)
+    except Exception as e:  # noqa: BLE001 - one odd sidecar must not end an album run
+        log.warning("%s: reading its face regions failed", path, exc_info=True)
+        return PhotoRegions(problems=[f"cannot read its face regions ({e})"])
+
+
 def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options: TagOptions,
                   annotated_exists: Callable[[Path], bool], remote: bool = False,
                   decision: str | None = None) -> Prepared:
@@ -165,6 +178,8 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
     sha = hashlib.sha256(data).hexdigest()
     prepared = Prepared(path, key, decide(record, sha, pipeline.embedding_id, version, options.force, decision),
                         sha256=sha, mtime=st.st_mtime, size=st.st_size)
+    if options.region_reader is not None:  # read on every run: tags can change in a sidecar, not in the photo
+        prepared.regions = read_photo_regions(options.region_reader, path, data)
     if prepared.mode == ANALYSED and remote and options.annotate_dir is None:
         prepared.data = data
         return prepared

@@ -48,6 +48,8 @@ class TagSummary:
     problems: list[dict[str, str]] = field(default_factory=list)  # {"path", "kind", "reason"}
     output_errors: int = 0  # outputs asked for (sidecars) that could not be written
     people: dict[str, int] = field(default_factory=dict)  # name -> faces
+    named_by_region: int = 0  # faces named by a region the photo already carried (facerec.album.region_names)
+    disagreements: list[dict[str, Any]] = field(default_factory=list)  # regions facerec would name otherwise
     outputs: dict[str, Any] = field(default_factory=dict)
     results: list[PhotoResult] = field(default_factory=list)
 

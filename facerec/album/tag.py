@@ -26,6 +26,10 @@ from the gallery), so a CSV/JSONL is always complete rather than a diff:
   (written for analysed and re-identified photos, and for skipped ones whose copy is missing).
 - XMP sidecars (facerec.album.xmp): merged on every run; unchanged content is not rewritten.
 
+Face regions the photos already carry (sidecars, embedded XMP, .picasa.ini: facerec.album.regions) are read
+on every run, skipped photos included; a name a region gives wins over facerec's (facerec.album.region_names,
+`named_by = "region"`), disagreements are listed in the summary, and their problems are per-photo lines.
+
 Bad photos (unreadable, corrupt, truncated, too large, no face) never stop the run: they are counted
 in the summary with the reason. Originals are only ever opened for reading.
 
@@ -83,6 +87,8 @@ def tag_album(
     embed_in_process: bool | None = None,
     ray: RayCluster | None = None,
     confine: Sequence[Path] = (),
+    regions: bool = True,
+    picasa_contacts: str | Path | None = None,
 ) -> TagSummary:
     """Tag every photo under `album_dir` (see the module docstring); returns the run's summary.
 
@@ -96,6 +102,8 @@ def tag_album(
     ray: run decode + detect + embed of the photos to analyse as Ray tasks (facerec.album.distributed); reading,
              hashing, skipping, identification, the gallery and the outputs stay here, as in a local run.
     confine: resolved folders the walk may not leave by a symbolic link (the server's --album-root).
+    regions: read the face regions the photos already carry (facerec.album.regions): a name a region gives
+             is kept (facerec.album.region_names); picasa_contacts: Picasa's contacts.xml for .picasa.ini names.
     """
     root = Path(album_dir)
     if not root.is_dir():
@@ -104,6 +112,10 @@ def tag_album(
         raise FacerecError(f"{printable(str(root))}: the album's path is not valid UTF-8; rename the folder")
     options = TagOptions(force=force, annotate_dir=Path(annotate_dir) if annotate_dir else None, xmp=xmp,
                          xmp_naming=xmp_naming, xmp_unknown=xmp_unknown, batch_size=max(1, batch_size))
+    if regions:
+        from facerec.album.regions import RegionReader
+
+        options.region_reader = RegionReader(picasa_contacts)
     check_output_options(root, options, csv_path, jsonl_path)
     if options.annotate_dir is not None:
         options.annotate_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 
 from facerec.files.outputs import OutputRefused, refuse_input
 from facerec.recognition.match import name_photo_faces
-from facerec.types import UNKNOWN, Face, FaceResult, Identity
+from facerec.types import NAMED_BY_PERSON, NAMED_BY_REGION, UNKNOWN, Face, FaceResult, Identity
 from facerec.album.photos import Prepared, TagOptions, decision_key, relative_name
 from facerec.album.results import ANALYSED, FAILED, NO_FACE, OK, REIDENTIFIED, SKIPPED, UNREADABLE, PhotoResult, TagSummary
 
@@ -128,7 +128,8 @@ class AlbumTagger:
         self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, OK,
                                   record.note if record else "", detections, decision=self.decision)
         rel = relative_name(p.path, self.root)
-        tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel)
+        tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel,
+                           named_by=NAMED_BY_PERSON if d.assigned_person else None)
                 for d, ident in zip(stored, identities)]
         self.finish(p, REIDENTIFIED, OK, "", tags)
 
@@ -138,7 +139,8 @@ class AlbumTagger:
         if record is None or record.status != OK:
             return (record.status, record.note, []) if record else (NO_FACE, "", [])
         rel = relative_name(p.path, self.root)
-        tags = [FaceResult(d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score, d.distance, d.face_index, rel)
+        tags = [FaceResult(d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score, d.distance, d.face_index, rel,
+                           named_by=NAMED_BY_PERSON if d.assigned_person else None)
                 for d in self.gallery.detections(p.key) if d.backbone == self.backbone]
         return OK, record.note, tags
 
@@ -149,7 +151,14 @@ class AlbumTagger:
         self.finish(p, FAILED, UNREADABLE, p.error, [])
 
     def finish(self, p: Prepared, outcome: str, status: str, note: str, tags: list[FaceResult]) -> None:
-        result = PhotoResult(p.path, relative_name(p.path, self.root), outcome, status, note, p.width, p.height, tags)
+        from facerec.album.region_names import name_from_regions
+
+        rel = relative_name(p.path, self.root)
+        if p.regions is not None and status != UNREADABLE:  # an unreadable photo has its own problem line
+            self.summary.problems += [{"path": rel, "kind": "region", "reason": why} for why in p.regions.problems]
+            tags, disagreements = name_from_regions(tags, p.regions, rel)
+            self.summary.disagreements += disagreements
+        result = PhotoResult(p.path, rel, outcome, status, note, p.width, p.height, tags)
         self.summary.results.append(result)
         self.count(result)
         if status == OK:
@@ -172,6 +181,7 @@ class AlbumTagger:
             else:
                 s.named += 1
                 s.people[tag.name] = s.people.get(tag.name, 0) + 1
+            s.named_by_region += tag.named_by == NAMED_BY_REGION
 
     # ---- outputs per photo
 
@@ -194,12 +204,15 @@ class AlbumTagger:
             else:
                 save_image(target, draw_faces(p.image, [t.face for t in r.faces], labels))
         if self.options.xmp and r.width and r.height:
-            self.write_xmp(r)
+            self.write_xmp(r, p.regions.orientation if p.regions is not None else None)
 
-    def write_xmp(self, r: PhotoResult) -> None:
+    def write_xmp(self, r: PhotoResult, orientation: int | None = None) -> None:
+        from facerec.album.regions import photo_orientation
         from facerec.album.xmp import FaceRegion, XmpError, write_sidecars
 
-        regions = [FaceRegion(tuple(t.face.box), None if t.name == UNKNOWN else t.name, t.score) for t in r.faces]
+        # a face a sidecar's region already names keeps that region; facerec adds none of its own beside it
+        regions = [FaceRegion(tuple(t.face.box), None if t.name == UNKNOWN else t.name, t.score) for t in r.faces
+                   if not (t.named_by == NAMED_BY_REGION and str(t.extra.get("region_origin", "")).endswith(".xmp"))]
         naming = self.options.xmp_naming
         if r.path in self.shared_sidecars:  # a.jpg and a.png would overwrite each other's a.xmp
             naming = "darktable"
@@ -209,7 +222,8 @@ class AlbumTagger:
         try:
             # r.width/height are those of the EXIF-rotated image, the frame MWG regions are relative to.
             written = write_sidecars(r.path, regions, r.width, r.height, naming=naming,
-                                     include_unknown=self.options.xmp_unknown)
+                                     include_unknown=self.options.xmp_unknown,
+                                     orientation=orientation if orientation is not None else photo_orientation(r.path))
             self.summary.outputs["xmp_files"] = self.summary.outputs.get("xmp_files", 0) + len(written)
         except XmpError as e:  # a sidecar we must not overwrite: a problem with this photo, the run goes on,
             log.warning("%s", e)  # and ends in an error (the sidecar asked for is not written)

@@ -24,6 +24,12 @@ What facerec writes into a sidecar (and nothing else):
   it -- typed by you, or by another tool -- is never removed or renamed, even when facerec names that person too.
   (A sidecar written by a facerec older than this record proves nothing: its tags are all kept.)
 
+Frame: as the MWG guidelines say, areas are normalised to the stored image (before EXIF orientation), and
+AppliedToDimensions is its size -- except in a sidecar that already holds other tools' regions in the
+displayed frame, as their AppliedToDimensions say (facerec.album.frames has the rule, the one
+facerec.album.regions reads with): there facerec writes its regions in that frame too and keeps those
+dimensions, so every region of the sidecar is read the same way.
+
 Only *named* faces get a region by default; `include_unknown=True` (``facerec tag --xmp-unknown``)
 also writes regions without a Name for faces nobody was recognised in, which digiKam shows as
 "unknown" faces you can name there.
@@ -53,6 +59,7 @@ from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 
+from facerec.album.frames import TURNED, ImageFrame, displayed_to_stored, mwg_in_stored_frame
 from facerec.files.atomic import atomic_write
 from facerec.errors import FacerecError
 from facerec.names import printable
@@ -171,6 +178,7 @@ def write_sidecars(
     *,
     naming: str = "darktable",
     include_unknown: bool = False,
+    orientation: int = 1,
 ) -> list[Path]:
     """Write or merge the sidecar(s) of `photo`; returns their paths (written, or already up to date).
 
@@ -178,7 +186,8 @@ def write_sidecars(
     still merged, so tags facerec wrote earlier are taken back.
 
     `width` and `height` are those of the EXIF-rotated image (what `facerec.vision.imageio.load_image`
-    returns, and what the boxes refer to): MWG regions are relative to the image as displayed.
+    returns, and what the boxes refer to); `orientation` (the photo's EXIF orientation) turns them into the
+    stored frame the MWG regions are written in (see the module docstring).
     """
     regions = [r for r in regions if r.name or include_unknown]
     written = []
@@ -188,7 +197,7 @@ def write_sidecars(
             refuse_read_only(path)
         if existing is None and not regions:
             continue  # nothing to say and nothing to take back: do not litter the album with empty sidecars
-        packet = merge_xmp(existing, regions, width, height, label=str(path))
+        packet = merge_xmp(existing, regions, width, height, label=str(path), orientation=orientation)
         if packet != existing:  # unchanged sidecars keep their mtime: photo managers need not re-read them
             atomic_write(path, packet)
         written.append(path)
@@ -202,7 +211,8 @@ def refuse_read_only(path: Path) -> None:
 
 
 def merge_xmp(
-    existing: bytes | None, regions: Sequence[FaceRegion], width: int, height: int, *, label: str = "<xmp>"
+    existing: bytes | None, regions: Sequence[FaceRegion], width: int, height: int, *, label: str = "<xmp>",
+    orientation: int = 1,
 ) -> bytes:
     """A complete XMP packet: `existing` (or an empty packet) with facerec's regions and tags replaced."""
     # a name with control characters (let in by an older facerec) would make the sidecar invalid XML
@@ -235,9 +245,12 @@ def merge_xmp(
         if values:
             target.append(list_property(ADDED_RECORD[key], "Bag", values))
 
-    all_regions = kept_regions + [region_item(r, width, height) for r in regions]
+    stored_size = (height, width) if orientation in TURNED else (width, height)
+    frame = ImageFrame(*stored_size, orientation)
+    displayed = bool(kept_regions) and not mwg_in_stored_frame(applied_size(kept_dims), frame)
+    all_regions = kept_regions + [region_item(r, width, height, None if displayed else orientation) for r in regions]
     if all_regions:
-        target.append(regions_property(all_regions, width, height, kept_dims if not regions else None))
+        target.append(regions_property(all_regions, *stored_size, kept_dims if displayed or not regions else None))
     return serialise(root)
 
 
@@ -369,13 +382,30 @@ def list_property(key: str, container: str, values: Iterable[str]) -> ET.Element
     return prop
 
 
-def region_item(region: FaceRegion, width: int, height: int) -> ET.Element:
+def applied_size(dims: ET.Element | None) -> tuple[float, float] | None:
+    """(w, h) of an mwg-rs:AppliedToDimensions element, or None."""
+    if dims is None:
+        return None
+    body = struct_body(dims)
+    try:
+        w, h = float(field(body, ST_DIM_NS, "w") or 0), float(field(body, ST_DIM_NS, "h") or 0)
+    except ValueError:
+        return None
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def region_item(region: FaceRegion, width: int, height: int, stored_orientation: int | None = None) -> ET.Element:
+    """An MWG region of the displayed image, written in the stored frame of a photo with `stored_orientation`
+    (None: left in the displayed frame)."""
     li = ET.Element(q(RDF_NS, "li"))
     attrs = {q(MWG_RS_NS, "Type"): "Face"}
     if region.name:
         attrs = {q(MWG_RS_NS, "Name"): region.name, **attrs}
     desc = ET.SubElement(li, q(RDF_NS, "Description"), attrs)
     x, y, w, h = normalised_area(region.box, width, height)
+    if stored_orientation is not None:
+        left, top, w, h = displayed_to_stored((x - w / 2, y - h / 2, w, h), stored_orientation)
+        x, y = left + w / 2, top + h / 2
     ET.SubElement(desc, q(MWG_RS_NS, "Area"), {
         q(ST_AREA_NS, "x"): f"{x:.6f}", q(ST_AREA_NS, "y"): f"{y:.6f}",
         q(ST_AREA_NS, "w"): f"{w:.6f}", q(ST_AREA_NS, "h"): f"{h:.6f}",
@@ -391,7 +421,7 @@ def region_item(region: FaceRegion, width: int, height: int) -> ET.Element:
 
 def regions_property(items: list[ET.Element], width: int, height: int, old_dims: ET.Element | None) -> ET.Element:
     regions = ET.Element(q(MWG_RS_NS, "Regions"), {q(RDF_NS, "parseType"): "Resource"})
-    if old_dims is not None:  # only other tools' regions are left: keep the dimensions they were drawn on
+    if old_dims is not None:  # other tools' regions whose frame is kept: keep the dimensions they were drawn on
         regions.append(copy.deepcopy(old_dims))
     else:
         ET.SubElement(regions, q(MWG_RS_NS, "AppliedToDimensions"), {

@@ -25,6 +25,16 @@ class Backbone(ABC):
 
         return align_face(image, face.landmarks_array(), size=self.input_size)
 
+    def align_in_box(self, image: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:
+        """(chip, five points) for a face a person boxed where no detector found one (a face region): a loose
+        crop of the box here; backbones with their own landmark model align inside the box. Embeddings made
+        this way are keyed as their own recipe (facerec.gallery.enroll_tags), never mixed with detected ones."""
+        from facerec.vision.align import loose_crop
+
+        x, y, w, h = box
+        centre = (x + w / 2, y + h / 2)
+        return loose_crop(image, box, size=self.input_size), (centre,) * 5
+
     @abstractmethod
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """(n, s, s, 3) RGB uint8 chips -> (n, embedding_size) float32, L2-normalised rows."""

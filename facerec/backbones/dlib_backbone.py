@@ -100,6 +100,14 @@ class DlibBackbone(Backbone):
         shape = self._shape_predictor(image, self._dlib.rectangle(left, top, right, bottom))
         return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding))
 
+    def align_in_box(self, image: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:
+        """dlib's 5-point predictor run in a box a person drew (no MTCNN face, so no box mapping), and the chip
+        and the five points it found (dlib's order: two per eye, then the nose)."""
+        x, y, w, h = (int(v) for v in box)
+        shape = self._shape_predictor(image, self._dlib.rectangle(x, y, x + w, y + h))
+        points = tuple((float(shape.part(i).x), float(shape.part(i).y)) for i in range(shape.num_parts))
+        return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding)), points
+
     def embed(self, chips: np.ndarray) -> np.ndarray:
         if len(chips) == 0:
             return np.zeros((0, self.embedding_size), dtype=np.float32)

@@ -163,7 +163,8 @@ def test_bad_photos_are_reported_and_do_not_stop_the_run(tagged):
 def test_csv_and_jsonl_have_one_row_per_face(tagged):
     with open(tagged["out"] / "faces.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence"]
+    assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence",
+                            "named_by"]
     got: dict[str, list[str]] = {}
     for row in rows:
         got.setdefault(row["path"], []).append(row["name"])
@@ -199,15 +200,20 @@ def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
         assert root.find("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF") is not None
         info = read_face_regions(sidecar)
         h, w = load_image(tagged["album"] / rel).shape[:2]  # the photo as displayed (EXIF rotation applied)
-        assert (info["width"], info["height"]) == (w, h)
+        turned = rel == "2019/Obama.JPG"  # stored turned, EXIF orientation 6
+        # MWG: areas of the stored image, AppliedToDimensions its size
+        assert (info["width"], info["height"]) == ((h, w) if turned else (w, h))
         assert [r["name"] for r in info["regions"]] == [f.name for f in named]
         for region, face in zip(info["regions"], named):
             x, y, bw, bh = face.face.box
+            x, y, bw, bh = x / w, y / h, bw / w, bh / h  # normalised, displayed frame
+            if turned:  # orientation 6 displays the stored image turned 90 degrees clockwise: turn back
+                x, y, bw, bh = y, 1 - x - bw, bh, bw
             assert region["type"] == "Face" and region["unit"] == "normalized"
-            assert region["x"] == pytest.approx((x + bw / 2) / w, abs=1e-3)
-            assert region["y"] == pytest.approx((y + bh / 2) / h, abs=1e-3)
-            assert region["w"] == pytest.approx(bw / w, abs=1e-3)
-            assert region["h"] == pytest.approx(bh / h, abs=1e-3)
+            assert region["x"] == pytest.approx(x + bw / 2, abs=1e-3)
+            assert region["y"] == pytest.approx(y + bh / 2, abs=1e-3)
+            assert region["w"] == pytest.approx(bw, abs=1e-3)
+            assert region["h"] == pytest.approx(bh, abs=1e-3)
         assert read_people_tags(sidecar)["digiKam:TagsList"] == [f"People/{n}" for n in names if n != UNKNOWN]
 
 
@@ -221,7 +227,7 @@ def test_rotated_photo_is_measured_as_displayed(tagged):
     with Image.open(tagged["album"] / "2019" / "Obama.JPG") as im:
         assert im.size == displayed[::-1]
     info = read_face_regions(tagged["album"] / "2019" / "Obama.JPG.xmp")
-    assert (info["width"], info["height"]) == displayed
+    assert (info["width"], info["height"]) == displayed[::-1]  # MWG regions apply to the stored image
     (face,) = result.faces
     x, y, w, h = face.face.box
     assert x + w <= displayed[0] and y + h <= displayed[1]

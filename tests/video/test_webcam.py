@@ -369,7 +369,7 @@ def test_json_lines_print_events_and_detection_frames_only(tmp_path):
     # a face line is a FaceResult (as identify --json and tag --jsonl) with the video's fields
     assert lines[0] == {"ts": 0.3, "frame": 9, "event": "face", "face_index": 0, "name": "ann", "score": 0.9123,
                         "distance": None, "box": [1, 2, 3, 4], "confidence": 0.0, "track": 3, "settled": True,
-                        "detected": True, "fps": 10.0}
+                        "detected": True, "fps": 10.0, "named_by": "facerec"}
     assert lines[1]["first_ts"] == 0.0 and "time" in lines[1]
 
 

@@ -1,4 +1,5 @@
-"""facerec enroll PEOPLE_DIR — add or update everyone in PEOPLE_DIR/<Name>/<photos> in the gallery."""
+"""facerec enroll PEOPLE_DIR — add or update everyone in PEOPLE_DIR/<Name>/<photos> in the gallery;
+facerec enroll --from-tags ALBUM_DIR — everyone named in the face regions of an album's photos."""
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,14 @@ A folder that cannot be read (permissions, a link to an offline drive) is never 
 the people and photos enrolled from it are kept, and the exit code is 3. An empty PEOPLE_DIR from
 which people were enrolled (an unmounted drive?) is an error and changes nothing.
 
+--from-tags ALBUM_DIR (instead of PEOPLE_DIR): enroll every person named in the face regions the photos
+under ALBUM_DIR already carry (MWG and Microsoft Photo regions in XMP sidecars and embedded XMP, Picasa's
+.picasa.ini with --picasa-contacts for the names), one sample per named region. A region is matched to
+the face detected there; where none was detected (a profile, a blurred face) facerec looks again inside
+the region with relaxed thresholds, and else aligns the face inside the region itself -- those embeddings
+are kept apart as their own recipe (<embedding>+region). Incremental like folder enrollment; a region
+outside the picture, of zero size or with a name that cannot be a person's is listed and skipped.
+
 exit code: 0 when the run finished, 1 when it found no photo to enroll, 3 when a folder could not be read."""
 
 
@@ -44,7 +53,11 @@ def register(sub, common) -> None:
 
     p = sub.add_parser("enroll", parents=common, help="enroll people from PEOPLE_DIR/<Name>/<photos>",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("people_dir", type=Path, metavar="PEOPLE_DIR")
+    p.add_argument("people_dir", type=Path, metavar="PEOPLE_DIR", nargs="?")
+    p.add_argument("--from-tags", type=Path, metavar="ALBUM_DIR",
+                   help="enroll the people named in the face regions of the photos under ALBUM_DIR (instead of PEOPLE_DIR)")
+    p.add_argument("--picasa-contacts", type=Path, metavar="FILE",
+                   help="Picasa's contacts.xml, which names the faces of .picasa.ini files (with --from-tags)")
     p.add_argument("--min-face-size", type=PIXELS, default=DEFAULT_MIN_FACE_SIZE, metavar="PX",
                    help="faces whose box is narrower or shorter are rejected as too small (default: %(default)s)")
     p.add_argument("--all", action="store_true", help="list every photo, not only new, changed and problem ones")
@@ -56,15 +69,33 @@ def run(args) -> int:
     from facerec.gallery.store import Gallery
 
     # The detector looks for faces down to 20 px so that small ones are reported as too small, not missed.
+    if (args.people_dir is None) == (args.from_tags is None):
+        raise errors.UsageError("give either PEOPLE_DIR or --from-tags ALBUM_DIR")
+    if args.picasa_contacts is not None and args.from_tags is None:
+        raise errors.UsageError("--picasa-contacts goes with --from-tags")
     pipeline = pipeline_from_args(args, min_face_size=min(20, args.min_face_size))
     with Gallery(args.gallery) as gallery:
-        report = enroll_folder(args.people_dir, gallery, pipeline, progress=progress_enabled(args),
-                               min_face_size=args.min_face_size)
+        if args.from_tags is not None:
+            from facerec.gallery.enroll_tags import enroll_from_tags
+
+            report = enroll_from_tags(args.from_tags, gallery, pipeline, progress=progress_enabled(args),
+                                      min_face_size=args.min_face_size, picasa_contacts=args.picasa_contacts)
+        else:
+            report = enroll_folder(args.people_dir, gallery, pipeline, progress=progress_enabled(args),
+                                   min_face_size=args.min_face_size)
         people = gallery.people(report.backbone)
+        in_regions = []
+        if args.from_tags is not None:
+            from facerec.gallery.enroll_tags import region_recipe
+
+            in_regions = [p.name for p in gallery.people(region_recipe(report.backbone)) if p.faces]
     if args.json:
         print_json({**report.to_dict(), "gallery": str(args.gallery)})
     else:
         print_report(report, people, args)
+        if in_regions:
+            print(f"aligned inside their regions (no face detected; kept apart as {report.backbone}+region): "
+                  + ", ".join(in_regions))
     if report.unreadable:
         print(f"facerec: {len(report.unreadable)} folder(s) or link(s) could not be read; the people and photos "
               "enrolled from them were kept: " + ", ".join(report.unreadable), file=sys.stderr)

@@ -20,7 +20,7 @@ unknown faces and `facerec name` enroll a group.
 
 Outputs always cover the whole album, skipped photos included:
   --csv / --jsonl   one row per face: path (relative to ALBUM_DIR), face_index, x, y, w, h, name,
-                    score, confidence
+                    score, confidence, named_by (facerec, region or person)
   --annotate DIR    copies with boxes and names, in the album's folder structure
   --xmp             XMP sidecars beside the photos with MWG face regions (mwg-rs) and person tags
                     (dc:subject, lr:hierarchicalSubject People|Name, digiKam:TagsList People/Name,
@@ -30,6 +30,13 @@ Outputs always cover the whole album, skipped photos included:
                     --xmp-naming: darktable = photo.jpg.xmp (default, also digiKam's default),
                     lightroom = photo.xmp, both.
 The photos themselves are never modified.
+
+Face tags the photos already carry are kept: MWG and Microsoft Photo regions in XMP sidecars
+(photo.jpg.xmp, photo.xmp) and embedded in JPEG/PNG/TIFF/WebP, and Picasa's .picasa.ini (names
+from Picasa's contacts.xml: --picasa-contacts). A face a region names is reported with that name
+and named_by = region (facerec's own matches: named_by = facerec); where facerec would name it
+someone else, the run reports the disagreement. A named region where no face was detected is
+reported as a face too. --no-regions ignores them.
 
 --ray [ADDRESS] runs the per-photo work (decode, detect, embed) on a Ray cluster: the one at ADDRESS
 (e.g. auto, 10.0.0.5:6379, ray://head:10001), or a local one with --workers CPUs when no address is
@@ -79,6 +86,10 @@ def register(sub, common) -> None:
     p.add_argument("--force", action="store_true", help="analyse every photo again, even unchanged ones")
     add_min_face_size(p)
     p.add_argument("--all", action="store_true", help="list every photo, not only the ones with problems")
+    p.add_argument("--picasa-contacts", type=Path, metavar="FILE",
+                   help="Picasa's contacts.xml, which names the faces of .picasa.ini files")
+    p.add_argument("--no-regions", action="store_true",
+                   help="ignore the face regions the photos already carry (sidecars, embedded XMP, .picasa.ini)")
     p.add_argument("--people", type=Path, metavar="PEOPLE_DIR",
                    help="first enroll (incrementally) the people in PEOPLE_DIR/<Name>/<photos>, as `facerec enroll` does")
     p.set_defaults(func=run)
@@ -105,7 +116,8 @@ def run(args) -> int:
         summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
                             xmp_naming=args.xmp_naming, xmp_unknown=args.xmp_unknown,
-                            progress=progress_enabled(args), ray=cluster)
+                            progress=progress_enabled(args), ray=cluster, regions=not args.no_regions,
+                            picasa_contacts=args.picasa_contacts)
     if args.json:
         print_json({**summary.to_dict(), "backbone": pipeline.backbone.name, "embedding": pipeline.embedding_id, "gallery": str(args.gallery)})
     else:
@@ -162,6 +174,12 @@ def print_summary(summary, args) -> None:
           f" ({s.photos_per_second:.2f} photos/s)")
     people = ", ".join(f"{name} ({n})" for name, n in sorted(s.people.items(), key=lambda kv: (-kv[1], kv[0])))
     print(f"{s.faces} faces: {s.named} named, {s.unknown} unknown" + (f" — {people}" if people else ""))
+    if s.named_by_region:
+        print(f"{s.named_by_region} of the named faces keep the name a face region in the photo gives")
+    if s.disagreements:
+        print(f"{len(s.disagreements)} face(s) facerec would name differently from their region (the region's name "
+              "is kept): " + ", ".join(f"{d['path']} #{d['face_index']} {d['region_name']} (facerec: {d['facerec_name']})"
+                                       for d in s.disagreements[:10]) + (" ..." if len(s.disagreements) > 10 else ""))
     for label, key in (("csv", "csv"), ("jsonl", "jsonl"), ("annotated copies", "annotated")):
         if key in s.outputs:
             print(f"{label}: {s.outputs[key]}")
