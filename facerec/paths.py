@@ -27,6 +27,7 @@ ENV_BACKBONE = "FACEREC_BACKBONE"
 ENV_API_KEY = "FACEREC_API_KEY"
 ENV_DLIB_ENGINE = "FACEREC_DLIB_ENGINE"
 ENV_EMBED_THREADS = "FACEREC_EMBED_THREADS"
+ENV_LOCK_TIMEOUT = "FACEREC_LOCK_TIMEOUT_S"
 
 ENVIRONMENT: dict[str, str] = {
     ENV_BACKBONE: "default backbone",
@@ -37,6 +38,7 @@ ENVIRONMENT: dict[str, str] = {
     ENV_API_KEY: "the key `facerec serve` requires from clients",
     ENV_DLIB_ENGINE: "what runs dlib's network: auto (ONNX Runtime when installed), onnx or dlib",
     ENV_EMBED_THREADS: "threads ONNX Runtime gives dlib's network (default 1)",
+    ENV_LOCK_TIMEOUT: "seconds a gallery write waits for another process's (default 30)",
 }
 
 APP_NAME = "facerec"

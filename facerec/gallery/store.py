@@ -53,6 +53,7 @@ import numpy as np
 from facerec.errors import GalleryError
 from facerec.files.atomic import make_private_dirs
 from facerec.names import RESERVED_NAMES, person_name
+from facerec.paths import ENV_LOCK_TIMEOUT
 from facerec.types import UNKNOWN, Face
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ def _as_face(value: Face | Mapping[str, Any]) -> Face:
 
 def _lock_timeout_from_env(default: float = 30.0) -> float:
     try:
-        value = float(os.environ.get("FACEREC_LOCK_TIMEOUT_S") or default)
+        value = float(os.environ.get(ENV_LOCK_TIMEOUT) or default)
     except ValueError:
         return default
     return value if 0 < value < float("inf") else default
