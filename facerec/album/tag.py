@@ -77,7 +77,7 @@ def tag_album(
     annotate_dir: str | Path | None = None,
     xmp: bool = False,
     xmp_naming: str = "darktable",
-    xmp_unknown: bool = False,
+    xmp_unknown: bool = True,
     progress: bool = False,
     batch_size: int = 32,
     embed_in_process: bool | None = None,

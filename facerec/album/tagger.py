@@ -128,8 +128,8 @@ class AlbumTagger:
         self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, OK,
                                   record.note if record else "", detections, decision=self.decision)
         rel = relative_name(p.path, self.root)
-        tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel)
-                for d, ident in zip(stored, identities)]
+        tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel,
+                           probability=ident.probability) for d, ident in zip(stored, identities)]
         self.finish(p, REIDENTIFIED, OK, "", tags)
 
     def stored(self, p: Prepared) -> tuple[str, str, list[FaceResult]]:

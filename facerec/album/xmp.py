@@ -18,9 +18,10 @@ What facerec writes into a sidecar (and nothing else):
 - ``facerec:People`` (Bag): the names facerec put into those tag lists, so the next run can take
   back exactly its own tags and leave the ones you typed alone.
 
-Only *named* faces get a region by default; `include_unknown=True` (``facerec tag --xmp-unknown``)
-also writes regions without a Name for faces nobody was recognised in, which digiKam shows as
-"unknown" faces you can name there.
+``facerec tag --xmp`` writes a region for every face: named ones with their Name, unknown ones without,
+which digiKam and other photo managers show as "unknown" faces to name there (`include_unknown=True`;
+``--xmp-named-only`` writes named faces only). A face that a region of another tool (or of a person)
+already covers -- the two overlap by at least half of the smaller one -- gets no second region.
 
 Merging: an existing sidecar is parsed (defusedxml: no entities, no DTDs) and kept as it is --
 other namespaces, darktable's history, your own keywords and face regions other tools drew -- except
@@ -206,6 +207,8 @@ def merge_xmp(
     if names:
         target.append(list_property(q(FACEREC_NS, "People"), "Bag", names))
 
+    taken = [area for area in (region_area(li) for li in kept_regions) if area is not None]
+    regions = [r for r in regions if not any(covers(area, normalised_area(r.box, width, height)) for area in taken)]
     all_regions = kept_regions + [region_item(r, width, height) for r in regions]
     if all_regions:
         target.append(regions_property(all_regions, width, height, kept_dims if not regions else None))
@@ -330,6 +333,29 @@ def list_property(key: str, container: str, values: Iterable[str]) -> ET.Element
     for value in values:
         ET.SubElement(holder, q(RDF_NS, "li")).text = value
     return prop
+
+
+# Two regions are one face when they overlap by at least this share of the smaller one (tools draw a face's box
+# a little differently; two people's faces hardly overlap at all).
+SAME_FACE_OVERLAP = 0.5
+
+
+def region_area(li: ET.Element) -> tuple[float, float, float, float] | None:
+    """A region item's normalised (centre x, centre y, w, h), or None when it has no usable normalised area."""
+    region = read_region(li)
+    coords = tuple(region[k] for k in ("x", "y", "w", "h"))
+    if region["unit"] not in (None, "normalized") or any(v is None for v in coords):
+        return None
+    return coords  # type: ignore[return-value]
+
+
+def covers(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when the normalised areas a and b (centre x, centre y, w, h) overlap by SAME_FACE_OVERLAP of the smaller."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    ix = max(0.0, min(ax + aw / 2, bx + bw / 2) - max(ax - aw / 2, bx - bw / 2))
+    iy = max(0.0, min(ay + ah / 2, by + bh / 2) - max(ay - ah / 2, by - bh / 2))
+    smaller = min(aw * ah, bw * bh)
+    return smaller > 0 and ix * iy >= SAME_FACE_OVERLAP * smaller
 
 
 def region_item(region: FaceRegion, width: int, height: int) -> ET.Element:

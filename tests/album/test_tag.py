@@ -163,7 +163,8 @@ def test_bad_photos_are_reported_and_do_not_stop_the_run(tagged):
 def test_csv_and_jsonl_have_one_row_per_face(tagged):
     with open(tagged["out"] / "faces.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence"]
+    assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence",
+                             "probability"]
     got: dict[str, list[str]] = {}
     for row in rows:
         got.setdefault(row["path"], []).append(row["name"])
@@ -173,7 +174,9 @@ def test_csv_and_jsonl_have_one_row_per_face(tagged):
     for row, obj in zip(rows, jsonl):
         # the CSV row and the JSON object are the same FaceResult: flat x, y, w, h there, a box here
         assert (row["path"], int(row["x"]), int(row["w"]), row["name"]) == (obj["path"], obj["box"][0], obj["box"][2], obj["name"])
-        assert obj["box"][2] > 40 and obj["box"][3] > 40 and 0 < obj["score"] <= 1
+        assert obj["box"][2] > 40 and obj["box"][3] > 40 and 0 <= obj["score"] <= 1
+        # the match confidence: 0.67 at least for a named face (its threshold is 0.67), 0 for an unknown one
+        assert obj["score"] >= 0.67 if obj["name"] != UNKNOWN else obj["score"] == 0
         assert obj["distance"] is not None and float(row["distance"]) == obj["distance"]
     # boxes are those of the photo as displayed: they fit inside it
     for obj in jsonl:
@@ -182,17 +185,15 @@ def test_csv_and_jsonl_have_one_row_per_face(tagged):
         assert 0 <= x and x + bw <= w and 0 <= y and y + bh <= h
 
 
-def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
+def test_xmp_sidecars_hold_one_region_per_face_unknown_ones_unnamed(tagged):
     from facerec.album.xmp import read_face_regions, read_people_tags
 
     results = {r.rel_path: r for r in tagged["summary"].results}
     sidecars = sorted(p.relative_to(tagged["album"]).as_posix() for p in tagged["album"].rglob("*.xmp"))
-    # only photos with someone named get a sidecar (unknown faces get no region without --xmp-unknown)
-    assert sidecars == ["2019/Obama.JPG.xmp", "obama_and_biden.jpg.xmp"]
+    # every photo with a face gets a sidecar: unknown faces get regions without a name, to be named in digiKam
+    assert sidecars == sorted(f"{rel}.xmp" for rel in EXPECTED_NAMES)
     for rel, names in EXPECTED_NAMES.items():
-        named = [f for f in results[rel].faces if f.name != UNKNOWN]
-        if not named:
-            continue
+        named = results[rel].faces
         sidecar = tagged["album"] / f"{rel}.xmp"
         root = ET.parse(sidecar).getroot()
         assert root.tag == "{adobe:ns:meta/}xmpmeta"
@@ -200,7 +201,7 @@ def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
         info = read_face_regions(sidecar)
         h, w = load_image(tagged["album"] / rel).shape[:2]  # the photo as displayed (EXIF rotation applied)
         assert (info["width"], info["height"]) == (w, h)
-        assert [r["name"] for r in info["regions"]] == [f.name for f in named]
+        assert [r["name"] for r in info["regions"]] == [None if f.name == UNKNOWN else f.name for f in named]
         for region, face in zip(info["regions"], named):
             x, y, bw, bh = face.face.box
             assert region["type"] == "Face" and region["unit"] == "normalized"
