@@ -296,16 +296,16 @@ def test_a_symlink_loop_and_output_folders_are_walked_once(tmp_path):
         ("x/skip.gif", ".gif images are not supported; convert it to JPEG or PNG")]  # reported, not silently skipped
 
 
-def test_nothing_readable_exits_1(tmp_path, capsys):
+def test_nothing_readable_missing_or_empty_exits_3(tmp_path, capsys):
     album = tmp_path / "junk"
     album.mkdir()
     (album / "a.jpg").write_text("no")
     gallery = tmp_path / "g.sqlite"
-    assert main(["tag", str(album), "--gallery", str(gallery), "-q"]) == 1
-    assert main(["tag", str(tmp_path / "missing"), "--gallery", str(gallery), "-q"]) == 1
+    assert main(["tag", str(album), "--gallery", str(gallery), "-q"]) == 3
+    assert main(["tag", str(tmp_path / "missing"), "--gallery", str(gallery), "-q"]) == 3
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["tag", str(empty), "--gallery", str(gallery), "-q"]) == 1
+    assert main(["tag", str(empty), "--gallery", str(gallery), "-q"]) == 3
 
 
 def test_distributed_entry_point_matches_the_album_run(tagged):

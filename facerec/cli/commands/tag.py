@@ -50,8 +50,9 @@ examples:
   facerec tag album/ --ray                  # a local Ray cluster
   facerec tag album/ --ray auto             # the Ray cluster this machine belongs to
 
-exit code: 0 when the run finished (even if some photos were bad), 1 when no photo could be read or a
-sidecar could not be written (disk full, permissions; the old sidecar is kept whole),
+exit code: 0 when the run finished (even if some photos were bad or had no face), 1 when a sidecar could not
+be written (disk full, permissions; the old sidecar is kept whole), 3 when ALBUM_DIR is missing, holds no
+photo or none of its photos could be read,
 4 when --ray is given but Ray is not installed or its cluster cannot be started or reached."""
 
 
@@ -117,10 +118,10 @@ def run(args) -> int:
         print_summary(summary, args)
     if summary.photos == 0:
         print(f"facerec: no photos found in {args.album_dir}", file=sys.stderr)
-        return errors.EXIT_NEGATIVE
+        return errors.EXIT_BAD_INPUT
     if summary.readable == 0:
         print("facerec: none of the photos could be read", file=sys.stderr)
-        return errors.EXIT_NEGATIVE
+        return errors.EXIT_BAD_INPUT
     if summary.output_errors:
         print(f"facerec: error: {summary.output_errors} XMP sidecar(s) could not be written (see the problems"
               " above); run again when the cause is fixed", file=sys.stderr)
