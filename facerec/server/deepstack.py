@@ -143,7 +143,7 @@ def decoded(data: bytes, label: str):
     """The upload as an image; DeepStack's "invalid image" (the reason goes to the log) when it is not one."""
     try:
         return decode_upload(data, label)
-    except ImageError as e:
+    except (ApiError, ImageError) as e:  # decode_upload's 400 carries the reason, which DeepStack's text does not
         log.info("invalid image: %s", e)
         raise ApiError(400, "invalid image") from None
 
