@@ -162,3 +162,18 @@ def test_people_marks_someone_who_cannot_be_recognised(tmp_path, capsys):
     assert person["faces"] == 0 and person["note"] == "not recognised: no photo gave a face"
     assert main(["people", "--backbone", "dlib", "--gallery", str(gallery_path)]) == 0
     assert "no photo gave a face" in capsys.readouterr().out
+
+
+def test_detect_annotate_draws_the_five_landmarks(tmp_path):
+    import numpy as np
+
+    from facerec.cli.commands.detect import write_annotated
+    from facerec.types import Face
+    from facerec.vision.imageio import load_image
+
+    landmarks = ((80.0, 110.0), (120.0, 110.0), (100.0, 130.0), (85.0, 150.0), (115.0, 150.0))
+    face = Face((50, 80, 100, 100), 0.99, landmarks)
+    written = load_image(write_annotated(np.zeros((240, 200, 3), np.uint8), [face], tmp_path / "a.jpg"))
+    for x, y in landmarks:
+        assert written[int(y), int(x)].max() > 80, (x, y)  # a dot on each landmark
+    assert written[165, 100].max() < 30  # and nothing between them

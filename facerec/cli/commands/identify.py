@@ -19,8 +19,8 @@ DESCRIPTION = """Find every face in each IMAGE and name it from the gallery (`fa
 One CSV line per face, like face_recognition's CLI, with the columns of every facerec CSV:
 
   path,face_index,name,score,distance,x,y,w,h,confidence,probability
-  party.jpg,0,Alice,0.8870,0.0192,120,80,96,118,0.9990,
-  party.jpg,1,unknown,0.0000,0.2411,400,95,90,110,0.9987,
+  holdout/Angelina_Jolie_img10.jpg,0,Angelina_Jolie,0.9023,0.0167,97,97,205,294,0.9965,
+  holdout/deepface_id13_img24.jpg,0,unknown,0.0000,0.1593,180,115,281,380,1.0000,
 
 name is `unknown` for people not enrolled. score is the match confidence: 1.0 for a distance of 0,
 0.67 exactly at the threshold in force (the same scale as DeepStack's confidence), lower the farther
