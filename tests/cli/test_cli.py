@@ -138,6 +138,7 @@ def test_help_says_what_the_code_does_where_it_states_a_rule():
     for name in ("verify", "enroll"):  # the photo's main face: pipeline.main_face, the largest near the centre
         assert "largest near the centre" in " ".join(sub.choices[name].description.split())
     assert "landmarks" in sub.choices["detect"].description
+    assert all(len(command.description or "") > 100 for command in sub.choices.values())  # says what it does
 
 
 def test_confusion_matrix_keeps_whole_names():

@@ -76,7 +76,7 @@ def run(args) -> int:
         print_json({"backbone": args.backbone, "matcher": args.matcher, "threshold": recognizer.threshold_,
                     "images": [{**r, "faces": [f.to_dict() for f in r["faces"]]} for r in results]})
     else:
-        print_csv(results, args.show_distance)
+        print_csv(results)
     return exit_code(results)
 
 
@@ -101,10 +101,10 @@ def identify_image(path: Path, recognizer) -> dict[str, Any]:
     return {"path": str(path), "faces": faces, "error": None if faces else NO_FACE}
 
 
-def print_csv(results: list[dict[str, Any]], show_distance: bool = True) -> None:
+def print_csv(results: list[dict[str, Any]]) -> None:
     from facerec.files.atomic import csv_cell
 
-    fields = ROW_FIELDS  # one header for every CSV facerec writes; show_distance no longer removes a column
+    fields = ROW_FIELDS  # one header for every CSV facerec writes (--show-distance has nothing left to add)
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(fields)
     for r in results:
