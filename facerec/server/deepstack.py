@@ -250,7 +250,8 @@ async def face_delete(request: Request) -> dict[str, Any]:
     return answer(started)
 
 
-@router.post("/v1/vision/face/match", summary="DeepStack: similarity of the faces in two images",
+@router.post("/v1/vision/face/match",
+             summary="DeepStack: similarity of the faces in two images (any two files; image1, image2 in DeepStack's docs)",
              openapi_extra=form_body(["image1", "image2"], image1=IMAGE, image2=IMAGE))
 async def face_match(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
