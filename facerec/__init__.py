@@ -17,3 +17,8 @@ def __getattr__(name: str):
 
 
 __all__ = list(_API)
+
+
+def __dir__() -> list[str]:
+    """The lazy re-exports too, so dir(facerec) and completion list them."""
+    return sorted(set(globals()) | set(_API))

@@ -5,7 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_NEGATIVE = 1  # the command worked and the answer is "no": verify says different, identify found nobody known
 EXIT_USAGE = 2  # bad arguments (argparse uses 2 too)
-EXIT_BAD_INPUT = 3  # an image could not be read, or had no face where one was needed
+EXIT_BAD_INPUT = 3  # no input yields a face: no face, an unreadable image, a missing file (some good inputs: 0 or 1)
 EXIT_MISSING_MODEL = 4  # weights, a trained head or an optional extra are not installed
 EXIT_INTERRUPTED = 130
 
@@ -20,6 +20,12 @@ class UsageError(FacerecError):
     """Arguments that parse but do not go together."""
 
     exit_code = EXIT_USAGE
+
+
+class InputError(FacerecError):
+    """An input path is missing or is not what the command needs (a folder that does not exist)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class ImageError(FacerecError):

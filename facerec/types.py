@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from facerec.vectors import match_confidence
+
 # MTCNN's five landmarks, in the order every array in facerec uses.
 LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -42,20 +44,32 @@ class Face:
 
 @dataclass
 class Identity:
-    """The answer for one face: a name (or UNKNOWN) and a similarity score in [-1, 1] or a probability."""
+    """The answer for one face: a name (or UNKNOWN); `score`, the match confidence in [0, 1]
+    (facerec.vectors.match_confidence of `distance` and the threshold in force; 0 for UNKNOWN); the cosine
+    `distance` the decision was made on; and, from a classifier (svm, logreg, head), its class `probability`."""
 
     name: str
     score: float
     distance: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    probability: float | None = None
+
+    @classmethod
+    def decided(cls, nearest: str, known: bool, distance: float, threshold: float, probability: float | None = None,
+                extra: dict[str, Any] | None = None) -> "Identity":
+        """The one way a matcher answers: `nearest` when `known`, else UNKNOWN with score 0 (the nearest name kept
+        in extra)."""
+        if known:
+            return cls(nearest, match_confidence(distance, threshold), float(distance), dict(extra or {}), probability)
+        return cls(UNKNOWN, 0.0, float(distance), {"nearest": nearest, **(extra or {})}, probability)
 
 
 UNKNOWN = "unknown"
 
 
-# The columns of every CSV facerec writes about faces (tag --csv, identify), in this order.
+# The columns of every CSV facerec writes about faces (identify, tag --csv), in this order.
 ROW_FIELDS: tuple[str, ...] = ("path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence",
-                               "named_by")
+                               "named_by", "probability")
 
 # Who gave a face its name (FaceResult.named_by): facerec's own match, a face region the photo already
 # carried (a person's tag from digiKam, Lightroom, Picasa ...), or a person's decision in facerec's review.
@@ -69,7 +83,11 @@ class FaceResult:
     `to_dict()` is what JSON outputs hold (identify --json, tag --jsonl, the Python API, Ray results, the
     server's /api/v1); `to_row()` is a CSV line in ROW_FIELDS order. `extra` carries what only some outputs
     have (a video track) and is added to the dict as is. `named_by` says who named the face (NAMED_BY_*;
-    None for an unknown face); left out, it is facerec for a named face."""
+    None for an unknown face); left out, it is facerec for a named face.
+
+    `score` is the match confidence (Identity): 0 for UNKNOWN, 0.67 exactly at the threshold in force, 1 at
+    distance 0; `distance` the raw cosine distance; `probability` a classifier's class probability (None for
+    the nearest-neighbour matcher)."""
 
     face: Face
     name: str = UNKNOWN
@@ -80,6 +98,7 @@ class FaceResult:
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict)
     named_by: str | None = None
+    probability: float | None = None
 
     def __post_init__(self) -> None:
         if self.named_by is None and self.name != UNKNOWN:
@@ -89,8 +108,9 @@ class FaceResult:
     def of(cls, face: Face, identity: Identity | None, face_index: int = 0, path: str | None = None,
            embedding: np.ndarray | None = None) -> "FaceResult":
         if identity is None:
-            return cls(face, UNKNOWN, None, None, face_index, path, embedding)
-        return cls(face, identity.name, identity.score, identity.distance, face_index, path, embedding)
+            return cls(face, UNKNOWN, 0.0, None, face_index, path, embedding)
+        return cls(face, identity.name, identity.score, identity.distance, face_index, path, embedding,
+                   probability=identity.probability)
 
     @property
     def known(self) -> bool:
@@ -100,7 +120,8 @@ class FaceResult:
         out: dict[str, Any] = {} if self.path is None else {"path": self.path}
         out.update(face_index=self.face_index, name=self.name, score=_rounded(self.score),
                    distance=_rounded(self.distance), box=[int(v) for v in self.face.box],
-                   confidence=_rounded(self.face.confidence), named_by=self.named_by)
+                   confidence=_rounded(self.face.confidence), named_by=self.named_by,
+                   probability=_rounded(self.probability))
         out.update(self.extra)
         return out
 

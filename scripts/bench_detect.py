@@ -13,7 +13,7 @@ frames whose boxes all pair up at IoU >= 0.9 with the reference's.
 revision, loaded beside today's), so an optimisation's before and after are timed in the same run. With
 `--voc FOLDER` (default: ../shared/faces/dlib/_group when it exists) every engine also runs on that folder's
 photos at their own size and the table gives the recall of its VOC face boxes (annotations_testing.xml, a
-face found = a box at IoU >= 0.4, as tests/test_detect.py) and the photos whose boxes match the reference's.
+face found = a box at IoU >= 0.4, as tests/vision/test_detect.py) and the photos whose boxes match the reference's.
 
     python scripts/bench_detect.py                                # 640x480 and 1280x960, all engines
     python scripts/bench_detect.py --baseline a4c8603 --one-thread --out bench-detect.json

@@ -38,3 +38,13 @@ def test_every_extra_named_exists():
     named = {(path.relative_to(REPO).as_posix(), extra) for path in texts
              for extra in re.findall(r"facerec\[([a-z0-9_-]+)\]", path.read_text(errors="replace"))}
     assert named and sorted((path, extra) for path, extra in named if extra not in extras) == []
+
+
+def test_dir_lists_the_lazy_api():
+    """`facerec.verify_faces` and friends are imported on first use; dir() and completion still show them."""
+    import facerec
+
+    listed = dir(facerec)
+    for name in facerec.__all__:
+        assert name in listed and callable(getattr(facerec, name))
+    assert "__version__" in listed

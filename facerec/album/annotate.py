@@ -99,8 +99,9 @@ def draw_label(image: np.ndarray, text: str, box: tuple[int, int, int, int], col
 
 
 def face_label(name: str, score: float | None) -> str:
-    """The usual label text: "Name 0.93", or just the name when there is no score."""
-    return name if score is None else f"{name} {score:.2f}"
+    """The usual label text: "Name 0.93" (the match confidence: 0.67 at the threshold), or just the name when there
+    is no score or the face is unknown (whose score is 0 by definition)."""
+    return name if score is None or name == UNKNOWN else f"{name} {score:.2f}"
 
 
 def save_image(path: str | Path, image_rgb: np.ndarray, *, quality: int = 90) -> Path:

@@ -52,7 +52,7 @@ class TagOptions:
     annotate_dir: Path | None = None
     xmp: bool = False
     xmp_naming: str = "darktable"
-    xmp_unknown: bool = False
+    xmp_unknown: bool = True  # unknown faces get regions without a name (facerec tag --xmp-named-only: False)
     batch_size: int = 32  # faces per backbone call
     max_pending_photos: int = 8  # photos waiting for a batch (bounds memory when annotating)
     region_reader: Any = None  # a facerec.album.regions.RegionReader; None: existing face regions are not read
@@ -122,6 +122,11 @@ def displayed_size(path: Path | bytes) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
+# What the stored scores mean: photos tagged before the score became the match confidence (1 - distance or a
+# class probability then) are re-identified from their stored embeddings once, so no output mixes the scales.
+SCORE_SCALE = "score=match_confidence;"
+
+
 def decision_key(matcher: Any) -> str:
     """What decides the names besides the enrolled set: the matcher's kind and settings, threshold included.
 
@@ -133,10 +138,10 @@ def decision_key(matcher: Any) -> str:
         return "nobody enrolled"
     own = getattr(matcher, "decision_key", None)
     if callable(own):
-        return str(own())
+        return SCORE_SCALE + str(own())
     params = dict(matcher.get_params()) if hasattr(matcher, "get_params") else {}
     params["threshold"] = getattr(matcher, "threshold_", params.get("threshold"))  # None resolved per backbone
-    return type(matcher).__name__ + json.dumps(params, sort_keys=True, default=str)
+    return SCORE_SCALE + type(matcher).__name__ + json.dumps(params, sort_keys=True, default=str)
 
 
 def decide(record: Any, sha256: str, backbone: str, version: int, force: bool, decision: str | None = None) -> str:

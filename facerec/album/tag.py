@@ -21,7 +21,8 @@ Outputs cover the whole album on every run, skipped photos included (their faces
 from the gallery), so a CSV/JSONL is always complete rather than a diff:
 
 - CSV and JSONL (facerec.album.reports): one FaceResult per face: path (relative to the album), face_index,
-  name, score, distance, box (x, y, w, h) and confidence. Photos without faces have no row; they are in the summary.
+  name, score, distance, box (x, y, w, h), confidence and probability. Photos without faces have no row; they are in
+  the summary.
 - `annotate_dir`: a copy of each photo with boxes and names, mirroring the album's folders
   (written for analysed and re-identified photos, and for skipped ones whose copy is missing).
 - XMP sidecars (facerec.album.xmp): merged on every run; unchanged content is not rewritten.
@@ -81,7 +82,7 @@ def tag_album(
     annotate_dir: str | Path | None = None,
     xmp: bool = False,
     xmp_naming: str = "darktable",
-    xmp_unknown: bool = False,
+    xmp_unknown: bool = True,
     progress: bool = False,
     batch_size: int = 32,
     embed_in_process: bool | None = None,

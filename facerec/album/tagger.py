@@ -129,7 +129,7 @@ class AlbumTagger:
                                   record.note if record else "", detections, decision=self.decision)
         rel = relative_name(p.path, self.root)
         tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel,
-                           named_by=NAMED_BY_PERSON if d.assigned_person else None)
+                           named_by=NAMED_BY_PERSON if d.assigned_person else None, probability=ident.probability)
                 for d, ident in zip(stored, identities)]
         self.finish(p, REIDENTIFIED, OK, "", tags)
 

@@ -30,9 +30,10 @@ displayed frame, as their AppliedToDimensions say (facerec.album.frames has the 
 facerec.album.regions reads with): there facerec writes its regions in that frame too and keeps those
 dimensions, so every region of the sidecar is read the same way.
 
-Only *named* faces get a region by default; `include_unknown=True` (``facerec tag --xmp-unknown``)
-also writes regions without a Name for faces nobody was recognised in, which digiKam shows as
-"unknown" faces you can name there.
+``facerec tag --xmp`` writes a region for every face: named ones with their Name, unknown ones without,
+which digiKam and other photo managers show as "unknown" faces to name there (`include_unknown=True`;
+``--xmp-named-only`` writes named faces only). A face that a region of another tool (or of a person)
+already covers -- the two overlap by at least half of the smaller one -- gets no second region.
 
 Merging: an existing sidecar is parsed (defusedxml: no entities, no DTDs) and kept as it is --
 other namespaces, darktable's history, your own keywords and face regions other tools drew -- except
@@ -248,7 +249,12 @@ def merge_xmp(
     stored_size = (height, width) if orientation in TURNED else (width, height)
     frame = ImageFrame(*stored_size, orientation)
     displayed = bool(kept_regions) and not mwg_in_stored_frame(applied_size(kept_dims), frame)
-    all_regions = kept_regions + [region_item(r, width, height, None if displayed else orientation) for r in regions]
+    write_orientation = None if displayed else orientation
+    # a face another tool's (or a person's) region already covers gets no second region
+    taken = [area for area in (region_area(li) for li in kept_regions) if area is not None]
+    regions = [r for r in regions
+               if not any(covers(area, written_area(r, width, height, write_orientation)) for area in taken)]
+    all_regions = kept_regions + [region_item(r, width, height, write_orientation) for r in regions]
     if all_regions:
         target.append(regions_property(all_regions, *stored_size, kept_dims if displayed or not regions else None))
     return serialise(root)
@@ -394,6 +400,40 @@ def applied_size(dims: ET.Element | None) -> tuple[float, float] | None:
     return (w, h) if w > 0 and h > 0 else None
 
 
+# Two regions are one face when they overlap by at least this share of the smaller one (tools draw a face's box
+# a little differently; two people's faces hardly overlap at all).
+SAME_FACE_OVERLAP = 0.5
+
+
+def region_area(li: ET.Element) -> tuple[float, float, float, float] | None:
+    """A region item's normalised (centre x, centre y, w, h), or None when it has no usable normalised area."""
+    region = read_region(li)
+    coords = tuple(region[k] for k in ("x", "y", "w", "h"))
+    if region["unit"] not in (None, "normalized") or any(v is None for v in coords):
+        return None
+    return coords  # type: ignore[return-value]
+
+
+def covers(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when the normalised areas a and b (centre x, centre y, w, h) overlap by SAME_FACE_OVERLAP of the smaller."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    ix = max(0.0, min(ax + aw / 2, bx + bw / 2) - max(ax - aw / 2, bx - bw / 2))
+    iy = max(0.0, min(ay + ah / 2, by + bh / 2) - max(ay - ah / 2, by - bh / 2))
+    smaller = min(aw * ah, bw * bh)
+    return smaller > 0 and ix * iy >= SAME_FACE_OVERLAP * smaller
+
+
+def written_area(region: FaceRegion, width: int, height: int,
+                 stored_orientation: int | None = None) -> tuple[float, float, float, float]:
+    """The normalised (centre x, centre y, w, h) facerec writes for a displayed-frame `region`: in the stored frame
+    of a photo with `stored_orientation`, or left in the displayed frame (None)."""
+    x, y, w, h = normalised_area(region.box, width, height)
+    if stored_orientation is not None:
+        left, top, w, h = displayed_to_stored((x - w / 2, y - h / 2, w, h), stored_orientation)
+        x, y = left + w / 2, top + h / 2
+    return x, y, w, h
+
+
 def region_item(region: FaceRegion, width: int, height: int, stored_orientation: int | None = None) -> ET.Element:
     """An MWG region of the displayed image, written in the stored frame of a photo with `stored_orientation`
     (None: left in the displayed frame)."""
@@ -402,10 +442,7 @@ def region_item(region: FaceRegion, width: int, height: int, stored_orientation:
     if region.name:
         attrs = {q(MWG_RS_NS, "Name"): region.name, **attrs}
     desc = ET.SubElement(li, q(RDF_NS, "Description"), attrs)
-    x, y, w, h = normalised_area(region.box, width, height)
-    if stored_orientation is not None:
-        left, top, w, h = displayed_to_stored((x - w / 2, y - h / 2, w, h), stored_orientation)
-        x, y = left + w / 2, top + h / 2
+    x, y, w, h = written_area(region, width, height, stored_orientation)
     ET.SubElement(desc, q(MWG_RS_NS, "Area"), {
         q(ST_AREA_NS, "x"): f"{x:.6f}", q(ST_AREA_NS, "y"): f"{y:.6f}",
         q(ST_AREA_NS, "w"): f"{w:.6f}", q(ST_AREA_NS, "h"): f"{h:.6f}",

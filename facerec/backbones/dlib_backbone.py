@@ -19,7 +19,7 @@ Engine: the network's weights are dlib's own file either way; `engine="onnx"` ru
 dlib's, about 6 ms per face on one core here against dlib's 84 ms), `engine="dlib"` with dlib's own
 `compute_face_descriptor`. The default, "auto" (or FACEREC_DLIB_ENGINE), takes ONNX Runtime when the
 `onnx` extra is installed. The numbers are the same network's, so the embedding id, the galleries and the
-thresholds are the same for both (tests/test_dlib_onnx.py proves the descriptors equal on real photos).
+thresholds are the same for both (tests/backbones/test_dlib_keras.py proves the descriptors equal on real photos).
 """
 from __future__ import annotations
 

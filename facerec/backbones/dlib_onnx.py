@@ -11,7 +11,7 @@ nothing is downloaded or converted ahead. dlib's semantics are those of `facerec
   down-sampling blocks) before adding;
 - global average pool, then the 128 x 128... fc without bias: the raw descriptor (not normalised).
 
-`tests/test_dlib_onnx.py` checks the descriptors against dlib's `compute_face_descriptor` on chips of
+`tests/backbones/test_dlib_keras.py` checks the descriptors against dlib's `compute_face_descriptor` on chips of
 real photos. ONNX Runtime runs its kernels without Python's GIL, so other threads (decoding, MTCNN)
 go on while it embeds.
 """

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -14,8 +16,12 @@ from facerec.names import printable
 from facerec.paths import ENVIRONMENT, default_gallery_path
 from facerec.quiet import hide_tensorflow_startup_lines, show_tensorflow_log
 
-EPILOG = """exit codes: 0 ok · 1 negative answer (verify: different people; identify: nobody known) or failure ·
-2 usage error · 3 unreadable image / no face · 4 missing weights, head or optional extra · 130 interrupted
+EPILOG = """exit codes: 0 ok · 1 a negative answer (verify: different people; identify: faces found, nobody known) or
+a failure (gallery, output) · 2 usage error · 3 no input gave a face (no face, an unreadable or missing file; with
+several inputs, only when none did: the others are reported and the problem ones listed) · 4 missing weights,
+head or optional extra · 130 interrupted
+
+the common options (--backbone, --weights, --gallery, --no-flip, --json, -v, -q) go before or after the command
 
 environment: """ + ", ".join(f"{name} ({meaning})" for name, meaning in ENVIRONMENT.items()) + """
 trained heads live beside the gallery, in <gallery stem>-heads/"""
@@ -42,8 +48,52 @@ def common_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a mistyped option, command or choice (the subcommands' parsers too)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        super().error(message + did_you_mean(self, message))
+
+
+def did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """A hint for the closest known spelling of each unknown option or invalid choice in argparse's `message`."""
+    wrong = re.search(r"invalid choice: '([^']*)'", message)
+    if wrong:
+        known = re.findall(r"'([^']*)'", message.split("choose from", 1)[-1])
+        guesses = difflib.get_close_matches(wrong.group(1), known, n=1, cutoff=0.6)
+    elif message.startswith("unrecognized arguments:"):
+        options = [o for o in parser._option_string_actions if o.startswith("--")]
+        guesses = [g for token in message.split(":", 1)[1].split() if token.startswith("--")
+                   for g in difflib.get_close_matches(token.split("=", 1)[0], options, n=1, cutoff=0.6)]
+    else:
+        return ""
+    return f" (did you mean {' or '.join(dict.fromkeys(guesses))}?)" if guesses else ""
+
+
+def global_options_after_command(argv: list[str]) -> list[str]:
+    """`facerec -v --gallery g.sqlite detect x.jpg` as `facerec detect -v --gallery g.sqlite x.jpg`: the common
+    options may come before the command too. Anything else before the command is left for argparse to refuse."""
+    actions = common_parser()._actions
+    takes_value = {o for a in actions for o in a.option_strings if a.nargs != 0}
+    flags = {o for a in actions for o in a.option_strings if a.nargs == 0}
+    moved, i = [], 0
+    while i < len(argv) and argv[i] not in COMMAND_MODULES:
+        token = argv[i]
+        if token.split("=", 1)[0] in takes_value:
+            step = 1 if "=" in token else 2
+        elif token in flags or re.fullmatch(r"-v+", token):
+            step = 1
+        else:
+            return argv
+        moved += argv[i:i + step]
+        i += step
+    if not moved or i >= len(argv):
+        return argv
+    return [argv[i], *moved, *argv[i + 1:]]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="facerec",
         description="Face recognition: detect (MTCNN), align, embed (VGGFace/VGGFace2 or dlib), enroll people, "
         "identify faces in photos, albums and live video.",
@@ -74,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = global_options_after_command(list(sys.argv[1:] if argv is None else argv))
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # refused by the command's own parser: its usage line and its options' spellings
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return errors.EXIT_USAGE
@@ -95,10 +148,21 @@ def run_command(argv: list[str] | None) -> int:
         print("interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
     except errors.FacerecError as e:
-        return report_error(args, printable(str(e)), type(e).__name__, e.exit_code)
+        return report_error(args, message_of(e), type(e).__name__, e.exit_code)
     except OSError as e:  # disk full, permissions on an output: a message, not a traceback
         where = f"{printable(str(e.filename))}: " if e.filename else ""
         return report_error(args, f"{where}{e.strerror or e}", type(e).__name__, 1)
+
+
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices.get(getattr(args, "command", None) or "", parser)
+
+
+def message_of(error: BaseException) -> str:
+    """An error's text for the terminal: its lines kept (a message may list a URL on a line of its own), each one
+    made printable (no terminal escapes from a file name)."""
+    return "\n".join(printable(line) for line in str(error).splitlines())
 
 
 def report_error(args, message: str, kind: str, exit_code: int) -> int:

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from facerec.errors import FacerecError, ImageError
+from facerec.errors import FacerecError, ImageError, InputError
 from facerec.files.atomic import file_sha256
 from facerec.gallery.forget import forget_emptied_people
 from facerec.gallery.store import Gallery, PersonSummary, PhotoRecord
@@ -176,7 +176,7 @@ def _resolved(path: Path) -> Path:
 
 def list_people_dir(people_dir: Path) -> list[os.DirEntry]:
     if not people_dir.is_dir():
-        raise FacerecError(f"{people_dir}: not a folder (expected PEOPLE_DIR/<Name>/<photos>)")
+        raise InputError(f"{people_dir}: not a folder (expected PEOPLE_DIR/<Name>/<photos>)")
     try:
         return sorted(os.scandir(people_dir), key=lambda e: e.name)
     except OSError as e:
@@ -292,7 +292,8 @@ def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.s
         return _record_failure(ctx, person, path, sha, st.st_mtime, st.st_size, "unreadable", str(e))
     reused = _face_chosen_by_other_backbone(ctx, existing, sha)
     if reused is not None:
-        face, status, note, n_faces = reused, existing.status, existing.note, None  # type: ignore[union-attr]
+        face, status, note = reused, existing.status, existing.note  # type: ignore[union-attr]
+        n_faces = faces_recorded(status, note)
     else:
         choice = choose_enrolment_face(ctx.pipeline, image, ctx.min_face_size)
         if choice.face is None:
@@ -304,6 +305,15 @@ def _detect_and_embed(ctx: _Context, person: str, path: Path, sha: str, st: os.s
     if changed and status == "ok":
         return EnrollRow(person, str(path), "updated", "file changed, embedded again", faces=n_faces)
     return EnrollRow(person, str(path), status, ("file changed; " + note) if changed else note, faces=n_faces)
+
+
+def faces_recorded(status: str, note: str) -> int | None:
+    """The faces an earlier detection found in a photo, as its status and note recorded them (choose_enrolment_face
+    writes "N faces, took ..." for multiple_faces)."""
+    if status == "ok":
+        return 1
+    count = note.split(" ", 1)[0]
+    return int(count) if status == "multiple_faces" and count.isdigit() else None
 
 
 def _face_chosen_by_other_backbone(ctx: _Context, existing: PhotoRecord | None, sha: str) -> Face | None:

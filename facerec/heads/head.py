@@ -280,9 +280,8 @@ class FaceHead:
         for c, p, d in zip(best, proba[np.arange(len(best)), best], distances):
             name = self.classes_[int(c)]
             known = p >= self.min_probability_ and d <= self.max_distance_
-            extra = {} if known else {"nearest": name,
-                                      "reason": "low probability" if p < self.min_probability_ else "too far"}
-            out.append(Identity(name if known else UNKNOWN, float(p), float(d), extra))
+            extra = {} if known else {"reason": "low probability" if p < self.min_probability_ else "too far"}
+            out.append(Identity.decided(name, known, float(d), self.max_distance_, probability=float(p), extra=extra))
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -187,9 +187,7 @@ class NearestNeighbourMatcher(ClassifierMixin, BaseEstimator):
         for c, sim in zip(best, sims):
             nearest = str(self.classes_[c])
             distance = float(1.0 - sim)
-            known = distance <= self.threshold_
-            out.append(Identity(nearest if known else UNKNOWN, float(sim), distance,
-                                {} if known else {"nearest": nearest}))
+            out.append(Identity.decided(nearest, distance <= self.threshold_, distance, self.threshold_))
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -272,7 +270,7 @@ class ClassifierMatcher(ClassifierMixin, BaseEstimator):
             distance = float(1.0 - S[i, self.labels_ == c].max())
             p = float(proba[i, c])
             known = distance <= self.threshold_ and p >= self.min_probability_
-            out.append(Identity(name if known else UNKNOWN, p, distance, {} if known else {"nearest": name}))
+            out.append(Identity.decided(name, known, distance, self.threshold_, probability=p))
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -307,8 +305,9 @@ def one_name_per_photo(identities: list[Identity]) -> list[Identity]:
         if ident.name == UNKNOWN or best[ident.name] == i:
             out.append(ident)
         else:
-            out.append(Identity(UNKNOWN, ident.score, ident.distance,
-                                {**ident.extra, "nearest": ident.name, "reason": "name taken by a closer face"}))
+            out.append(Identity(UNKNOWN, 0.0, ident.distance,
+                                {**ident.extra, "nearest": ident.name, "reason": "name taken by a closer face"},
+                                ident.probability))
     return out
 
 

@@ -7,7 +7,7 @@ from facerec.errors import NoFaceError
 from facerec.vision.imageio import ImageSource, load_image
 from facerec.recognition.pipeline import FacePipeline, main_face
 from facerec.thresholds import threshold_for
-from facerec.vectors import cosine_distance
+from facerec.vectors import cosine_distance, match_confidence
 
 
 def embed_main_face(src: ImageSource, pipeline: FacePipeline) -> tuple[np.ndarray, dict]:
@@ -27,6 +27,7 @@ def verify(a: ImageSource, b: ImageSource, pipeline: FacePipeline, threshold: fl
     distance = cosine_distance(vec_a, vec_b)
     return {
         "same": distance <= threshold,
+        "score": round(match_confidence(distance, threshold), 4),  # 0.67 exactly at the threshold
         "distance": round(distance, 6),
         "threshold": threshold,
         "backbone": pipeline.backbone.name,

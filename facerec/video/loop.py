@@ -70,15 +70,16 @@ class TrackView:
     settled: bool  # its identity has been announced (an `appeared` event)
     detected: bool  # found by a detection on this very frame (else: its last box, held)
     face: Face | None = None  # the track's latest detection (confidence, landmarks)
+    distance: float | None = None  # of the vote that named the track
 
     def label(self) -> str:
         if not self.settled or self.name is None:
             return "?"
-        return self.name if self.score is None else f"{self.name} {self.score:.2f}"
+        return self.name if self.score is None or self.name == UNKNOWN else f"{self.name} {self.score:.2f}"
 
     def to_result(self, face_index: int = 0) -> FaceResult:
         """The face as every output shapes it; `name` is unknown until the track is identified (`settled`)."""
-        return FaceResult(track_face(self.box, self.face), self.name or UNKNOWN, self.score, None, face_index,
+        return FaceResult(track_face(self.box, self.face), self.name or UNKNOWN, self.score, self.distance, face_index,
                           extra={"track": self.track_id, "settled": self.settled, "detected": self.detected})
 
     def to_dict(self) -> dict[str, Any]:
@@ -254,12 +255,13 @@ def _process_frame(frame: Frame, detect: bool, pipeline: Pipeline, identifier: I
         tracks = tracker.update(faces, frame.index, frame.ts)
         wanted = [t for t in tracks if tracker.needs_embedding(t, frame.ts)]
         for track, (ident, confident, embedding) in zip(wanted, identifier.identify(rgb, wanted)):
-            tracker.vote(track, ident.name, ident.score, confident=confident, embedding=embedding)
+            tracker.vote(track, ident.name, ident.score, confident=confident, embedding=embedding,
+                         distance=ident.distance)
         stats.embeddings += len(wanted) if identifier.matcher is not None else 0
     else:
         tracker.advance(frame.index, frame.ts)
-    views = [TrackView(t.track_id, t.box, t.name, t.score, t.appeared, detect and t.last_ts == frame.ts, t.face)
-             for t in tracker.visible_tracks()]
+    views = [TrackView(t.track_id, t.box, t.name, t.score, t.appeared, detect and t.last_ts == frame.ts, t.face,
+                       t.distance) for t in tracker.visible_tracks()]
     return FrameResult(frame, rgb, views, detect, fps_meter.tick())
 
 

@@ -33,8 +33,10 @@ class JsonLinesOutput:
     """One JSON object per line on `stream`: events always, `face` lines on detection frames (or every frame).
 
 Each face is a FaceResult.to_dict() (as `identify --json` and `tag --jsonl`) with the video's fields around it:
-    {"ts": 1.2, "frame": 36, "event": "face", "face_index": 0, "name": "Alice", "score": 0.93, "distance": null,
-     "box": [x, y, w, h], "confidence": 0.99, "track": 3, "settled": true, "detected": true, "fps": 24.8}
+    {"ts": 1.2, "frame": 36, "event": "face", "face_index": 0, "name": "Alice", "score": 0.93, "distance": 0.012,
+     "box": [x, y, w, h], "confidence": 0.99, "probability": null, "track": 3, "settled": true, "detected": true,
+     "fps": 24.8}
+     (score: the match confidence, 0.67 at the threshold; distance: of the vote that named the track)
      (name "unknown" until the track is identified, `settled` once announced; fps: processed, last 2 s)
     {"ts": 1.2, "frame": 36, "event": "appeared", ..., "name": "Alice", "score": 0.93, "track": 3,
      "first_ts": 0.9, "time": "2024-05-01T12:00:00+02:00"}

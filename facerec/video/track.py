@@ -69,6 +69,7 @@ class Vote:
     name: str
     score: float
     confident: bool = False
+    distance: float | None = None  # the cosine distance the matcher decided this vote on
 
 
 @dataclass
@@ -106,6 +107,13 @@ class Track:
         return decision[1] if decision else None
 
     @property
+    def distance(self) -> float | None:
+        """The distance of the vote that named the track: the closest of the votes for its name."""
+        name = self.name
+        distances = [v.distance for v in self.votes if v.name == name and v.distance is not None]
+        return min(distances) if distances else None
+
+    @property
     def visible(self) -> bool:
         """Found by the latest detection pass (a box worth drawing)."""
         return self.missed == 0
@@ -124,13 +132,15 @@ class TrackEvent:
     box: Box
     previous_name: str | None = None  # for RENAMED
     face: Face | None = None  # the track's latest detection (confidence, landmarks)
+    distance: float | None = None  # of the vote that named the track (Track.distance)
 
     @property
     def duration(self) -> float:
         return max(0.0, self.last_ts - self.first_ts)
 
     def to_result(self) -> FaceResult:
-        return FaceResult(track_face(self.box, self.face), self.name, self.score, None, extra={"track": self.track_id})
+        return FaceResult(track_face(self.box, self.face), self.name, self.score, self.distance,
+                          extra={"track": self.track_id})
 
     def to_dict(self) -> dict:
         d = {"ts": round(self.ts, 3), "frame": self.frame, "event": self.kind, **self.to_result().to_dict(),
@@ -259,7 +269,7 @@ class Tracker:
         return since >= self.config.recheck_interval_s
 
     def vote(self, track: Track, name: str, score: float, *, confident: bool = False,
-             embedding: np.ndarray | None = None) -> Track:
+             embedding: np.ndarray | None = None, distance: float | None = None) -> Track:
         """Record one identification of `track` on the current frame; returns the track that holds it now
         (a new one when the vote split the track, the older one when it merged).
         `embedding` (unit length) lets the tracker notice a different person in the same box."""
@@ -270,7 +280,7 @@ class Tracker:
         track.jumped = False
         if embedding is not None:
             track.reference = np.asarray(embedding, dtype=np.float32)
-        track.votes.append(Vote(name, float(score), confident))
+        track.votes.append(Vote(name, float(score), confident, distance))
         while len(track.votes) > self.config.vote_window:
             track.votes.popleft()
         if not track.appeared and self._is_settled(track):
@@ -380,8 +390,9 @@ class Tracker:
     def _emit(self, kind: str, track: Track, last_ts: float, previous_name: str | None = None) -> None:
         name = track.announced_name if kind == LEFT and track.announced_name else (track.name or UNKNOWN)
         score = track.score
+        distance = track.distance if name == track.name else None
         self._events.append(TrackEvent(kind, track.track_id, name, score, self._frame, self._ts,
-                                       track.first_ts, last_ts, track.box, previous_name, track.face))
+                                       track.first_ts, last_ts, track.box, previous_name, track.face, distance))
 
 
 def track_face(box: tuple[int, int, int, int], latest: Face | None) -> Face:

@@ -2,7 +2,7 @@
 
 The networks run through facerec.vision.mtcnn_fast (the package's weights and arithmetic without its per-call
 TensorFlow overhead; RNet and ONet batched over every candidate of every image in a call). The package
-itself stays available as ``engine="reference"`` for comparison (tests/test_detect.py, scripts/bench_detect.py).
+itself stays available as ``engine="reference"`` for comparison (tests/vision/test_detect.py, scripts/bench_detect.py).
 
 The pyramid starts at the smallest face requested: the image is scaled so that `min_face_size` becomes
 MTCNN's native 20 px (a downscale for larger minimum faces, which is also faster), capped by `max_side`

@@ -164,7 +164,7 @@ def test_csv_and_jsonl_have_one_row_per_face(tagged):
     with open(tagged["out"] / "faces.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence",
-                            "named_by"]
+                              "named_by", "probability"]
     got: dict[str, list[str]] = {}
     for row in rows:
         got.setdefault(row["path"], []).append(row["name"])
@@ -174,7 +174,9 @@ def test_csv_and_jsonl_have_one_row_per_face(tagged):
     for row, obj in zip(rows, jsonl):
         # the CSV row and the JSON object are the same FaceResult: flat x, y, w, h there, a box here
         assert (row["path"], int(row["x"]), int(row["w"]), row["name"]) == (obj["path"], obj["box"][0], obj["box"][2], obj["name"])
-        assert obj["box"][2] > 40 and obj["box"][3] > 40 and 0 < obj["score"] <= 1
+        assert obj["box"][2] > 40 and obj["box"][3] > 40 and 0 <= obj["score"] <= 1
+        # the match confidence: 0.67 at least for a named face (its threshold is 0.67), 0 for an unknown one
+        assert obj["score"] >= 0.67 if obj["name"] != UNKNOWN else obj["score"] == 0
         assert obj["distance"] is not None and float(row["distance"]) == obj["distance"]
     # boxes are those of the photo as displayed: they fit inside it
     for obj in jsonl:
@@ -183,17 +185,15 @@ def test_csv_and_jsonl_have_one_row_per_face(tagged):
         assert 0 <= x and x + bw <= w and 0 <= y and y + bh <= h
 
 
-def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
+def test_xmp_sidecars_hold_one_region_per_face_unknown_ones_unnamed(tagged):
     from facerec.album.xmp import read_face_regions, read_people_tags
 
     results = {r.rel_path: r for r in tagged["summary"].results}
     sidecars = sorted(p.relative_to(tagged["album"]).as_posix() for p in tagged["album"].rglob("*.xmp"))
-    # only photos with someone named get a sidecar (unknown faces get no region without --xmp-unknown)
-    assert sidecars == ["2019/Obama.JPG.xmp", "obama_and_biden.jpg.xmp"]
+    # every photo with a face gets a sidecar: unknown faces get regions without a name, to be named in digiKam
+    assert sidecars == sorted(f"{rel}.xmp" for rel in EXPECTED_NAMES)
     for rel, names in EXPECTED_NAMES.items():
-        named = [f for f in results[rel].faces if f.name != UNKNOWN]
-        if not named:
-            continue
+        named = results[rel].faces
         sidecar = tagged["album"] / f"{rel}.xmp"
         root = ET.parse(sidecar).getroot()
         assert root.tag == "{adobe:ns:meta/}xmpmeta"
@@ -203,7 +203,7 @@ def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
         turned = rel == "2019/Obama.JPG"  # stored turned, EXIF orientation 6
         # MWG: areas of the stored image, AppliedToDimensions its size
         assert (info["width"], info["height"]) == ((h, w) if turned else (w, h))
-        assert [r["name"] for r in info["regions"]] == [f.name for f in named]
+        assert [r["name"] for r in info["regions"]] == [None if f.name == UNKNOWN else f.name for f in named]
         for region, face in zip(info["regions"], named):
             x, y, bw, bh = face.face.box
             x, y, bw, bh = x / w, y / h, bw / w, bh / h  # normalised, displayed frame
@@ -214,7 +214,7 @@ def test_xmp_sidecars_hold_one_region_per_named_face(tagged):
             assert region["y"] == pytest.approx(y + bh / 2, abs=1e-3)
             assert region["w"] == pytest.approx(bw, abs=1e-3)
             assert region["h"] == pytest.approx(bh, abs=1e-3)
-        assert read_people_tags(sidecar)["digiKam:TagsList"] == [f"People/{n}" for n in names if n != UNKNOWN]
+        assert read_people_tags(sidecar).get("digiKam:TagsList", []) == [f"People/{n}" for n in names if n != UNKNOWN]
 
 
 def test_rotated_photo_is_measured_as_displayed(tagged):
@@ -301,16 +301,16 @@ def test_a_symlink_loop_and_output_folders_are_walked_once(tmp_path):
         ("x/skip.gif", ".gif images are not supported; convert it to JPEG or PNG")]  # reported, not silently skipped
 
 
-def test_nothing_readable_exits_1(tmp_path, capsys):
+def test_nothing_readable_missing_or_empty_exits_3(tmp_path, capsys):
     album = tmp_path / "junk"
     album.mkdir()
     (album / "a.jpg").write_text("no")
     gallery = tmp_path / "g.sqlite"
-    assert main(["tag", str(album), "--gallery", str(gallery), "-q"]) == 1
-    assert main(["tag", str(tmp_path / "missing"), "--gallery", str(gallery), "-q"]) == 1
+    assert main(["tag", str(album), "--gallery", str(gallery), "-q"]) == 3
+    assert main(["tag", str(tmp_path / "missing"), "--gallery", str(gallery), "-q"]) == 3
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["tag", str(empty), "--gallery", str(gallery), "-q"]) == 1
+    assert main(["tag", str(empty), "--gallery", str(gallery), "-q"]) == 3
 
 
 def test_distributed_entry_point_matches_the_album_run(tagged):

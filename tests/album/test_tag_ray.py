@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see 
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CORE, ALBUM_DATA = DATA / "core", DATA / "album"
-THRESHOLD = 0.10  # as tests/test_tag.py: separates these people with margin (dlib)
+THRESHOLD = 0.10  # as tests/album/test_tag.py: separates these people with margin (dlib)
 
 
 def build_album(root: Path, with_rose: bool = True) -> Path:

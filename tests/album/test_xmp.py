@@ -131,6 +131,31 @@ def test_unknown_faces_get_unnamed_regions_only_when_asked(tmp_path):
     assert read_people_tags(sidecar)["dc:subject"] == ["Joe Biden", "Barack Obama"]
 
 
+def test_a_face_another_region_already_covers_is_not_written_twice(tmp_path):
+    """A region someone drew (digiKam, Lightroom, by hand) over a face: facerec adds none on top of it, however
+    its box differs a little; a face elsewhere still gets its region."""
+    photo, sidecar = tmp_path / "p.jpg", tmp_path / "p.jpg.xmp"
+    x, y, w, h = REGIONS[0].box  # Joe Biden's face, drawn by hand a little larger and shifted
+    cx, cy = (x + w / 2 + 4) / WIDTH, (y + h / 2 - 3) / HEIGHT
+    sidecar.write_text(HAND_DRAWN.format(cx=cx, cy=cy, w=(w + 10) / WIDTH, h=(h + 12) / HEIGHT), encoding="utf-8")
+    write_sidecars(photo, REGIONS, WIDTH, HEIGHT, include_unknown=True)
+    regions = read_face_regions(sidecar)["regions"]
+    assert [(r["name"], r["facerec"]) for r in regions] == [("Joe", False), ("Barack Obama", True), (None, True)]
+    write_sidecars(photo, REGIONS, WIDTH, HEIGHT, include_unknown=True)  # and not on a second run either
+    assert read_face_regions(sidecar)["regions"] == regions
+
+
+HAND_DRAWN = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+  xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#" xmlns:stDim="http://ns.adobe.com/xap/1.0/sType/Dimensions#">
+<mwg-rs:Regions rdf:parseType="Resource">
+ <mwg-rs:AppliedToDimensions stDim:w="2000" stDim:h="1428" stDim:unit="pixel"/>
+ <mwg-rs:RegionList><rdf:Bag><rdf:li><rdf:Description mwg-rs:Name="Joe" mwg-rs:Type="Face">
+  <mwg-rs:Area stArea:x="{cx:.6f}" stArea:y="{cy:.6f}" stArea:w="{w:.6f}" stArea:h="{h:.6f}" stArea:unit="normalized"/>
+ </rdf:Description></rdf:li></rdf:Bag></mwg-rs:RegionList>
+</mwg-rs:Regions></rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
 def test_merge_keeps_everything_that_is_not_facerecs(tmp_path):
     photo = tmp_path / "IMG_1.jpg"
     sidecar = tmp_path / "IMG_1.jpg.xmp"

@@ -290,3 +290,21 @@ def test_a_person_whose_folder_is_deleted_is_forgotten_everywhere(tmp_path, dlib
     assert not any(any(cache.folder.glob(f"*/*/{sha}-*.npy")) for sha in hashes[gone])
     assert all(any(cache.folder.glob(f"*/*/{sha}-*.npy")) for sha in hashes[kept])
     assert not leftover.exists()
+
+
+def test_enroll_quiet_prints_nothing_and_another_backbone_fills_the_faces_column(tmp_path, capsys):
+    """-q: only errors. A second backbone reuses the face the first one chose and still says how many faces the
+    photo holds."""
+    import json
+
+    from facerec.cli.main import main
+    from facerec.gallery.enroll import faces_recorded
+
+    gallery = str(tmp_path / "g.sqlite")
+    assert main(["enroll", "-q", "--backbone", "dlib", "--gallery", gallery, str(PEOPLE)]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["enroll", "--json", "--backbone", "dlib-keras", "--gallery", gallery, str(PEOPLE)]) == 0
+    rows = json.loads(capsys.readouterr().out)["photos"]
+    assert len(rows) == 9 and all(r["status"] == "ok" and r["faces"] == 1 for r in rows)
+    assert faces_recorded("multiple_faces", "3 faces, took the largest near the centre") == 3
+    assert faces_recorded("no_face", "no face found") is None

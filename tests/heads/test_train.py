@@ -101,7 +101,8 @@ def test_head_names_held_out_photos_and_rejects_a_stranger(trained_head, holdout
     assert stranger.name == UNKNOWN and stranger.extra["nearest"] in trained_head.classes_
     assert stranger.distance > trained_head.max_distance_
     known = [i for i, t in zip(identities, truth) if t != STRANGER]
-    assert all(i.score >= 0.5 and i.distance < trained_head.max_distance_ for i in known)
+    assert all(i.probability >= 0.5 and i.distance < trained_head.max_distance_ for i in known)
+    assert all(0.67 <= i.score <= 1.0 for i in known) and stranger.score == 0.0
 
 
 def test_without_the_distance_gate_the_stranger_gets_a_name(enrolled, holdout):

@@ -40,7 +40,9 @@ def test_nearest_neighbour_distance_is_exact_cosine_and_threshold_is_open_set(ax
     queries = np.stack([at_angle(axes[0], axes[5], 0.9), at_angle(axes[1], axes[5], 0.7), axes[7]])
     ids = m.predict_identities(queries)
     assert [i.name for i in ids] == ["Alice", UNKNOWN, UNKNOWN]
-    assert ids[0].score == pytest.approx(0.9, abs=1e-6) and ids[0].distance == pytest.approx(0.1, abs=1e-6)
+    # score: the match confidence, 1 - 0.33 * distance / threshold (0.835 at half the threshold); 0 for unknown
+    assert ids[0].score == pytest.approx(0.835, abs=1e-6) and ids[0].distance == pytest.approx(0.1, abs=1e-6)
+    assert ids[1].score == 0.0 and ids[2].score == 0.0 and ids[0].probability is None
     assert ids[1].distance == pytest.approx(0.3, abs=1e-6) and ids[1].extra == {"nearest": "Bob"}
     assert list(m.predict(queries)) == ["Alice", UNKNOWN, UNKNOWN]
     # a looser threshold lets Bob's face through
@@ -66,8 +68,8 @@ def test_aggregation_changes_the_answer_as_designed(axes):
     y = ["Alice", "Alice", "Bob", "Bob"]
     best = {agg: NearestNeighbourMatcher(threshold=1.0, aggregate=agg).fit(X, y).predict_identities(q[None])[0]
             for agg in ("max", "mean", "centroid")}
-    assert best["max"].name == "Alice" and best["max"].score == pytest.approx(0.95, abs=1e-6)
-    assert best["mean"].name == "Bob" and best["mean"].score == pytest.approx(0.8, abs=1e-6)
+    assert best["max"].name == "Alice" and best["max"].distance == pytest.approx(0.05, abs=1e-6)
+    assert best["mean"].name == "Bob" and best["mean"].distance == pytest.approx(0.2, abs=1e-6)
     assert best["centroid"].name == "Bob"
     scores = NearestNeighbourMatcher(aggregate="mean").fit(X, y).decision_function(q[None])
     assert scores.shape == (1, 2) and scores[0] == pytest.approx([0.475, 0.8], abs=1e-6)
@@ -99,6 +101,39 @@ def test_classifiers_name_enrolled_people_and_gate_strangers(kind):
     # the probability gate alone can also refuse
     strict = ClassifierMatcher(kind=kind, threshold=2.0, min_probability=1.01).fit(X, y)
     assert set(strict.predict(near)) == {UNKNOWN}
+
+
+def test_match_confidence_is_067_at_the_threshold_1_at_zero_and_monotone():
+    from facerec.vectors import CONFIDENCE_AT_THRESHOLD, match_confidence
+
+    for threshold in (0.0564, 0.0858, 0.3):
+        assert match_confidence(threshold, threshold) == pytest.approx(CONFIDENCE_AT_THRESHOLD, abs=1e-12) == 0.67
+        assert match_confidence(0.0, threshold) == 1.0 and match_confidence(2.0, threshold) == 0.0
+        values = [match_confidence(d, threshold) for d in np.linspace(0, 2, 401)]
+        assert all(a >= b for a, b in zip(values, values[1:])) and all(0 <= v <= 1 for v in values)
+    assert match_confidence(None, 0.1) == 0.0
+
+
+@pytest.mark.parametrize("kind", ["nn", "svm", "logreg"])
+def test_every_matcher_scores_with_the_match_confidence(kind):
+    """The same score for every matcher: the match confidence of the distance under the matcher's threshold,
+    0 for unknown; a classifier's class probability is its own field."""
+    from facerec.vectors import match_confidence
+
+    rng = np.random.default_rng(3)
+    centres, X, y = clustered(rng)
+    m = make_matcher(kind, threshold=0.3).fit(X, y)
+    queries = np.concatenate([centres + 0.1 * rng.normal(size=centres.shape) / np.sqrt(centres.shape[1]),
+                              rng.normal(size=(2, X.shape[1]))])
+    ids = m.predict_identities(queries)
+    assert [i.name for i in ids[:3]] == ["person0", "person1", "person2"] and {i.name for i in ids[3:]} == {UNKNOWN}
+    for ident in ids[:3]:
+        assert ident.score == pytest.approx(match_confidence(ident.distance, 0.3)) and 0.67 <= ident.score <= 1
+    assert all(i.score == 0.0 for i in ids[3:])
+    if kind == "nn":
+        assert all(i.probability is None for i in ids)
+    else:
+        assert all(0 <= i.probability <= 1 for i in ids)
 
 
 def test_classifier_with_one_person_or_one_photo_each():

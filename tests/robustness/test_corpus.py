@@ -47,22 +47,24 @@ def test_corpus_covers_the_issue_list(corpus):
 def test_detect(corpus, cli):
     folder, cases = corpus
     run = cli("detect", "--json", *[path_of(folder, c) for c in cases])
-    assert run.code == 3  # some images could not be read; the others are reported
+    assert run.code == 0  # some images gave faces; each of the others is named with its problem
     results = {r["path"]: r for r in json.loads(run.out)}
     for case in cases:
         result = results[str(path_of(folder, case))]
-        assert (result.get("error") is None) == case.readable, (case, result)
+        assert (result.get("error") is None) == bool(result["faces"]), (case, result)
         if case.face:
             assert len(result["faces"]) >= 1, case
         if not case.readable:
             assert str(path_of(folder, case)) in result["error"], result  # the message names the file
+        elif not result["faces"]:
+            assert result["error"] == "no face found", result
 
 
 def test_identify(corpus, cli, enrolled):
     folder, cases = corpus
     _, gallery = enrolled
     run = cli("identify", "--gallery", gallery, *[path_of(folder, c) for c in cases])
-    assert run.code == 3
+    assert run.code == 0  # Ann is found in the good photos; the unreadable ones are named on stderr
     rows = list(csv.reader(io.StringIO(run.out)))
     names = {}
     for row in rows[1:]:

@@ -140,6 +140,55 @@ def test_match_tells_same_from_different(server):
     assert same.json()["similarity"] >= 0.67 > other.json()["similarity"]
 
 
+@pytest.mark.parametrize("case, status, error", [
+    ("no image field", 400, "No valid image file found"),
+    ("register without userid", 400, "userid not specified"),
+    ("register without files", 400, "No valid image file found"),
+    ("register a photo without a face", 400, "no face detected"),
+    ("not an image", 400, "invalid image"),
+    ("min_confidence not a number", 400, "Invalid value for min_confidence"),
+    ("min_confidence above 1", 400, "min_confidence cannot be greater than 1"),
+    ("no api key", 401, "Incorrect api key"),
+    ("wrong api key", 401, "Incorrect api key"),
+    ("match with one image", 400, "expected two image files, only one found"),
+    ("match with three images", 400, "only two images allowed"),
+    ("match, no face", 400, "no face found"),
+])
+def test_deepstack_errors_have_deepstacks_status_and_text(server, case, status, error):
+    """DeepStack's server (its Go middlewares and face.py) answers these codes and texts; clients compare them."""
+    jpeg = (DATA / "core" / "kit_1.jpg").read_bytes()
+    noface = (DATA / "core" / "noface_017.jpg").read_bytes()
+    recognize_path, match_path = "/v1/vision/face/recognize", "/v1/vision/face/match"
+    calls = {
+        "no image field": lambda: post(server, recognize_path),
+        "register without userid": lambda: post(server, "/v1/vision/face/register", files={"image": jpeg}),
+        "register without files": lambda: post(server, "/v1/vision/face/register", data={"userid": "Nobody"}),
+        "register a photo without a face": lambda: post(server, "/v1/vision/face/register", files={"image": noface},
+                                                        data={"userid": "Nobody"}),
+        "not an image": lambda: post(server, recognize_path, files={"image": ("notes.txt", b"hello")}),
+        "min_confidence not a number": lambda: post(server, recognize_path, files={"image": jpeg},
+                                                    data={"min_confidence": "high"}),
+        "min_confidence above 1": lambda: post(server, recognize_path, files={"image": jpeg}, data={"min_confidence": "2"}),
+        "no api key": lambda: post(server, recognize_path, files={"image": jpeg}, key=None),
+        "wrong api key": lambda: post(server, recognize_path, files={"image": jpeg}, key="guess"),
+        "match with one image": lambda: post(server, match_path, files={"image1": jpeg}),
+        "match with three images": lambda: post(server, match_path, files={"a": jpeg, "b": jpeg, "c": jpeg}),
+        "match, no face": lambda: post(server, match_path, files={"a": jpeg, "b": noface}),
+    }
+    r = calls[case]()
+    assert (r.status_code, r.json()) == (status, {"success": False, "error": error, "duration": 0})
+
+
+def test_match_takes_any_two_files_and_detect_defaults_to_deepstacks_055(server):
+    kit_1, kit_2 = (DATA / "core" / "kit_1.jpg").read_bytes(), (DATA / "core" / "kit_2.jpg").read_bytes()
+    by_any_name = post(server, "/v1/vision/face/match", files={"first": kit_1, "second": kit_2})
+    assert by_any_name.status_code == 200 and by_any_name.json()["similarity"] >= 0.67
+    group = (DATA / "core" / "group_6.jpg").read_bytes()
+    default = post(server, "/v1/vision/face", files={"image": group}).json()["predictions"]
+    explicit = post(server, "/v1/vision/face", files={"image": group}, data={"min_confidence": "0.55"}).json()
+    assert default == explicit["predictions"] and all(p["confidence"] >= 0.55 for p in default)
+
+
 # ---- concurrency ------------------------------------------------------------------------------------------
 
 
@@ -272,12 +321,12 @@ def oversized_png() -> bytes:
 @pytest.mark.parametrize("case, expected", [
     ("text instead of an image", 400),
     ("truncated jpeg", 400),
-    ("no image field", 422),
-    ("register without userid", 422),
+    ("no image field", 400),
+    ("register without userid", 400),
     ("register a photo without a face", 400),
     ("min_confidence not a number", 400),
     ("no api key", 401),
-    ("wrong api key", 403),
+    ("wrong api key", 401),
     ("over the size limit", 413),
     ("over the size limit, chunked", 413),
     ("api: identify without image", 422),

@@ -94,6 +94,18 @@ def test_vote_window_forgets_old_votes():
     assert [v.name for v in track.votes] == ["bob", "bob", "bob"] and track.name == "bob"
 
 
+def test_a_track_carries_the_distance_of_the_vote_that_named_it():
+    tracker = Tracker(TrackerConfig(settle_votes=3))
+    track = tracker.update([face(0, 0)], 0, 0.0)[0]
+    tracker.vote(track, UNKNOWN, 0.0, distance=0.200)
+    tracker.vote(track, "ann", 0.80, distance=0.030)
+    tracker.vote(track, "ann", 0.90, distance=0.012)
+    assert track.name == "ann" and track.distance == pytest.approx(0.012)  # not the unknown vote's 0.2
+    appeared = [e for e in tracker.pop_events() if e.kind == APPEARED][0]
+    result = appeared.to_result().to_dict()
+    assert result["name"] == "ann" and result["distance"] == pytest.approx(0.012)
+
+
 # ---- embedding policy ----------------------------------------------------------------------------
 
 def test_new_tracks_are_embedded_a_few_times_then_rechecked_rarely():

@@ -358,7 +358,7 @@ def test_json_lines_print_events_and_detection_frames_only(tmp_path):
     out = JsonLinesOutput(stream)
     from facerec.video.sources import Frame
 
-    view = TrackView(3, (1, 2, 3, 4), "ann", 0.91234, True, True)
+    view = TrackView(3, (1, 2, 3, 4), "ann", 0.91234, True, True, distance=0.01234)
     held = TrackView(3, (1, 2, 3, 4), "ann", 0.91234, True, False)
     image = np.zeros((4, 4, 3), np.uint8)
     out.on_frame(FrameResult(Frame(9, 0.3, image), image, [view], True, 10.0))
@@ -368,8 +368,8 @@ def test_json_lines_print_events_and_detection_frames_only(tmp_path):
     assert [d["event"] for d in lines] == ["face", "appeared"]
     # a face line is a FaceResult (as identify --json and tag --jsonl) with the video's fields
     assert lines[0] == {"ts": 0.3, "frame": 9, "event": "face", "face_index": 0, "name": "ann", "score": 0.9123,
-                        "distance": None, "box": [1, 2, 3, 4], "confidence": 0.0, "track": 3, "settled": True,
-                        "detected": True, "fps": 10.0, "named_by": "facerec"}
+                        "distance": 0.0123, "box": [1, 2, 3, 4], "confidence": 0.0, "named_by": "facerec",
+                        "probability": None, "track": 3, "settled": True, "detected": True, "fps": 10.0}
     assert lines[1]["first_ts"] == 0.0 and "time" in lines[1]
 
 

@@ -82,5 +82,20 @@ def pipeline_from_args(args, **kwargs):
     return FacePipeline(args.backbone, weights=args.weights, **kwargs)
 
 
+def exit_for_inputs(faces_per_input: list[int], answer: int = 0) -> int:
+    """The exit code of a command over several inputs: 3 when no input gave a face (none found, unreadable or
+    missing: each already named on stderr), else `answer` (0, or 1 for a negative answer)."""
+    from facerec import errors
+
+    return answer if any(faces_per_input) else errors.EXIT_BAD_INPUT
+
+
+def report_input_problem(message: str) -> None:
+    """One input that gave no face, named on stderr; the run goes on with the others."""
+    from facerec.names import printable
+
+    print(f"facerec: {printable(message)}", file=sys.stderr)
+
+
 def progress_enabled(args) -> bool:
     return not args.quiet and not args.json and sys.stderr.isatty()

@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from facerec import errors
-from facerec.names import printable
-from facerec.cli.commands._util import add_min_face_size, print_json, print_table
+from facerec.cli.commands._util import add_min_face_size, exit_for_inputs, print_json, print_table, report_input_problem
+
+NO_FACE = "no face found"
 
 DESCRIPTION = """Find faces with MTCNN and print one row per face: path, face index, box (x y w h), confidence.
---json adds the five landmarks; --annotate DIR writes a copy of each image with boxes and landmarks drawn
-(the originals are never modified; inputs that share a file name get name-2.annotated.jpg, ...).
+--json adds the five landmarks; --annotate DIR writes a copy of each image with boxes and the five landmarks
+drawn (the originals are never modified; inputs that share a file name get name-2.annotated.jpg, ...).
+An image without a face, or one that cannot be read, is named on stderr (and has an "error" in --json).
 
-exit code: 0 faces found, 1 no face in any image, 3 an image could not be read (the others are still reported).
+exit code: 0 faces found in some image; 3 no image gave a face (none found, unreadable, missing); with several
+images the problem ones are listed and the others are reported.
 
 examples:
   facerec detect party.jpg
@@ -36,19 +38,19 @@ def run(args) -> int:
 
     detector = Detector(min_face_size=args.min_face_size)
     copies = annotated_names(args.images, args.annotate) if args.annotate else {}
-    results, rows, bad = [], [], 0
+    results, rows = [], []
     for path in args.images:
         try:
             image = load_image(path)
         except errors.ImageError as e:
-            bad += 1
             results.append({"path": str(path), "error": str(e), "faces": []})
-            if not args.json:
-                print(f"facerec: {printable(str(e))}", file=sys.stderr)
+            report_input_problem(str(e))
             continue
         faces = detector.detect(image)
         results.append({"path": str(path), "width": image.shape[1], "height": image.shape[0],
-                        "faces": [f.to_dict() for f in faces]})
+                        "faces": [f.to_dict() for f in faces], **({} if faces else {"error": NO_FACE})})
+        if not faces:
+            report_input_problem(f"{path}: {NO_FACE}")
         rows += [[str(path), i, *f.box, round(f.confidence, 4)] for i, f in enumerate(faces)]
         if args.annotate:
             write_annotated(image, faces, copies[path])
@@ -56,9 +58,7 @@ def run(args) -> int:
         print_json(results)
     else:
         print_table(["path", "face", "x", "y", "w", "h", "confidence"], rows)
-    if bad:  # as identify: the readable images are still reported, the exit code says something failed
-        return errors.EXIT_BAD_INPUT
-    return errors.EXIT_OK if rows else errors.EXIT_NEGATIVE
+    return exit_for_inputs([len(r["faces"]) for r in results])
 
 
 def annotated_names(images: list[Path], out_dir: Path) -> dict[Path, Path]:
@@ -72,5 +72,5 @@ def write_annotated(image, faces, target: Path) -> Path:
     from facerec.album.annotate import draw_faces, save_image
 
     labels = [f"{i}: {f.confidence:.2f}" for i, f in enumerate(faces)]
-    save_image(target, draw_faces(image, faces, labels))
+    save_image(target, draw_faces(image, faces, labels, landmarks=True))
     return target

@@ -15,7 +15,8 @@ DESCRIPTION = """Enroll people from a folder with one sub-folder per person:
     Alice/  holiday.jpg  passport.png ...
     Bob/    bob1.jpg ...
 
-Each photo gives one face embedding (the largest face if there are several). Re-running is cheap:
+Each photo gives one face embedding: its main face when there are several (the largest near the centre,
+not a larger bystander at the edge; reported as multiple_faces). Re-running is cheap:
 unchanged photos are skipped, changed photos are embedded again, photos deleted from the folder
 are removed from the gallery. Problem photos (no face, face too small, unreadable) are reported
 and the run goes on. Each photo is saved as soon as it is done, so an interrupted run can simply
@@ -45,7 +46,11 @@ the region with relaxed thresholds, and else aligns the face inside the region i
 are kept apart as their own recipe (<embedding>+region). Incremental like folder enrollment; a region
 outside the picture, of zero size or with a name that cannot be a person's is listed and skipped.
 
-exit code: 0 when the run finished, 1 when it found no photo to enroll, 3 when a folder could not be read."""
+The per-photo table lists new, changed and problem photos (--all: every photo; -q: nothing but errors).
+
+exit code: 0 when the gallery holds a face from the folder after the run; 3 when no photo gave a face (none
+found, unreadable, an empty or missing PEOPLE_DIR: each problem photo is listed), or a folder could not be
+read (what was enrolled from it is kept)."""
 
 
 def register(sub, common) -> None:
@@ -91,7 +96,7 @@ def run(args) -> int:
             in_regions = [p.name for p in gallery.people(region_recipe(report.backbone)) if p.faces]
     if args.json:
         print_json({**report.to_dict(), "gallery": str(args.gallery)})
-    else:
+    elif not args.quiet:
         print_report(report, people, args)
         if in_regions:
             print(f"aligned inside their regions (no face detected; kept apart as {report.backbone}+region): "
@@ -100,7 +105,11 @@ def run(args) -> int:
         print(f"facerec: {len(report.unreadable)} folder(s) or link(s) could not be read; the people and photos "
               "enrolled from them were kept: " + ", ".join(report.unreadable), file=sys.stderr)
         return errors.EXIT_BAD_INPUT
-    return errors.EXIT_OK if report.rows else errors.EXIT_NEGATIVE
+    if report.usable == 0:
+        print(f"facerec: no photo in {report.people_dir} gave a face"
+              + (" (see the problems above)" if report.rows else " (no person folder with photos)"), file=sys.stderr)
+        return errors.EXIT_BAD_INPUT
+    return errors.EXIT_OK
 
 
 def print_report(report, people, args) -> None:

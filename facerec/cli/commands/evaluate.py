@@ -156,6 +156,13 @@ def print_pairs_report(r: dict[str, Any]) -> None:
         print(f"wrote {p}")
 
 
+def confusion_table(labels: list[str], matrix: list[list[int]]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows of the confusion matrix: full names on the rows, numbered; columns by those numbers (cut
+    names are ambiguous: deepface_id03 and deepface_id05 both start with deepface_id0)."""
+    headers = ["true \\ predicted"] + [str(i) for i in range(1, len(labels) + 1)]
+    return headers, [[f"{i} {name}"] + list(row) for i, (name, row) in enumerate(zip(labels, matrix), 1)]
+
+
 def print_folder_report(r: dict[str, Any]) -> None:
     print(f"{r['folder']}: {r['n_people']} people, {r['n_photos']} photos "
           f"({r['n_failed_photos']} without a usable face), backbone {r['backbone']}, matcher {r['matcher']}, "
@@ -170,9 +177,8 @@ def print_folder_report(r: dict[str, Any]) -> None:
     ])
     labels, matrix = r["confusion"]["labels"], r["confusion"]["matrix"]
     if len(labels) <= 15:
-        print("\nconfusion (rows: true, columns: predicted)")
-        short = [name[:12] for name in labels]
-        print_table(["true \\ predicted"] + short, [[name[:20]] + row for name, row in zip(labels, matrix)])
+        print("\nconfusion (rows: true, columns: predicted, numbered as the rows)")
+        print_table(*confusion_table(labels, matrix))
     else:
         print(f"\nconfusion matrix: {len(labels)} x {len(labels)} (use --json to see it)")
     if r["mistakes"]:

@@ -9,22 +9,27 @@ from typing import Any
 
 from facerec import errors
 from facerec.names import printable
-from facerec.cli.commands._util import DISTANCE, PROBABILITY, add_min_face_size, pipeline_from_args, print_json
+from facerec.cli.commands._util import (DISTANCE, PROBABILITY, add_min_face_size, exit_for_inputs, pipeline_from_args,
+                                        print_json, report_input_problem)
+from facerec.types import ROW_FIELDS
 
-# face_recognition's CLI columns first (path, then who), then where the face is; --show-distance adds distance.
-CSV_FIELDS = ("path", "face_index", "name", "score", "x", "y", "w", "h")
+NO_FACE = "no face found"
 
 DESCRIPTION = """Find every face in each IMAGE and name it from the gallery (`facerec enroll` first).
-One CSV line per face, like face_recognition's CLI:
+One CSV line per face, like face_recognition's CLI, with the columns of every facerec CSV:
 
-  path,face_index,name,score,x,y,w,h      (name is `unknown` for people not enrolled)
-  party.jpg,0,Alice,0.9312,120,80,96,118
-  party.jpg,1,unknown,0.6120,400,95,90,110
+  path,face_index,name,score,distance,x,y,w,h,confidence,probability
+  holdout/Angelina_Jolie_img10.jpg,0,Angelina_Jolie,0.9023,0.0167,97,97,205,294,0.9965,
+  holdout/deepface_id13_img24.jpg,0,unknown,0.0000,0.1593,180,115,281,380,1.0000,
 
-score is the cosine similarity to the matched person (nn) or the class probability (svm, logreg,
-head); --show-distance adds the cosine distance used for the unknown decision. An image in which
-no face is found, even on a second look (a padded, an upscaled and a relaxed copy: face thumbnails and
-ID photos that fill the frame), prints one line with name `no_faces_found`.
+name is `unknown` for people not enrolled. score is the match confidence: 1.0 for a distance of 0,
+0.67 exactly at the threshold in force (the same scale as DeepStack's confidence), lower the farther
+the face, and 0 for `unknown` -- so it is relative to the threshold (per backbone, or --threshold).
+distance is the raw cosine distance the unknown decision was made on (--show-distance is kept for
+scripts: the column is always there); probability is a classifier's class probability (svm, logreg,
+head; empty for nn). An image in which no face is found, even on a second look (a padded, an upscaled
+and a relaxed copy: face thumbnails and ID photos that fill the frame), prints one line with name
+`no_faces_found` and is named on stderr, as is an image that cannot be read.
 
 matchers: nn (nearest enrolled photos, default), svm / logreg (classifiers on the embeddings,
 still `unknown` when the nearest photo of the predicted person is too far), head (the network
@@ -35,7 +40,9 @@ examples:
   facerec identify --show-distance --threshold 0.07 album/*.jpg
   facerec identify --matcher svm --json photo.jpg
 
-exit code: 0 at least one known face, 1 none, 3 an image could not be read (the others are still reported)."""
+exit code: 0 a known face in some image; 1 faces found but nobody known (or nobody enrolled); 3 no image
+gave a face (none found, unreadable, missing); with several images the problem ones are listed and the
+others decide 0 or 1."""
 
 
 def register(sub, common) -> None:
@@ -51,7 +58,8 @@ def register(sub, common) -> None:
                    help="svm/logreg: also unknown when the top class probability is below P (default: 0)")
     p.add_argument("--aggregate", choices=AGGREGATES, default="max",
                    help="nn: score a person by their best photo, the mean over photos, or their centroid")
-    p.add_argument("--show-distance", action="store_true", help="add the cosine distance column")
+    p.add_argument("--show-distance", action="store_true",
+                   help="kept for scripts: the distance column is always written now")
     add_min_face_size(p)
     p.set_defaults(func=run)
 
@@ -68,7 +76,7 @@ def run(args) -> int:
         print_json({"backbone": args.backbone, "matcher": args.matcher, "threshold": recognizer.threshold_,
                     "images": [{**r, "faces": [f.to_dict() for f in r["faces"]]} for r in results]})
     else:
-        print_csv(results, args.show_distance)
+        print_csv(results)
     return exit_code(results)
 
 
@@ -85,19 +93,22 @@ def identify_image(path: Path, recognizer) -> dict[str, Any]:
     try:
         image = load_image(path)
     except errors.ImageError as e:
-        print(f"facerec: {printable(str(e))}", file=sys.stderr)
+        report_input_problem(str(e))
         return {"path": str(path), "faces": [], "error": str(e)}
-    return {"path": str(path), "faces": recognizer.identify_image(image, str(path)), "error": None}
+    faces = recognizer.identify_image(image, str(path))
+    if not faces:
+        report_input_problem(f"{path}: {NO_FACE}")
+    return {"path": str(path), "faces": faces, "error": None if faces else NO_FACE}
 
 
-def print_csv(results: list[dict[str, Any]], show_distance: bool) -> None:
+def print_csv(results: list[dict[str, Any]]) -> None:
     from facerec.files.atomic import csv_cell
 
-    fields = CSV_FIELDS + (("distance",) if show_distance else ())
+    fields = ROW_FIELDS  # one header for every CSV facerec writes (--show-distance has nothing left to add)
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(fields)
     for r in results:
-        if r["error"]:
+        if r["error"] and r["error"] != NO_FACE:
             continue  # already on stderr
         if not r["faces"]:
             row = {"path": r["path"], "name": "no_faces_found"}
@@ -115,7 +126,5 @@ def _cell(value: Any) -> str:
 
 
 def exit_code(results: list[dict[str, Any]]) -> int:
-    if any(r["error"] for r in results):
-        return errors.EXIT_BAD_INPUT
     known = any(f.known for r in results for f in r["faces"])
-    return errors.EXIT_OK if known else errors.EXIT_NEGATIVE
+    return exit_for_inputs([len(r["faces"]) for r in results], errors.EXIT_OK if known else errors.EXIT_NEGATIVE)

@@ -19,14 +19,18 @@ everything again. Everything found is stored in the gallery, so `facerec cluster
 unknown faces and `facerec name` enroll a group.
 
 Outputs always cover the whole album, skipped photos included:
-  --csv / --jsonl   one row per face: path (relative to ALBUM_DIR), face_index, x, y, w, h, name,
-                    score, confidence, named_by (facerec, region or person)
+  --csv / --jsonl   one row per face, the columns of every facerec CSV: path (relative to ALBUM_DIR),
+                    face_index, name, score (the match confidence: 0.67 at the threshold, 0 for
+                    unknown), distance, x, y, w, h, confidence, named_by (facerec, region or person),
+                    probability (svm, logreg, head)
   --annotate DIR    copies with boxes and names, in the album's folder structure
   --xmp             XMP sidecars beside the photos with MWG face regions (mwg-rs) and person tags
                     (dc:subject, lr:hierarchicalSubject People|Name, digiKam:TagsList People/Name,
                     Iptc4xmpExt:PersonInImage) for digiKam, Lightroom and darktable. An existing
-                    sidecar is merged: only facerec's own regions and tags are replaced. Named faces
-                    get regions; add --xmp-unknown for unnamed regions on unknown faces.
+                    sidecar is merged: only facerec's own regions and tags are replaced. Every face
+                    gets a region, unknown ones without a name (photo managers offer them for naming);
+                    --xmp-named-only writes named faces only. A face a region of another tool (or
+                    yours) already covers is not written twice.
                     --xmp-naming: darktable = photo.jpg.xmp (default, also digiKam's default),
                     lightroom = photo.xmp, both.
 The photos themselves are never modified.
@@ -54,9 +58,10 @@ examples:
   facerec tag album/ --ray                  # a local Ray cluster
   facerec tag album/ --ray auto             # the Ray cluster this machine belongs to
 
-exit code: 0 when the run finished (even if some photos were bad), 1 when no photo could be read or a
-sidecar could not be written (disk full, permissions; an existing sidecar that is not valid XML or is read-only
-is left unchanged; the old sidecar is kept whole), 2 when --csv and --jsonl name the same file,
+exit code: 0 when the run finished (even if some photos were bad or had no face), 1 when a sidecar could not
+be written (disk full, permissions; an existing sidecar that is not valid XML or is read-only is left
+unchanged; the old sidecar is kept whole), 2 when --csv and --jsonl name the same file, 3 when ALBUM_DIR is
+missing, holds no photo or none of its photos could be read,
 4 when --ray is given but Ray is not installed or its cluster cannot be started or reached."""
 
 
@@ -73,7 +78,10 @@ def register(sub, common) -> None:
     p.add_argument("--xmp", action="store_true", help="write/merge XMP sidecars with face regions and person tags")
     p.add_argument("--xmp-naming", choices=NAMINGS, default="darktable",
                    help="sidecar names: darktable = photo.jpg.xmp (default), lightroom = photo.xmp, both")
-    p.add_argument("--xmp-unknown", action="store_true", help="also write (unnamed) regions for unknown faces")
+    p.add_argument("--xmp-named-only", action="store_true",
+                   help="regions for named faces only (default: unknown faces get regions without a name too)")
+    p.add_argument("--xmp-unknown", action="store_true",
+                   help="the default now (regions for unknown faces too); accepted for older scripts")
     p.add_argument("--workers", type=number_in(int, 1, 256), default=None, metavar="N",
                    help="threads decoding and detecting photos (default: min(4, CPUs))")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -101,7 +109,7 @@ def run(args) -> int:
     from facerec.recognition.recognizer import Recognizer
 
     if not args.album_dir.is_dir():
-        raise errors.FacerecError(f"{args.album_dir}: not a folder")
+        raise errors.InputError(f"{args.album_dir}: not a folder")
     if args.workers is not None and args.workers < 1:
         raise errors.FacerecError("--workers must be at least 1")
     workers = args.workers or default_workers()
@@ -115,7 +123,7 @@ def run(args) -> int:
         matcher = recognizer.matcher_for_stored_embeddings(gallery)
         summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
-                            xmp_naming=args.xmp_naming, xmp_unknown=args.xmp_unknown,
+                            xmp_naming=args.xmp_naming, xmp_unknown=not args.xmp_named_only,
                             progress=progress_enabled(args), ray=cluster, regions=not args.no_regions,
                             picasa_contacts=args.picasa_contacts)
     if args.json:
@@ -124,10 +132,10 @@ def run(args) -> int:
         print_summary(summary, args)
     if summary.photos == 0:
         print(f"facerec: no photos found in {args.album_dir}", file=sys.stderr)
-        return errors.EXIT_NEGATIVE
+        return errors.EXIT_BAD_INPUT
     if summary.readable == 0:
         print("facerec: none of the photos could be read", file=sys.stderr)
-        return errors.EXIT_NEGATIVE
+        return errors.EXIT_BAD_INPUT
     if summary.output_errors:
         print(f"facerec: error: {summary.output_errors} XMP sidecar(s) could not be written (see the problems"
               " above); run again when the cause is fixed", file=sys.stderr)

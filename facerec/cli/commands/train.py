@@ -55,7 +55,7 @@ def register(sub, common) -> None:
                    help="unknown when the top class probability is below P (default: 0.5)")
     p.add_argument("--max-distance", type=DISTANCE, default=None, metavar="D",
                    help="unknown when the face is farther than D (cosine distance) from the predicted person's "
-                        "centroid (default: the backbone's verify threshold)")
+                        "centroid (default: the backbone's identify threshold, as the nn matcher's)")
     p.add_argument("--seed", type=SEED, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
                    help="where to save (a .keras file or a folder; default: <gallery stem>-heads/<embedding id>/ beside the "

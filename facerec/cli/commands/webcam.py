@@ -17,7 +17,8 @@ A window shows each face with its name and score (and the processing FPS); press
 the window, to stop. With --headless there is no window: JSON lines go to stdout, one per event
 and one per face found by each detection pass (--every-frame: one per face on every frame):
 
-  {"ts": 0.3, "frame": 9, "event": "face", "track": 1, "box": [x, y, w, h], "name": "Alice", "score": 0.94, ...}
+  {"ts": 0.3, "frame": 9, "event": "face", "track": 1, "box": [x, y, w, h], "name": "Alice", "score": 0.94,
+   "distance": 0.01, ...}     (the fields of identify --json; distance: of the vote that named the track)
   {"ts": 0.3, "frame": 9, "event": "appeared", "track": 1, "name": "Alice", "score": 0.94, "first_ts": 0.0, ...}
   {"ts": 6.1, "frame": 183, "event": "left", "track": 1, "name": "Alice", "first_ts": 0.0, "last_ts": 2.1, "duration": 2.1, ...}
   ("renamed" when a settled face's majority name changes; ts is seconds of video / since the start)
