@@ -131,10 +131,10 @@ def run(args) -> int:
                          max_frames=args.max_frames)
     finally:
         video.close()
-        if recorder:
-            recorder.close()
         if window:
             window.close()
+        if recorder:  # last: naming the recording may fail (a file appeared meanwhile), and says where it is
+            recorder.close()
     say(args, _summary(stats, saver, args))
     if stats.lost:
         raise errors.FacerecError(stats.lost)
