@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
+from facerec.cli.commands._mqtt import add_mqtt_options, publisher_from_args
 from facerec.cli.commands._util import COUNT, DISTANCE, NON_NEGATIVE, PIXELS
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ def register(sub, common) -> None:
                    help="cosine distance above which a face is unknown (default: per backbone)")
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="drop frames to keep up (default: on for cameras and streams, off for files)")
+    p.add_argument("--camera-name", default="default", metavar="NAME",
+                   help="the camera's name in MQTT topics: letters, digits, _ and - (default: %(default)s)")
+    add_mqtt_options(p)
     p.set_defaults(func=run)
 
 
@@ -88,23 +92,33 @@ def run(args) -> int:
     from facerec.video.outputs import JsonLinesOutput, UnknownFaceSaver, VideoRecorder, WindowOutput, annotate_frame, describe_devices
     from facerec.video.sources import open_video
     from facerec.video.loop import run_loop
+    from facerec.video.mqtt import check_camera_name
 
+    check_camera_name(args.camera_name)
+    recognizer_box: list = []  # the people MQTT announces: read through the recognizer once it exists
+    publisher = publisher_from_args(args, lambda: recognizer_box[0].people() if recognizer_box else [])
     window = None if args.headless else WindowOutput()  # fails fast when no window can be shown
     video = open_video(args.source, args.realtime)  # fails fast when the source cannot be opened
-    recorder = saver = None
+    recorder = saver = channel = None
     try:
         recorder = VideoRecorder(args.record, video.fps) if args.record else None
         saver = UnknownFaceSaver(args.save_unknown) if args.save_unknown else None
         pipeline = pipeline_from_args(args)
-        matcher, people = load_matcher(args, pipeline)
+        matcher, people = load_matcher(args, pipeline, recognizer_box)
+        if publisher is not None:
+            channel = publisher.camera(args.camera_name)
+            publisher.start()
         say(args, f"facerec webcam: {video.describe()}; {_people_text(people, args.backbone)}; "
                   f"{describe_devices(args.backbone)}; "
+                  + (f"MQTT {publisher.broker.describe()}; " if publisher else "")
                   + ("Ctrl-C to stop" if args.headless else "q or Esc to stop"))
         json_out = JsonLinesOutput(sys.stdout, args.every_frame) if (args.headless or args.json) else None
 
         def on_frame(result):
             if json_out:
                 json_out.on_frame(result)
+            if channel:
+                channel.tick()
             if window is None and recorder is None:
                 return True
             annotated = annotate_frame(result)
@@ -117,6 +131,8 @@ def run(args) -> int:
                 json_out.on_event(event, result)
             if saver:
                 saver.on_event(event, result)
+            if channel:
+                channel.on_event(event, result)
             if not json_out and event.kind != "renamed":
                 say(args, f"{result.frame.ts:8.2f}s  {event.kind:8s} {event.name} (track {event.track_id})")
 
@@ -129,18 +145,22 @@ def run(args) -> int:
             recorder.close()
         if window:
             window.close()
-    say(args, _summary(stats, saver, args))
+        if publisher:
+            publisher.stop()
+    say(args, _summary(stats, saver, args, publisher))
     if stats.lost:
         raise errors.FacerecError(stats.lost)
     return errors.EXIT_OK
 
 
-def load_matcher(args, pipeline):
+def load_matcher(args, pipeline, keep: list | None = None):
     """The Recognizer over everyone enrolled for the backbone (refitted if someone is enrolled while the video
-    runs), or None when nobody is (detection only); and the names it can give."""
+    runs), or None when nobody is (detection only); and the names it can give. `keep` receives the Recognizer."""
     from facerec.recognition.recognizer import Recognizer
 
     recognizer = Recognizer(args.gallery, pipeline=pipeline, threshold=args.threshold)
+    if keep is not None:
+        keep.append(recognizer)
     people = recognizer.people()
     return (recognizer if people else None), people
 
@@ -151,13 +171,15 @@ def _people_text(people: list[str], backbone: str) -> str:
     return f"{len(people)} people enrolled ({backbone})"
 
 
-def _summary(stats, saver, args) -> str:
+def _summary(stats, saver, args, publisher=None) -> str:
     parts = [f"{stats.frames} frames ({stats.dropped} dropped) in {stats.seconds:.1f} s, {stats.fps:.1f} fps",
              f"{stats.events.get('appeared', 0)} appearances", f"ended: {stats.ended}"]
     if saver:
         parts.append(f"{len(saver.saved)} unknown faces saved in {args.save_unknown}")
     if args.record:
         parts.append(f"video saved to {args.record}")
+    if publisher:
+        parts.append(f"MQTT: {publisher.published} events published, {publisher.dropped} dropped (broker not connected)")
     return "facerec webcam: " + "; ".join(parts)
 
 
