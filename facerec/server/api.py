@@ -83,9 +83,10 @@ def jpeg(data: bytes | None, what: str) -> Response:
 @router.get("/health", summary="Liveness: answers once the models are loaded")
 def health(request: Request) -> dict[str, Any]:
     from facerec import __version__
+    from facerec.server.live import live_health
 
     state = state_of(request)
-    return {"status": "ok", "version": __version__, "backbone": state.backbone}
+    return {"status": "ok", "version": __version__, "backbone": state.backbone, **live_health(state)}
 
 
 @router.get("/info", dependencies=keyed, summary="What the server runs with")

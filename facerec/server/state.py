@@ -23,7 +23,8 @@ class ServerState:
         self._local = threading.local()
         self.stopping = threading.Event()
         self.jobs: Any = None  # facerec.server.jobs.TagJobs, set by the app factory
-        self.live: Any = None  # facerec.server.live.LiveView when --source was given
+        self.live: Any = None  # the first camera's facerec.server.live.LiveView (--source, else the first --camera)
+        self.cameras: dict[str, Any] = {}  # every camera's LiveView by name
 
     def gallery(self) -> Gallery:
         """This thread's connection to the gallery (a Gallery object must stay in the thread that opened it)."""

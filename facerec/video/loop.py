@@ -104,10 +104,11 @@ class LoopStats:
     seconds: float = 0.0
     ended: str = "end of video"  # "end of video", "max frames", "stopped", "interrupted", "source lost"
     lost: str | None = None  # the message when the source was lost
+    idle_frames: int = 0  # read while nobody listened (`active` said no): decoded, not processed
 
     @property
     def dropped(self) -> int:
-        return max(0, self.last_index + 1 - self.frames)
+        return max(0, self.last_index + 1 - self.frames - self.idle_frames)
 
     @property
     def fps(self) -> float:
@@ -116,7 +117,7 @@ class LoopStats:
     def to_dict(self) -> dict[str, Any]:
         return {"frames": self.frames, "dropped": self.dropped, "detections": self.detections,
                 "embeddings": self.embeddings, "events": dict(self.events), "seconds": round(self.seconds, 3),
-                "fps": round(self.fps, 2), "ended": self.ended, "lost": self.lost}
+                "fps": round(self.fps, 2), "ended": self.ended, "lost": self.lost, "idle_frames": self.idle_frames}
 
 
 def scale_face(face: Face, factor: float) -> Face:
@@ -189,6 +190,7 @@ def run_loop(
     max_frames: int | None = None,
     tracker: Tracker | None = None,
     confident_distance: float | None = None,
+    active: Callable[[], bool] | None = None,
 ) -> LoopStats:
     """Identify faces in every processed frame of `source` until it ends, `max_frames`, `on_frame` returns
     False, or Ctrl-C (which ends the loop cleanly: `stats.ended == "interrupted"`).
@@ -200,6 +202,8 @@ def run_loop(
     confident_distance: a vote this close settles a track at once (default: half the matcher's threshold).
     tracker: default Tracker(TrackerConfig(same_person_distance=SAME_TRACK_FRACTION x the matcher's threshold)).
     A live source that disappears ends the loop with `stats.ended == "source lost"` and `stats.lost` set.
+    active: asked on every frame; while it says False (nobody listens) frames are read but not processed (the
+    source stays connected, no model runs, no callback), and the faces on screen end as if they had left.
     """
     if detect_every < 0:
         raise ValueError("detect_every must be >= 1, or AUTO (0)")
@@ -220,6 +224,14 @@ def run_loop(
     result: FrameResult | None = None
     try:
         for frame in video.frames():
+            if active is not None and not active():
+                stats.idle_frames += 1
+                stats.last_index = frame.index
+                if result is not None:  # going idle: whoever was on screen has left, as far as anyone knows
+                    tracker.finish(result.frame.index, result.frame.ts)
+                    _deliver_events(tracker, result, on_event, stats)
+                    result = None
+                continue
             detect, began = schedule.due(stats.frames), time.perf_counter()
             result = _process_frame(frame, detect, pipeline, identifier, tracker, detect_width, stats, fps_meter)
             schedule.record(detect, time.perf_counter() - began)

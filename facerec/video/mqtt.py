@@ -257,9 +257,9 @@ class MqttPublisher:
             self.client.publish(topic, text, qos=1, retain=True)
 
     # ---- cameras and people
-    def camera(self, name: str, snapshot_url: Callable[[Any], str | None] | None = None) -> "CameraChannel":
+    def camera(self, name: str) -> "CameraChannel":
         check_camera_name(name)
-        channel = CameraChannel(self, name, snapshot_url)
+        channel = CameraChannel(self, name)
         self._cameras[name] = channel
         if self.connected and self.discovery_prefix:
             self.client.subscribe(f"{self.discovery_prefix}/binary_sensor/facerec_{name}/+/config", qos=1)
@@ -322,11 +322,10 @@ class MqttPublisher:
 class CameraChannel:
     """What one camera publishes: its events, the last person seen, per-person presence, its discovery."""
 
-    def __init__(self, publisher: MqttPublisher, camera: str, snapshot_url: Callable[[Any], str | None] | None):
+    def __init__(self, publisher: MqttPublisher, camera: str):
         self.publisher = publisher
         self.camera = camera
         self.base = f"{publisher.prefix}/{camera}"
-        self.snapshot_url = snapshot_url  # event -> a URL where its crop can be fetched (the server)
         self._present: dict[str, set[int]] = {}  # name -> tracks showing them now
 
     # ---- topics and discovery configs
@@ -366,8 +365,9 @@ class CameraChannel:
             "device": self.device()}, ensure_ascii=False)
 
     # ---- events
-    def on_event(self, event: Any, result: Any) -> None:
-        """A tracker event (facerec.video.track.TrackEvent) on the frame `result`: publish it and the state."""
+    def on_event(self, event: Any, result: Any, snapshot_url: str | None = None) -> None:
+        """A tracker event (facerec.video.track.TrackEvent) on the frame `result`: publish it and the state.
+        `snapshot_url`: where the server keeps the event's face crop (sent unless --mqtt-snapshots sends the crop)."""
         from facerec.video.outputs import wall_clock
         from facerec.video.track import APPEARED, LEFT, RENAMED
 
@@ -376,8 +376,8 @@ class CameraChannel:
         if event.kind in (APPEARED, RENAMED) and (event.name != UNKNOWN or self.publisher.snapshots):
             if self.publisher.snapshots:
                 payload["snapshot_jpeg"] = self.crop_base64(event, result)
-            elif self.snapshot_url is not None:
-                payload["snapshot"] = self.snapshot_url(event)
+            else:
+                payload["snapshot"] = snapshot_url
         self.publisher.publish_event(f"{self.base}/event", payload)
         if event.kind == APPEARED:
             self._arrive(event.name, event.track_id, event.score, now)
@@ -422,6 +422,14 @@ class CameraChannel:
         last = self.publisher._retained.get(f"{self.base}/last_person")
         if last and json.loads(last).get("name") == name:
             self.publisher.publish_retained(f"{self.base}/last_person", {"name": None, "time": None, "score": None})
+
+    def all_away(self) -> None:
+        """The camera's tracker was lost (its loop restarts): everyone it showed present is away."""
+        from facerec.video.outputs import wall_clock
+
+        for name in list(self._present):
+            self._present[name].clear()
+            self._depart(name, -1, wall_clock())
 
     def tick(self) -> None:
         """Called by the camera loop on every frame: keeps the people (and discovery) current."""

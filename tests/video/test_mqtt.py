@@ -104,14 +104,14 @@ def test_events_presence_and_home_assistant_discovery(broker):
     people = ["Barack_Obama", "José Ñúñez"]
     sub = Subscriber(broker.port, "facerec/#", "homeassistant/#")
     publisher = make_publisher(broker, people)
-    channel = publisher.camera("front_door", snapshot_url=lambda e: f"http://cam/snap/{e.track_id}.jpg")
+    channel = publisher.camera("front_door")
     publisher.start()
     try:
         wait_connected(publisher)
         channel.tick()
         result = frame_with_face()
-        channel.on_event(event(APPEARED, "Barack_Obama"), result)
-        channel.on_event(event(APPEARED, "unknown", track=2), result)
+        channel.on_event(event(APPEARED, "Barack_Obama"), result, snapshot_url="http://cam/snap/1.jpg")
+        channel.on_event(event(APPEARED, "unknown", track=2), result, snapshot_url=None)
         sub.wait_for(lambda t, p: t == "facerec/front_door/person/Barack_Obama")
         channel.on_event(event(LEFT, "Barack_Obama"), result)
         msgs = sub.wait_for(lambda t, p: t == "facerec/front_door/person/Barack_Obama" and b"away" in p)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
+from facerec.cli.commands._mqtt import add_mqtt_options, publisher_from_args
 from facerec.paths import api_key_from_env
 
 DESCRIPTION = """Run one server process with the gallery and a warm recognizer loaded once:
@@ -30,6 +31,8 @@ examples:
   facerec serve --source 0                             # plus the camera at /live
   facerec serve --host 0.0.0.0 --port 5000 --api-key "$(openssl rand -hex 16)" --source rtsp://cam/stream
   facerec serve --album-root ~/Pictures                # allow POST /api/v1/tag for folders under ~/Pictures
+  facerec serve --camera door=rtsp://cam1/s --camera garden=rtsp://cam2/s --mqtt mqtt://homeassistant.lan
+                                                       # two cameras, events and HA entities over MQTT
 
 Needs the server extra: pip install 'facerec[server]'.
 exit code: 130 after Ctrl-C (SIGTERM ends it as that signal); 2 bad options (e.g. a public address without a key, a port in use);
@@ -53,7 +56,11 @@ def register(sub, common) -> None:
                    help="largest request body accepted (default: %(default)g)")
     p.add_argument("--album-root", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder whose sub-folders clients may ask the server to tag (repeatable)")
-    p.add_argument("--source", metavar="SRC", help="live view: camera index, video file or stream URL")
+    p.add_argument("--source", metavar="SRC",
+                   help="live view: camera index, video file or stream URL (the camera named `default`)")
+    p.add_argument("--camera", type=_camera, action="append", default=[], metavar="NAME=SRC",
+                   help="another camera (repeatable): NAME of letters, digits, _ and -, then its source; "
+                        "at /live/NAME/stream.mjpg and /live/NAME/events")
     p.add_argument("--loop", action="store_true", help="live view: play a video file again when it ends")
     p.add_argument("--detect-every", type=_positive_int, default=3, metavar="K",
                    help="live view: run the detector every K frames (default: %(default)s)")
@@ -61,7 +68,20 @@ def register(sub, common) -> None:
                    help="cosine distance above which a face is unknown (default: per backbone)")
     p.add_argument("--min-face-size", type=_positive_int, default=20, metavar="PX",
                    help="smallest face to detect, in pixels (default: %(default)s)")
+    add_mqtt_options(p)
     p.set_defaults(func=run)
+
+
+def _camera(text: str) -> tuple[str, str]:
+    from facerec.video.mqtt import check_camera_name
+
+    name, sep, source = text.partition("=")
+    if not sep or not source:
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=SOURCE, e.g. door=rtsp://cam/stream")
+    try:
+        return check_camera_name(name), source
+    except errors.UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _port(text: str) -> int:
@@ -117,23 +137,28 @@ def run(args) -> int:
     for root in args.album_root:
         if not root.is_dir():
             raise ServeUsageError(f"--album-root {root}: not a folder")
+    from facerec.server.live import camera_list
+
+    camera_list(args.source, tuple(args.camera))  # names used twice: exit 2 before loading anything
+    mqtt = publisher_from_args(args, people=None)  # a bad broker URL: exit 2 before loading anything
     check_server_extra()
     check_port_free(args.host, args.port)
     config = ServerConfig(
         gallery=Path(args.gallery).expanduser().resolve(), backbone=args.backbone, weights=args.weights, flip=args.flip,
         host=args.host, port=args.port, api_key=args.api_key, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         album_roots=tuple(r.resolve() for r in args.album_root), threshold=args.threshold,
-        min_face_size=args.min_face_size, source=args.source, loop=args.loop, detect_every=args.detect_every)
-    return serve(config, args)
+        min_face_size=args.min_face_size, source=args.source, loop=args.loop, detect_every=args.detect_every,
+        cameras=tuple(args.camera))
+    return serve(config, args, mqtt)
 
 
-def serve(config, args) -> int:
+def serve(config, args, mqtt=None) -> int:
     import uvicorn
 
     from facerec.server.app import create_app
 
     say(args, f"facerec serve: loading the {config.backbone} recognizer and the gallery {config.gallery} ...")
-    app = create_app(config)
+    app = create_app(config, mqtt=mqtt)
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
     say(args, f"facerec serve: http://{shown_host}:{config.port}/ (review page), /live, /v1/vision/face/*, "
               f"/api/v1 (OpenAPI: /api/v1/openapi.json); {'API key required' if config.api_key else 'no API key'}; "
