@@ -73,6 +73,7 @@ class LiveView:
         self.errors: Counter = Counter()  # exception kind -> how many times
         self.last_error: str | None = None
         self.idle = False
+        self.processed = 0  # frames that went through detection / tracking (not the idle ones)
         self.stats: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -174,6 +175,7 @@ class LiveView:
         return active
 
     def _on_frame(self, result: Any) -> bool:
+        self.processed += 1
         if self.channel is not None:
             self.channel.tick()
         if self.viewers > 0 or self._jpeg is None:
@@ -238,6 +240,7 @@ class LiveView:
             recent = list(self._events)[-events:]
         out = {"name": self.name, "source": self.describe(), "status": self.status, "finished": self.finished,
                "rounds": self.rounds, "viewers": self.viewers, "subscribers": self.subscribers, "idle": self.idle,
+               "processed_frames": self.processed,
                "restarts": self.restarts, "errors": dict(self.errors), "last_error": self.last_error,
                "last_round": self.stats, "events": recent}
         if self.channel is not None:
