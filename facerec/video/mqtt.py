@@ -112,6 +112,12 @@ def person_slug(name: str) -> str:
     return f"{ascii_part}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
+def entity_id_fields(domain: str, object_id: str) -> dict[str, str]:
+    """The entity id Home Assistant should give: `default_entity_id` (2025.10 on) and the older `object_id`."""
+    object_id = re.sub(r"[^a-z0-9_]", "_", object_id.lower())
+    return {"object_id": object_id, "default_entity_id": f"{domain}.{object_id}"}
+
+
 def require_paho() -> Any:
     try:
         import paho.mqtt.client as mqtt
@@ -349,7 +355,8 @@ class CameraChannel:
         topic = f"{self.publisher.discovery_prefix}/sensor/facerec_{self.camera}/last_person/config"
         state = f"{self.base}/last_person"
         return topic, json.dumps({
-            "name": "Last person seen", "unique_id": f"facerec_{self.camera}", "object_id": f"facerec_{self.camera}_last_person",
+            "name": "Last person seen", "unique_id": f"facerec_{self.camera}",
+            **entity_id_fields("sensor", f"facerec_{self.camera}_last_person"),
             "state_topic": state, "value_template": "{{ value_json.name }}", "json_attributes_topic": state,
             "icon": "mdi:face-recognition", "availability": self.availability(), "device": self.device()})
 
@@ -359,7 +366,7 @@ class CameraChannel:
         state = self.presence_topic(name)
         return topic, json.dumps({
             "name": f"{name} seen on {self.camera}", "unique_id": f"facerec_{self.camera}_{slug}",
-            "object_id": f"facerec_{self.camera}_{slug}", "state_topic": state,
+            **entity_id_fields("binary_sensor", f"facerec_{self.camera}_{slug}"), "state_topic": state,
             "value_template": "{{ value_json.state }}", "payload_on": HOME, "payload_off": AWAY,
             "device_class": "presence", "json_attributes_topic": state, "availability": self.availability(),
             "device": self.device()}, ensure_ascii=False)

@@ -140,6 +140,8 @@ def test_events_presence_and_home_assistant_discovery(broker):
         assert config["device"]["identifiers"] == ["facerec_front_door"] and config["device"]["name"]
     assert person["unique_id"] == f"facerec_front_door_{slug}" and person["name"] == "José Ñúñez seen on front_door"
     assert person["state_topic"] == f"facerec/front_door/person/{slug}"
+    assert person["default_entity_id"] == f"binary_sensor.facerec_front_door_{slug.lower()}"
+    assert sensor["default_entity_id"] == "sensor.facerec_front_door_last_person"
     assert (person["payload_on"], person["payload_off"], person["device_class"]) == ("home", "away", "presence")
     assert sensor["state_topic"] == "facerec/front_door/last_person"
     sub.close()
