@@ -29,7 +29,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from typing import Any, AsyncIterator
 
 import cv2
@@ -37,6 +37,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from facerec.server.errors import ApiError
+from facerec.video.restarts import Restarts
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ MAX_SNAPSHOTS = 100  # face crops kept per camera for MQTT's snapshot links
 POLL_S = 0.04
 KEEPALIVE_S = 15.0
 RETRY_SOURCE_S = 5.0
-RESTART_MIN_S, RESTART_MAX_S = 1.0, 60.0
-HEALTHY_RUN_S = 60.0  # a loop that ran this long without an error starts its backoff over
 DEFAULT_CAMERA = "default"
 
 
@@ -69,9 +68,7 @@ class LiveView:
         self.status = "starting"
         self.finished = False
         self.rounds = 0
-        self.restarts = 0
-        self.errors: Counter = Counter()  # exception kind -> how many times
-        self.last_error: str | None = None
+        self.restarts = Restarts(f"live view {name}", log)  # errors per kind, backoff (facerec.video.restarts)
         self.idle = False
         self.processed = 0  # frames that went through detection / tracking (not the idle ones)
         self.stats: dict[str, Any] = {}
@@ -107,7 +104,6 @@ class LiveView:
         lock = getattr(self.state.pipeline, "lock", None)
         if hasattr(lock, "mark_background"):
             lock.mark_background()  # requests go first
-        backoff = RESTART_MIN_S
         try:
             while not self._stop.is_set():
                 began = time.monotonic()
@@ -116,14 +112,11 @@ class LiveView:
                         return
                     continue
                 except Exception as e:  # noqa: BLE001 - any error: the camera restarts, the server goes on
-                    self._record_error(e)
-                if time.monotonic() - began >= HEALTHY_RUN_S:
-                    backoff = RESTART_MIN_S
-                self.status = f"restarting in {backoff:g} s after {self.last_error}"
-                if self._stop.wait(backoff):
+                    delay = self.restarts.failed(e, time.monotonic() - began)
+                    self._everyone_away()
+                self.status = f"restarting in {delay:g} s after {self.restarts.last_error}"
+                if self._stop.wait(delay):
                     return
-                backoff = min(RESTART_MAX_S, backoff * 2)
-                self.restarts += 1
         finally:
             self.finished = True
 
@@ -152,14 +145,7 @@ class LiveView:
             return self._stop.wait(RETRY_SOURCE_S)
         return not self.loop
 
-    def _record_error(self, error: Exception) -> None:
-        kind = type(error).__name__
-        self.errors[kind] += 1
-        self.last_error = f"{kind}: {error}"
-        if self.errors[kind] == 1:  # once per kind with its traceback; then a count
-            log.exception("live view %s failed (%s); restarting", self.name, kind)
-        else:
-            log.debug("live view %s failed again (%s x%d)", self.name, kind, self.errors[kind])
+    def _everyone_away(self) -> None:
         if self.channel is not None:
             try:
                 self.channel.all_away()  # its tracker is gone: nobody is known to be there any more
@@ -232,8 +218,8 @@ class LiveView:
     def health(self) -> dict[str, Any]:
         """For /api/v1/health, which needs no key: counts only (no source, no error text)."""
         running = self._thread is not None and self._thread.is_alive()
-        return {"name": self.name, "running": running, "idle": self.idle, "restarts": self.restarts,
-                "errors": dict(self.errors)}
+        return {"name": self.name, "running": running, "idle": self.idle, "restarts": self.restarts.count,
+                "errors": dict(self.restarts.errors)}
 
     def to_dict(self, events: int = 50) -> dict[str, Any]:
         with self._lock:
@@ -241,7 +227,7 @@ class LiveView:
         out = {"name": self.name, "source": self.describe(), "status": self.status, "finished": self.finished,
                "rounds": self.rounds, "viewers": self.viewers, "subscribers": self.subscribers, "idle": self.idle,
                "processed_frames": self.processed,
-               "restarts": self.restarts, "errors": dict(self.errors), "last_error": self.last_error,
+               **self.restarts.to_dict(),
                "last_round": self.stats, "events": recent}
         if self.channel is not None:
             out["mqtt"] = self.channel.publisher.to_dict()

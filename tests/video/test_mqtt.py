@@ -304,3 +304,42 @@ def test_killed_webcam_leaves_its_last_will_offline(broker, obama_biden_clip, en
     later = Subscriber(broker.port, "facerec/status")
     later.wait_for(lambda t, p: p == b"offline")  # retained: Home Assistant starting later sees it too
     sub.close(), later.close()
+
+
+HIDE_META = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+db.execute("ALTER TABLE meta RENAME TO meta_hidden")
+time.sleep(float(sys.argv[2]))
+db.execute("ALTER TABLE meta_hidden RENAME TO meta")
+"""
+
+
+@pytest.mark.slow
+def test_webcam_on_a_file_ends_with_the_reason_when_another_process_breaks_the_gallery(
+        obama_biden_clip, enrolled_gallery, tmp_path):
+    """A real fault from another process mid-run: exit 1 and the reason, no traceback (a camera or stream
+    would restart instead; replaying a file would repeat its events)."""
+    import os
+    import subprocess
+    import sys
+
+    gallery = tmp_path / "gallery.sqlite"
+    gallery.write_bytes(enrolled_gallery.read_bytes())
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facerec.cli.main", "webcam", "--source", str(obama_biden_clip), "--headless",
+         "--realtime", "--gallery", str(gallery), "--backbone", "dlib"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in process.stdout:  # the first face line: the loop runs
+            if '"event": "face"' in line:
+                break
+        subprocess.run([sys.executable, "-c", HIDE_META, str(gallery), "8"], check=True, timeout=60)
+        err = process.communicate(timeout=120)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, err
+    assert "the video loop stopped: OperationalError: no such table: meta" in err and "Traceback" not in err

@@ -44,9 +44,17 @@ examples:
   facerec webcam --headless --source 0            # JSON lines; Ctrl-C to stop
   facerec webcam --source meeting.mp4 --headless --record annotated.mp4
   facerec webcam --source rtsp://user:pass@cam/stream --headless --save-unknown unknown_faces/
+  facerec webcam --source rtsp://cam/stream --headless --camera-name door --mqtt mqtt://homeassistant.lan
+
+--mqtt URL publishes each event, per-person presence (home / away, retained) and Home Assistant discovery
+(a "last person seen" sensor, a presence binary_sensor per enrolled person) to an MQTT broker; a broker
+that is down is retried in the background and never stops the video (events meanwhile are counted as
+dropped). On a camera or stream, any error in the loop (e.g. a gallery briefly locked by another process)
+is reported once per kind and the loop starts again after a backoff (1 s doubling to 60 s).
 
 exit code: 0 when the source ended or you stopped it (q, Esc, Ctrl-C); 1 when a live source was lost
-mid-run; 3 when the source could not be opened."""
+mid-run, or the loop failed on a video file (the reason is said); 2 a bad option (e.g. a broker URL that does
+not parse, a camera name with / + #); 3 when the source could not be opened; 4 --mqtt without paho-mqtt."""
 
 
 def register(sub, common) -> None:
@@ -99,6 +107,7 @@ def run(args) -> int:
     publisher = publisher_from_args(args, lambda: recognizer_box[0].people() if recognizer_box else [])
     window = None if args.headless else WindowOutput()  # fails fast when no window can be shown
     video = open_video(args.source, args.realtime)  # fails fast when the source cannot be opened
+    opened = [video]  # the source, and its reopenings after errors: all closed at the end
     recorder = saver = channel = None
     try:
         recorder = VideoRecorder(args.record, video.fps) if args.record else None
@@ -136,11 +145,15 @@ def run(args) -> int:
             if not json_out and event.kind != "renamed":
                 say(args, f"{result.frame.ts:8.2f}s  {event.kind:8s} {event.name} (track {event.track_id})")
 
-        stats = run_loop(video, pipeline, matcher, detect_every=args.detect_every,
-                         detect_width=args.detect_width or None, on_frame=on_frame, on_event=on_event,
-                         max_frames=args.max_frames)
+        def run_once(source):
+            return run_loop(source, pipeline, matcher, detect_every=args.detect_every,
+                            detect_width=args.detect_width or None, on_frame=on_frame, on_event=on_event,
+                            max_frames=args.max_frames)
+
+        stats = run_restarting(run_once, opened, args, channel)
     finally:
-        video.close()
+        for source in opened:
+            source.close()
         if recorder:
             recorder.close()
         if window:
@@ -151,6 +164,47 @@ def run(args) -> int:
     if stats.lost:
         raise errors.FacerecError(stats.lost)
     return errors.EXIT_OK
+
+
+def run_restarting(run_once, opened: list, args, channel=None):
+    """Run the loop on the last source in `opened`. On a camera or stream any error is counted, said once per
+    kind and the loop starts again on the source opened anew, after a backoff (facerec.video.restarts); on a
+    file an error ends the run with its reason (exit 1): replaying a file would repeat its events."""
+    import time
+
+    from facerec.video.restarts import Restarts
+
+    restarts = Restarts("facerec webcam", log, traceback=bool(args.verbose))
+    while True:
+        video, began = opened[-1], time.monotonic()
+        try:
+            return run_once(video)
+        except errors.FacerecError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a door camera runs for months: a transient error must not end it
+            if not video.spec.live or video.finite:
+                raise errors.FacerecError(f"the video loop stopped: {type(e).__name__}: {e}") from e
+            delay = restarts.failed(e, time.monotonic() - began)
+            say(args, f"facerec webcam: {type(e).__name__}: {e}; restarting in {delay:g} s "
+                      f"({restarts.count} restarts so far)")
+            if channel is not None:
+                channel.all_away()
+        time.sleep(delay)
+        opened.append(reopen(args))
+
+
+def reopen(args):
+    """The live source again, waiting for it while it cannot be opened (Ctrl-C stops the wait)."""
+    import time
+
+    from facerec.video.sources import SourceError, open_video
+
+    while True:
+        try:
+            return open_video(args.source, args.realtime)
+        except SourceError as e:
+            say(args, f"facerec webcam: {e}; trying again in 5 s")
+            time.sleep(5.0)
 
 
 def load_matcher(args, pipeline, keep: list | None = None):
