@@ -75,6 +75,7 @@ class LiveView:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._video: Any = None  # the source being read
         self._jpeg: bytes | None = None
         self._frame_seq = 0
         self._events: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
@@ -97,6 +98,9 @@ class LiveView:
 
     def stop(self) -> None:
         self._stop.set()
+        video = self._video
+        if video is not None:
+            video.stop()  # an idle loop calls no callback that could tell it to stop
         if self._thread is not None:
             self._thread.join(timeout=5.0)
 
@@ -133,6 +137,10 @@ class LiveView:
             if not self.spec.live:
                 return True
             return self._stop.wait(RETRY_SOURCE_S)  # a camera or stream may come (back) later
+        self._video, self.idle = video, False
+        if self._stop.is_set():
+            video.close()
+            return True
         self.status = f"running: {video.describe()}"
         stats = run_loop(video, self.state.pipeline, self.state.recognizer, detect_every=self.detect_every,
                          on_frame=self._on_frame, on_event=self._on_event, active=self._active)

@@ -170,6 +170,7 @@ class MqttPublisher:
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         return client
 
@@ -216,6 +217,9 @@ class MqttPublisher:
         for topic, payload in retained:
             client.publish(topic, payload, qos=1, retain=True)
 
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._warn(f"cannot reach the broker {self.broker.describe()} (retrying)")
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure and self._session_up:  # (after a refusal, the refusal is the news)
             self._warn(f"lost the broker {self.broker.describe()}: {reason_code} (reconnecting)")
@@ -231,7 +235,7 @@ class MqttPublisher:
 
     def _warn(self, text: str) -> None:
         self.last_error = text
-        kind = text.split(":")[0]
+        kind = text.split(" mqtt")[0]  # "cannot reach the broker", "lost the broker", ...
         if kind not in self._errors_logged:  # a broker down for hours: one warning, not one per retry
             self._errors_logged.add(kind)
             log.warning("mqtt: %s", text)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from broker import Broker, Subscriber
+from browser import launch_browser
 from serverproc import DATA, start_server
 from test_server_live import NAME, write_clip
 
@@ -117,6 +118,18 @@ def test_each_camera_has_its_own_mjpeg_stream(two_cameras):
     frame = cv2.imdecode(np.frombuffer(data[start:data.index(b"\xff\xd9", start) + 2], np.uint8), cv2.IMREAD_COLOR)
     assert frame is not None and frame.shape[:2] == (360, 480)
     assert requests.get(two_cameras.url + "/live/porch/stream.mjpg", timeout=30).status_code == 404
+
+
+def test_live_page_shows_the_camera_asked_for(two_cameras):
+    for browser in launch_browser():
+        page = browser.new_page()
+        page.set_default_timeout(90_000)
+        page.goto(two_cameras.url + "/live?camera=garden")
+        page.wait_for_selector(f"#events li[data-name='{NAME}']")
+        page.wait_for_function("() => document.getElementById('video').naturalWidth > 0")
+        assert page.locator("#video").get_attribute("src") == "/live/garden/stream.mjpg"
+        assert page.locator("#status").inner_text().startswith("garden:")
+        page.close()
 
 
 HIDE_META = """

@@ -192,6 +192,10 @@ def test_broker_down_drops_events_with_a_count_and_sends_state_again_when_it_com
     channel.on_event(event(RENAMED, "unknown", previous="Alice"), result)
     assert time.monotonic() - began < 1.0  # the video never waits for the broker
     assert publisher.dropped == 2 and not publisher.connected
+    deadline = time.monotonic() + 10
+    while publisher.last_error is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "cannot reach the broker" in publisher.last_error  # visible (/api/v1/live), retried
     broker.start()
     try:
         wait_connected(publisher, timeout_s=20)  # reconnects with backoff (1 s, 2 s, ...)
