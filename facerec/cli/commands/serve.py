@@ -15,13 +15,18 @@ from facerec.paths import api_key_from_env
 DESCRIPTION = """Run one server process with the gallery and a warm recognizer loaded once:
 
   http://HOST:PORT/                    review page: people enrolled, groups of unknown faces to name / merge / drop
-  http://HOST:PORT/live                live view of --source (MJPEG + appear/leave events), no window needed
+  http://HOST:PORT/live                live view of --source (MJPEG + appear/leave events), no window needed;
+                                       each --camera NAME=SRC at /live?camera=NAME (/live/NAME/stream.mjpg, .../events)
   http://HOST:PORT/v1/vision/face/...  DeepStack-compatible face API (Home Assistant deepstack_face, Double Take, ...)
   http://HOST:PORT/api/v1/...          facerec's JSON API; OpenAPI description at /api/v1/openapi.json
 
 It listens on 127.0.0.1 (this machine only) unless --host says otherwise, and refuses any other address
 without an API key (--api-key or FACEREC_API_KEY). Clients send the key as DeepStack's `api_key` form field,
 an `X-API-Key` header or `Authorization: Bearer KEY`; the review page asks for it once.
+
+A camera nobody watches (no viewer, no event stream, no --mqtt) only decodes frames; a camera loop that
+fails (e.g. the gallery briefly locked) restarts after a backoff, shown in /api/v1/live and /api/v1/health.
+--mqtt URL publishes every camera's events, presence and Home Assistant discovery (see `facerec webcam --help`).
 
 Requests over --max-upload-mb get 413; images that are not images 400; a missing or wrong key 401 / 403.
 Tagging a folder through the API is allowed only inside an --album-root folder.
