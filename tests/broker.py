@@ -31,18 +31,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def make_certificates(folder: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it (openssl); returns the CA file."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed: no certificates for the TLS broker")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+        "-subj", "/CN=facerec test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
+    return folder / "ca.crt"
+
+
 class Broker:
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None):
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None, tls: bool = False):
         self.workdir = workdir
         self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
         self.users = users
+        self.ca_file = make_certificates(workdir) if tls else None
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Broker":
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr"]
         if os.geteuid() == 0:
             lines.append("user root")  # else it switches to the user `mosquitto`, who cannot read our temp files
+        if self.ca_file is not None:
+            lines += [f"cafile {self.ca_file}", f"certfile {self.workdir / 'server.crt'}",
+                      f"keyfile {self.workdir / 'server.key'}"]
         if self.users:
             passwd = self.workdir / "passwd"
             for i, (user, password) in enumerate(self.users.items()):

@@ -231,6 +231,27 @@ def test_snapshots_carry_a_jpeg_crop_and_home_assistant_restart_gets_discovery_a
     sub.close()
 
 
+def test_tls_broker_needs_its_ca_and_then_carries_the_messages(tmp_path):
+    from facerec.video.mqtt import MqttPublisher, parse_broker_url
+
+    broker = Broker(tmp_path, tls=True).start()
+    try:
+        untrusted = MqttPublisher(parse_broker_url(broker.url), people=lambda: [])
+        untrusted.start()
+        deadline = time.monotonic() + 10
+        while untrusted.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not untrusted.connected and "cannot reach the broker mqtts://" in (untrusted.last_error or "")
+        untrusted.stop()
+        trusted = MqttPublisher(parse_broker_url(broker.url, ca_file=broker.ca_file), people=lambda: ["Alice"])
+        trusted.camera("door").tick()
+        trusted.start()
+        wait_connected(trusted)
+        trusted.stop()
+    finally:
+        broker.stop()
+
+
 def test_wrong_credentials_are_a_warning_and_retried_not_a_crash(tmp_path, caplog):
     from facerec.video.mqtt import MqttPublisher, parse_broker_url
 
