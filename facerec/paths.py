@@ -28,6 +28,8 @@ ENV_API_KEY = "FACEREC_API_KEY"
 ENV_DLIB_ENGINE = "FACEREC_DLIB_ENGINE"
 ENV_EMBED_THREADS = "FACEREC_EMBED_THREADS"
 ENV_LOCK_TIMEOUT = "FACEREC_LOCK_TIMEOUT_S"
+ENV_MQTT_USERNAME = "FACEREC_MQTT_USERNAME"
+ENV_MQTT_PASSWORD = "FACEREC_MQTT_PASSWORD"
 
 ENVIRONMENT: dict[str, str] = {
     ENV_BACKBONE: "default backbone",
@@ -39,6 +41,8 @@ ENVIRONMENT: dict[str, str] = {
     ENV_DLIB_ENGINE: "what runs dlib's network: auto (ONNX Runtime when installed), onnx or dlib",
     ENV_EMBED_THREADS: "threads ONNX Runtime gives dlib's network (default 1)",
     ENV_LOCK_TIMEOUT: "seconds a gallery write waits for another process's (default 30)",
+    ENV_MQTT_USERNAME: "MQTT broker user for --mqtt (kept out of `ps`; a user in the URL wins)",
+    ENV_MQTT_PASSWORD: "MQTT broker password for --mqtt",
 }
 
 APP_NAME = "facerec"
@@ -103,6 +107,10 @@ def default_backbone_from_env() -> str | None:
 
 def api_key_from_env() -> str | None:
     return os.environ.get(ENV_API_KEY) or None
+
+
+def mqtt_credentials_from_env() -> tuple[str | None, str | None]:
+    return os.environ.get(ENV_MQTT_USERNAME) or None, os.environ.get(ENV_MQTT_PASSWORD) or None
 
 
 def dlib_engine_from_env() -> str | None:

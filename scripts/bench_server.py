@@ -8,8 +8,13 @@ clients, --requests times each, after --warmup untimed requests. Every answer mu
 person; the table gives requests/s and latency percentiles, --out writes them as JSON with the load average
 (the model calls take turns behind one lock, so more clients raise latency, not throughput).
 
+--cameras 0,2 runs the whole measurement once per number of live cameras: a server with N `--camera` loops
+on a looping 640x480 10 fps clip of a face (written from tests/data/webcam), each with an event-stream
+subscriber so that it detects (a camera nobody listens to idles): what the door cameras cost the API.
+
   python scripts/bench_server.py --out bench-server.json
   python scripts/bench_server.py --clients 1,2,4,8 --requests 40
+  python scripts/bench_server.py --clients 1 --cameras 0,2
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=24, help="timed requests per client count (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed requests first (default: %(default)s)")
     p.add_argument("--backbone", default="dlib")
+    p.add_argument("--cameras", default="0", help="comma-separated numbers of live cameras running (default: %(default)s)")
     p.add_argument("--out", type=Path, help="write the results as JSON")
     return p.parse_args(argv)
 
@@ -63,15 +69,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workdir: Path, backbone: str) -> tuple[subprocess.Popen, str]:
+def camera_clip(workdir: Path, seconds: float = 20.0, fps: float = 10.0) -> Path:
+    """A face drifting across a dark 640x480 frame: what a door camera sends."""
+    import cv2
+    import numpy as np
+
+    photo = cv2.imread(str(DATA / "webcam" / "obama_1.jpg"))
+    photo = cv2.resize(photo, (photo.shape[1] * 300 // photo.shape[0], 300))
+    path = workdir / "camera.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, FRAME)
+    for i in range(int(seconds * fps)):
+        frame = np.full((FRAME[1], FRAME[0], 3), 40, dtype=np.uint8)
+        x = 20 + i % 200
+        width = min(photo.shape[1], FRAME[0] - x)
+        frame[40:340, x:x + width] = photo[:, :width]
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def listen_to_cameras(url: str, cameras: int) -> list:
+    """One open event stream per camera, so that each camera loop detects (it idles when nobody listens)."""
+    import requests
+
+    return [requests.get(f"{url}/live/cam{i}/events", stream=True, timeout=(10, 600)) for i in range(cameras)]
+
+
+def start_server(workdir: Path, backbone: str, cameras: int = 0) -> tuple[subprocess.Popen, str]:
     import requests
 
     port = free_port()
+    clip = camera_clip(workdir) if cameras else None
+    camera_args = [a for i in range(cameras) for a in ("--camera", f"cam{i}={clip}")] + (["--loop"] if cameras else [])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = open(workdir / "server.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "facerec.cli.main", "serve", "--port", str(port), "--gallery",
-                                str(workdir / "gallery.sqlite"), "--backbone", backbone],
+                                str(workdir / "gallery.sqlite"), "--backbone", backbone, *camera_args],
                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -110,13 +144,13 @@ def recognize_once(url: str, image: bytes) -> float:
     return elapsed
 
 
-def measure(url: str, image: bytes, clients: int, count: int) -> dict:
+def measure(url: str, image: bytes, clients: int, count: int, cameras: int = 0) -> dict:
     with ThreadPoolExecutor(max_workers=clients) as pool:
         started = time.perf_counter()
         latencies = list(pool.map(lambda _: recognize_once(url, image), range(count)))
         wall = time.perf_counter() - started
     latencies.sort()
-    return {"clients": clients, "requests": count, "seconds": round(wall, 3),
+    return {"cameras": cameras, "clients": clients, "requests": count, "seconds": round(wall, 3),
             "requests_per_s": round(count / wall, 2),
             "latency_ms_p50": round(1000 * statistics.median(latencies), 1),
             "latency_ms_p95": round(1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 1)}
@@ -126,22 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clients = [int(c) for c in args.clients.split(",")]
     image = photo_640x480()
-    with tempfile.TemporaryDirectory(prefix="facerec-bench-server-") as tmp:
-        process, url = start_server(Path(tmp), args.backbone)
-        try:
-            register_people(url)
-            for _ in range(args.warmup):
-                recognize_once(url, image)
-            rows = [measure(url, image, c, args.requests) for c in clients]
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    rows = []
+    for cameras in [int(c) for c in args.cameras.split(",")]:
+        with tempfile.TemporaryDirectory(prefix="facerec-bench-server-") as tmp:
+            process, url = start_server(Path(tmp), args.backbone, cameras)
+            streams = []
+            try:
+                register_people(url)
+                streams = listen_to_cameras(url, cameras)
+                for _ in range(args.warmup):
+                    recognize_once(url, image)
+                rows += [measure(url, image, c, args.requests, cameras) for c in clients]
+            finally:
+                for stream in streams:
+                    stream.close()
+                process.terminate()
+                process.wait(timeout=30)
     load = [round(v, 2) for v in os.getloadavg()]
     print(f"POST /v1/vision/face/recognize, {FRAME[0]}x{FRAME[1]} JPEG ({len(image) // 1024} KB, one face), "
           f"{args.backbone} backbone; {os.cpu_count()} CPUs, load average {load[0]} {load[1]} {load[2]}")
-    print(f"{'clients':>7}  {'requests':>8}  {'req/s':>6}  {'p50 ms':>7}  {'p95 ms':>7}")
+    print(f"{'cameras':>7}  {'clients':>7}  {'requests':>8}  {'req/s':>6}  {'p50 ms':>7}  {'p95 ms':>7}")
     for r in rows:
-        print(f"{r['clients']:>7}  {r['requests']:>8}  {r['requests_per_s']:>6.2f}  {r['latency_ms_p50']:>7.0f}  "
+        print(f"{r['cameras']:>7}  {r['clients']:>7}  {r['requests']:>8}  {r['requests_per_s']:>6.2f}  {r['latency_ms_p50']:>7.0f}  "
               f"{r['latency_ms_p95']:>7.0f}")
     if args.out:
         report = {"endpoint": "/v1/vision/face/recognize", "image": f"{FRAME[0]}x{FRAME[1]} jpeg, one face",

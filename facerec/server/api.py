@@ -85,19 +85,22 @@ def jpeg(data: bytes | None, what: str) -> Response:
 @router.get("/health", summary="Liveness: answers once the models are loaded")
 def health(request: Request) -> dict[str, Any]:
     from facerec import __version__
+    from facerec.server.live import live_health
 
     state = state_of(request)
     problems = background_problems(state)  # a background loop that fails or waits out errors is seen here
     return {"status": "degraded" if problems else "ok", "version": __version__, "backbone": state.backbone,
-            "problems": problems}
+            "problems": problems, **live_health(state)}
 
 
 def background_problems(state: ServerState) -> list[str]:
     problems = state.jobs.problems() if state.jobs is not None else []
-    live = state.live
-    if live is not None and (live.status.startswith(("failed", "cannot open", "retrying"))
-                             or (live.finished and live.spec.live)):  # a camera's loop that ended is a problem
-        problems.append(f"live view: {live.status}")
+    cameras = getattr(state, "cameras", None) or ({"default": state.live} if state.live is not None else {})
+    for name, live in cameras.items():
+        if (live.status.startswith(("failed", "cannot open", "retrying", "restarting"))
+                or (live.finished and live.spec.live)):  # a camera's loop that ended is a problem
+            label = "live view" if live is state.live else f"camera {name}"
+            problems.append(f"{label}: {live.status}")
     return problems
 
 

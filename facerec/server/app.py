@@ -35,28 +35,45 @@ def warm_up(state: ServerState) -> None:
     state.recognizer.matcher(state.gallery())
 
 
-def create_app(config: ServerConfig, pipeline: Any = None, *, warm: bool = True) -> FastAPI:
+def public_url(config: ServerConfig) -> str:
+    """How others reach this server (for links in MQTT events): its host, or this machine's name for 0.0.0.0."""
+    import socket
+
+    host = config.host if config.host not in ("0.0.0.0", "::", "") else socket.gethostname()
+    return f"http://{f'[{host}]' if ':' in host else host}:{config.port}"
+
+
+def create_app(config: ServerConfig, pipeline: Any = None, *, warm: bool = True, mqtt: Any = None) -> FastAPI:
+    """`mqtt`: a facerec.video.mqtt.MqttPublisher (not started) that the cameras publish to."""
     from facerec import __version__
     from facerec.server import api, deepstack, live, page
     from facerec.server.jobs import TagJobs
 
     state = ServerState(config, pipeline if pipeline is not None else load_pipeline(config))
     state.jobs = TagJobs(state)
-    if config.source is not None:
-        state.live = live.LiveView(state, config.source, loop=config.loop, detect_every=config.detect_every)
+    if mqtt is not None:
+        mqtt.people_source = lambda: state.recognizer.people()
+    for name, source in live.camera_list(config.source, config.cameras):
+        state.cameras[name] = live.LiveView(state, source, name=name, loop=config.loop,
+                                            detect_every=config.detect_every, mqtt=mqtt, base_url=public_url(config))
+    state.live = next(iter(state.cameras.values()), None)
     if warm:
         warm_up(state)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if state.live is not None:
-            state.live.start()
+        if mqtt is not None:
+            mqtt.start()
+        for view in state.cameras.values():
+            view.start()
         try:
             yield
         finally:
             state.stopping.set()
-            if state.live is not None:
-                state.live.stop()
+            for view in state.cameras.values():
+                view.stop()
+            if mqtt is not None:
+                mqtt.stop()
 
     app = FastAPI(title="facerec", version=__version__, description=API_DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,  # their pages load a CDN

@@ -29,6 +29,7 @@ class ServerConfig:
     source: str | None = None  # live view: camera index, video file or stream URL
     loop: bool = False  # live view: play a video file again when it ends
     detect_every: int = 3
+    cameras: tuple[tuple[str, str], ...] = ()  # --camera NAME=SOURCE, after --source (the camera `default`)
 
     @property
     def uploads_dir(self) -> Path:

@@ -20,9 +20,11 @@ class LockedPipeline:
     Decoding images, matching and JSON stay outside the lock.
     """
 
-    def __init__(self, pipeline: FacePipeline, lock: threading.RLock | None = None):
+    def __init__(self, pipeline: FacePipeline, lock: Any = None):
+        from facerec.server.modellock import FairModelLock
+
         self.inner = pipeline
-        self.lock = lock or threading.RLock()
+        self.lock = lock or FairModelLock()  # requests before camera loops (facerec.server.modellock)
         self.backbone = pipeline.backbone
         self.embedding_id = pipeline.embedding_id
         self.detector = pipeline.detector

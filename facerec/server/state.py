@@ -24,7 +24,8 @@ class ServerState:
         self._local = threading.local()
         self.stopping = threading.Event()
         self.jobs: Any = None  # facerec.server.jobs.TagJobs, set by the app factory
-        self.live: Any = None  # facerec.server.live.LiveView when --source was given
+        self.live: Any = None  # the first camera's facerec.server.live.LiveView (--source, else the first --camera)
+        self.cameras: dict[str, Any] = {}  # every camera's LiveView by name
         self.login_throttle = LoginThrottle()  # wrong keys per client at POST /api/v1/login
 
     def gallery(self) -> Gallery:

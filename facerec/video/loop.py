@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol, Sequence
 import cv2
 import numpy as np
 
+from facerec.video.evidence import DEFAULT_EVIDENCE, face_quality, pooled
 from facerec.video.track import Track, TrackEvent, Tracker, TrackerConfig, track_face
 from facerec.types import UNKNOWN, Face, FaceResult, Identity
 from facerec.video.sources import FALLBACK_FPS, Frame, VideoSource, open_video
@@ -105,10 +106,11 @@ class LoopStats:
     seconds: float = 0.0
     ended: str = "end of video"  # "end of video", "max frames", "stopped", "interrupted", "source lost"
     lost: str | None = None  # the message when the source was lost
+    idle_frames: int = 0  # read while nobody listened (`active` said no): decoded, not processed
 
     @property
     def dropped(self) -> int:
-        return max(0, self.last_index + 1 - self.frames)
+        return max(0, self.last_index + 1 - self.frames - self.idle_frames)
 
     @property
     def fps(self) -> float:
@@ -117,7 +119,7 @@ class LoopStats:
     def to_dict(self) -> dict[str, Any]:
         return {"frames": self.frames, "dropped": self.dropped, "detections": self.detections,
                 "embeddings": self.embeddings, "events": dict(self.events), "seconds": round(self.seconds, 3),
-                "fps": round(self.fps, 2), "ended": self.ended, "lost": self.lost}
+                "fps": round(self.fps, 2), "ended": self.ended, "lost": self.lost, "idle_frames": self.idle_frames}
 
 
 def scale_face(face: Face, factor: float) -> Face:
@@ -150,25 +152,49 @@ def matcher_threshold(matcher: Matcher | None, backbone: str | None = None) -> f
 
 
 class Identifier:
-    """Embeds the faces of the tracks that need it and turns the matcher's answers into votes."""
+    """Embeds the faces of the tracks that need it and turns the matcher's answers into votes.
 
-    def __init__(self, pipeline: Pipeline, matcher: Matcher | None, confident_distance: float | None):
+    With `evidence` K >= 2 the matcher is also asked about the quality-weighted mean of the track's K best
+    looks so far (facerec.video.evidence), and the closer of the two answers is the vote."""
+
+    def __init__(self, pipeline: Pipeline, matcher: Matcher | None, confident_distance: float | None,
+                 evidence: int = DEFAULT_EVIDENCE, same_person: float | None = None):
         self.pipeline = pipeline
         self.matcher = matcher
         self.confident_distance = confident_distance
+        self.evidence = evidence
+        self.same_person = same_person
 
     def identify(self, rgb: np.ndarray, tracks: Sequence[Track]) -> list[tuple[Identity, bool, np.ndarray | None]]:
-        """(identity, confident, embedding) per track."""
+        """(identity, confident, embedding) per track (with evidence: each track's evidence grows by this look)."""
         if not tracks:
             return []
         if self.matcher is None:  # nobody enrolled: detection only, no embedding needed
             return [(Identity(UNKNOWN, 0.0), False, None) for _ in tracks]
         X = self.pipeline.embed(rgb, [t.face for t in tracks])
-        return [(ident, self.is_confident(ident), x) for ident, x in zip(self.matcher.predict_identities(X), X)]
+        identities = (self.matcher.predict_identities(X) if self.evidence <= 1
+                      else self._with_evidence(rgb, tracks, X))
+        return [(ident, self.is_confident(ident), x) for ident, x in zip(identities, X)]
+
+    def _with_evidence(self, rgb: np.ndarray, tracks: Sequence[Track], X: np.ndarray) -> list[Identity]:
+        queries = []
+        for track, x in zip(tracks, X):
+            track.evidence, query = pooled(track.evidence, x, face_quality(rgb, track.face), self.evidence,
+                                           track.reference, self.same_person)
+            queries.append(query)
+        answers = self.matcher.predict_identities(np.concatenate([np.atleast_2d(X), np.stack(queries)]))
+        return [better(own, pooled_) for own, pooled_ in zip(answers[:len(X)], answers[len(X):])]
 
     def is_confident(self, ident: Identity) -> bool:
         return (ident.name != UNKNOWN and ident.distance is not None and self.confident_distance is not None
                 and ident.distance <= self.confident_distance)
+
+
+def better(a: Identity, b: Identity) -> Identity:
+    """The answer with more evidence for a known person: the smaller distance (else the higher score)."""
+    if a.distance is not None and b.distance is not None:
+        return b if b.distance < a.distance else a
+    return b if (b.name != UNKNOWN, b.score) > (a.name != UNKNOWN, a.score) else a
 
 
 FrameCallback = Callable[[FrameResult], "bool | None"]  # return False to stop
@@ -190,6 +216,8 @@ def run_loop(
     max_frames: int | None = None,
     tracker: Tracker | None = None,
     confident_distance: float | None = None,
+    active: Callable[[], bool] | None = None,
+    evidence: int = DEFAULT_EVIDENCE,
 ) -> LoopStats:
     """Identify faces in every processed frame of `source` until it ends, `max_frames`, `on_frame` returns
     False, or Ctrl-C (which ends the loop cleanly: `stats.ended == "interrupted"`).
@@ -201,6 +229,10 @@ def run_loop(
     confident_distance: a vote this close settles a track at once (default: half the matcher's threshold).
     tracker: default Tracker(TrackerConfig(same_person_distance=SAME_TRACK_FRACTION x the matcher's threshold)).
     A live source that disappears ends the loop with `stats.ended == "source lost"` and `stats.lost` set.
+    evidence: a track is named from the quality-weighted mean of its `evidence` best embeddings (1: from each
+    frame's own embedding; facerec.video.evidence).
+    active: asked on every frame; while it says False (nobody listens) frames are read but not processed (the
+    source stays connected, no model runs, no callback), and the faces on screen end as if they had left.
     """
     if detect_every < 0:
         raise ValueError("detect_every must be >= 1, or AUTO (0)")
@@ -214,13 +246,21 @@ def run_loop(
     tracker = tracker or Tracker(TrackerConfig(same_person_distance=same_person))
     if confident_distance is None:
         confident_distance = None if threshold is None else CONFIDENT_FRACTION * threshold
-    identifier = Identifier(pipeline, matcher, confident_distance)
+    identifier = Identifier(pipeline, matcher, confident_distance, evidence, same_person)
     stats = LoopStats()
     fps_meter = _FpsMeter()
     started = time.monotonic()
     result: FrameResult | None = None
     try:
         for frame in video.frames():
+            if active is not None and not active():
+                stats.idle_frames += 1
+                stats.last_index = frame.index
+                if result is not None:  # going idle: whoever was on screen has left, as far as anyone knows
+                    tracker.finish(result.frame.index, result.frame.ts)
+                    _deliver_events(tracker, result, on_event, stats)
+                    result = None
+                continue
             detect, began = schedule.due(stats.frames), time.perf_counter()
             result = _process_frame(frame, detect, pipeline, identifier, tracker, detect_width, stats, fps_meter)
             schedule.record(detect, time.perf_counter() - began)
@@ -255,8 +295,10 @@ def _process_frame(frame: Frame, detect: bool, pipeline: Pipeline, identifier: I
         tracks = tracker.update(faces, frame.index, frame.ts)
         wanted = [t for t in tracks if tracker.needs_embedding(t, frame.ts)]
         for track, (ident, confident, embedding) in zip(wanted, identifier.identify(rgb, wanted)):
-            tracker.vote(track, ident.name, ident.score, confident=confident, embedding=embedding,
-                         distance=ident.distance)
+            holder = tracker.vote(track, ident.name, ident.score, confident=confident, embedding=embedding,
+                                  distance=ident.distance)
+            if holder is not track and track.evidence:  # split: the new track starts from this look only
+                holder.evidence = [e for e in track.evidence if e[1] is embedding]
         stats.embeddings += len(wanted) if identifier.matcher is not None else 0
     else:
         tracker.advance(frame.index, frame.ts)

@@ -91,6 +91,7 @@ class Track:
     previous_seen_ts: float | None = None  # last sighting before the current one (for splits)
     jumped: bool = False  # the box moved abruptly at the last sighting: identify again
     reference: np.ndarray | None = None  # the latest embedding, to notice a different person in the same box
+    evidence: list = field(default_factory=list)  # (quality, embedding) of its best looks (facerec.video.evidence)
 
     @property
     def decision(self) -> tuple[str, float] | None:

@@ -284,3 +284,31 @@ def test_boxes_are_held_between_detection_passes_and_hidden_once_missed():
     assert tracker.visible_tracks() == [] and len(tracker.tracks) == 1  # kept for re-association
     back = tracker.update([face(102, 100)], 3, 0.3)
     assert len(tracker.tracks) == 1 and back[0].visible
+
+
+# ---- a track's evidence (facerec.video.evidence): quality and pooling, on real photos -----------------------
+
+
+def test_face_quality_prefers_big_sharp_frontal_faces_and_pooling_starts_over_for_someone_else():
+    from pathlib import Path
+
+    import cv2
+
+    from facerec.video.evidence import face_quality, pooled
+
+    rgb = cv2.cvtColor(cv2.imread(str(Path(__file__).resolve().parents[1] / "data" / "webcam" / "obama_1.jpg")),
+                       cv2.COLOR_BGR2RGB)
+    frontal = ((90.0, 100.0), (150.0, 100.0), (120.0, 130.0), (95.0, 160.0), (145.0, 160.0))
+    profile = ((90.0, 100.0), (150.0, 100.0), (148.0, 130.0), (95.0, 160.0), (145.0, 160.0))
+    big, small = Face((60, 60, 120, 140), 0.99, frontal), Face((60, 60, 24, 28), 0.99, frontal)
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 6)
+    assert face_quality(rgb, big) > face_quality(rgb, small)
+    assert face_quality(rgb, big) > face_quality(blurred, big)
+    assert face_quality(rgb, big) > face_quality(rgb, Face(big.box, 0.99, profile))
+
+    a, b = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
+    kept, query = pooled([], a, 0.9, keep=3)
+    kept, query = pooled(kept, (a + 0.1 * b) / np.linalg.norm(a + 0.1 * b), 0.1, keep=3, previous=a, same_person=0.5)
+    assert len(kept) == 2 and query[0] > 0.99 and abs(np.linalg.norm(query) - 1) < 1e-5  # the sharp look weighs most
+    kept, query = pooled(kept, b, 0.5, keep=3, previous=a, same_person=0.5)  # someone else: start over
+    assert len(kept) == 1 and np.allclose(query, b)

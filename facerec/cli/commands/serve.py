@@ -10,18 +10,24 @@ from pathlib import Path
 
 from facerec import errors
 from facerec.cli.commands._util import COUNT, DISTANCE, PIXELS, number_in
+from facerec.cli.commands._mqtt import add_mqtt_options, publisher_from_args
 from facerec.paths import api_key_from_env
 
 DESCRIPTION = """Run one server process with the gallery and a warm recognizer loaded once:
 
   http://HOST:PORT/                    review page: people enrolled, groups of unknown faces to name / merge / drop
-  http://HOST:PORT/live                live view of --source (MJPEG + appear/leave events), no window needed
+  http://HOST:PORT/live                live view of --source (MJPEG + appear/leave events), no window needed;
+                                       each --camera NAME=SRC at /live?camera=NAME (/live/NAME/stream.mjpg, .../events)
   http://HOST:PORT/v1/vision/face/...  DeepStack-compatible face API (Home Assistant deepstack_face, Double Take, ...)
   http://HOST:PORT/api/v1/...          facerec's JSON API; OpenAPI description at /api/v1/openapi.json
 
 It listens on 127.0.0.1 (this machine only) unless --host says otherwise, and refuses any other address
 without an API key (--api-key or FACEREC_API_KEY). Clients send the key as DeepStack's `api_key` form field,
 an `X-API-Key` header or `Authorization: Bearer KEY`; the review page asks for it once.
+
+A camera nobody watches (no viewer, no event stream, no --mqtt) only decodes frames; a camera loop that
+fails (e.g. the gallery briefly locked) restarts after a backoff, shown in /api/v1/live and /api/v1/health.
+--mqtt URL publishes every camera's events, presence and Home Assistant discovery (see `facerec webcam --help`).
 
 Requests over --max-upload-mb get 413; images that are not images 400; a missing or wrong key 401 / 403.
 Tagging a folder through the API is allowed only inside an --album-root folder.
@@ -31,6 +37,8 @@ examples:
   facerec serve --source 0                             # plus the camera at /live
   facerec serve --host 0.0.0.0 --port 5000 --api-key "$(openssl rand -hex 16)" --source rtsp://cam/stream
   facerec serve --album-root ~/Pictures                # allow POST /api/v1/tag for folders under ~/Pictures
+  facerec serve --camera door=rtsp://cam1/s --camera garden=rtsp://cam2/s --mqtt mqtt://homeassistant.lan
+                                                       # two cameras, events and HA entities over MQTT
 
 Needs the server extra: pip install 'facerec[server]'.
 exit code: 130 after Ctrl-C (SIGTERM ends it as that signal); 2 bad options (e.g. a public address without a key, a port in use);
@@ -54,7 +62,11 @@ def register(sub, common) -> None:
                    help="largest request body accepted (default: %(default)g)")
     p.add_argument("--album-root", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder whose sub-folders clients may ask the server to tag (repeatable)")
-    p.add_argument("--source", metavar="SRC", help="live view: camera index, video file or stream URL")
+    p.add_argument("--source", metavar="SRC",
+                   help="live view: camera index, video file or stream URL (the camera named `default`)")
+    p.add_argument("--camera", type=_camera, action="append", default=[], metavar="NAME=SRC",
+                   help="another camera (repeatable): NAME of letters, digits, _ and -, then its source; "
+                        "at /live/NAME/stream.mjpg and /live/NAME/events")
     p.add_argument("--loop", action="store_true", help="live view: play a video file again when it ends")
     p.add_argument("--detect-every", type=COUNT, default=3, metavar="K",
                    help="live view: run the detector every K frames (default: %(default)s)")
@@ -62,7 +74,20 @@ def register(sub, common) -> None:
                    help="cosine distance above which a face is unknown (default: per backbone)")
     p.add_argument("--min-face-size", type=PIXELS, default=20, metavar="PX",
                    help="smallest face to detect, in pixels (default: %(default)s)")
+    add_mqtt_options(p)
     p.set_defaults(func=run)
+
+
+def _camera(text: str) -> tuple[str, str]:
+    from facerec.video.mqtt import check_camera_name
+
+    name, sep, source = text.partition("=")
+    if not sep or not source:
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=SOURCE, e.g. door=rtsp://cam/stream")
+    try:
+        return check_camera_name(name), source
+    except errors.UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _port(text: str) -> int:
@@ -107,23 +132,28 @@ def run(args) -> int:
     for root in args.album_root:
         if not root.is_dir():
             raise ServeUsageError(f"--album-root {root}: not a folder")
+    from facerec.server.live import camera_list
+
+    camera_list(args.source, tuple(args.camera))  # names used twice: exit 2 before loading anything
+    mqtt = publisher_from_args(args, people=None)  # a bad broker URL: exit 2 before loading anything
     check_server_extra()
     check_port_free(args.host, args.port)
     config = ServerConfig(
         gallery=Path(args.gallery).expanduser().resolve(), backbone=args.backbone, weights=args.weights, flip=args.flip,
         host=args.host, port=args.port, api_key=args.api_key, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         album_roots=tuple(r.resolve() for r in args.album_root), threshold=args.threshold,
-        min_face_size=args.min_face_size, source=args.source, loop=args.loop, detect_every=args.detect_every)
-    return serve(config, args)
+        min_face_size=args.min_face_size, source=args.source, loop=args.loop, detect_every=args.detect_every,
+        cameras=tuple(args.camera))
+    return serve(config, args, mqtt)
 
 
-def serve(config, args) -> int:
+def serve(config, args, mqtt=None) -> int:
     import uvicorn
 
     from facerec.server.app import create_app
 
     say(args, f"facerec serve: loading the {config.backbone} recognizer and the gallery {config.gallery} ...")
-    app = create_app(config)
+    app = create_app(config, mqtt=mqtt)
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
     say(args, f"facerec serve: http://{shown_host}:{config.port}/ (review page), /live, /v1/vision/face/*, "
               f"/api/v1 (OpenAPI: /api/v1/openapi.json); {'API key required' if config.api_key else 'no API key'}; "

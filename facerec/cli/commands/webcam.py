@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from facerec import errors
+from facerec.cli.commands._mqtt import add_mqtt_options, publisher_from_args
 from facerec.cli.commands._util import COUNT, DISTANCE, NON_NEGATIVE, PIXELS
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,17 @@ examples:
   facerec webcam --headless --source 0            # JSON lines; Ctrl-C to stop
   facerec webcam --source meeting.mp4 --headless --record annotated.mp4
   facerec webcam --source rtsp://user:pass@cam/stream --headless --save-unknown unknown_faces/
+  facerec webcam --source rtsp://cam/stream --headless --camera-name door --mqtt mqtt://homeassistant.lan
+
+--mqtt URL publishes each event, per-person presence (home / away, retained) and Home Assistant discovery
+(a "last person seen" sensor, a presence binary_sensor per enrolled person) to an MQTT broker; a broker
+that is down is retried in the background and never stops the video (events meanwhile are counted as
+dropped). On a camera or stream, any error in the loop (e.g. a gallery briefly locked by another process)
+is reported once per kind and the loop starts again after a backoff (1 s doubling to 60 s).
 
 exit code: 0 when the source ended or you stopped it (q, Esc, Ctrl-C); 1 when a live source was lost
-mid-run; 3 when the source could not be opened."""
+mid-run, or the loop failed on a video file (the reason is said); 2 a bad option (e.g. a broker URL that does
+not parse, a camera name with / + #); 3 when the source could not be opened; 4 --mqtt without paho-mqtt."""
 
 
 def register(sub, common) -> None:
@@ -78,6 +87,9 @@ def register(sub, common) -> None:
                    help="cosine distance above which a face is unknown (default: per backbone)")
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="drop frames to keep up (default: on for cameras and streams, off for files)")
+    p.add_argument("--camera-name", default="default", metavar="NAME",
+                   help="the camera's name in MQTT topics: letters, digits, _ and - (default: %(default)s)")
+    add_mqtt_options(p)
     p.set_defaults(func=run)
 
 
@@ -92,25 +104,36 @@ def run(args) -> int:
     from facerec.video.outputs import JsonLinesOutput, UnknownFaceSaver, VideoRecorder, WindowOutput, annotate_frame, describe_devices
     from facerec.video.sources import open_video
     from facerec.video.loop import run_loop
+    from facerec.video.mqtt import check_camera_name
 
+    check_camera_name(args.camera_name)
+    recognizer_box: list = []  # the people MQTT announces: read through the recognizer once it exists
+    publisher = publisher_from_args(args, lambda: recognizer_box[0].people() if recognizer_box else [])
     if args.record:
         check_record_path(args)
     window = None if args.headless else WindowOutput()  # fails fast when no window can be shown
     video = open_video(args.source, args.realtime)  # fails fast when the source cannot be opened
-    recorder = saver = None
+    opened = [video]  # the source, and its reopenings after errors: all closed at the end
+    recorder = saver = channel = None
     try:
         recorder = VideoRecorder(args.record, video.fps, args.overwrite) if args.record else None
         saver = UnknownFaceSaver(args.save_unknown) if args.save_unknown else None
         pipeline = pipeline_from_args(args)
-        matcher, people = load_matcher(args, pipeline)
+        matcher, people = load_matcher(args, pipeline, recognizer_box)
+        if publisher is not None:
+            channel = publisher.camera(args.camera_name)
+            publisher.start()
         say(args, f"facerec webcam: {video.describe()}; {_people_text(people, args.backbone)}; "
                   f"{describe_devices(args.backbone)}; "
+                  + (f"MQTT {publisher.broker.describe()}; " if publisher else "")
                   + ("Ctrl-C to stop" if args.headless else "q or Esc to stop"))
         json_out = JsonLinesOutput(sys.stdout, args.every_frame) if (args.headless or args.json) else None
 
         def on_frame(result):
             if json_out:
                 json_out.on_frame(result)
+            if channel:
+                channel.tick()
             if window is None and recorder is None:
                 return True
             annotated = annotate_frame(result)
@@ -123,19 +146,27 @@ def run(args) -> int:
                 json_out.on_event(event, result)
             if saver:
                 saver.on_event(event, result)
+            if channel:
+                channel.on_event(event, result)
             if not json_out and event.kind != "renamed":
                 say(args, f"{result.frame.ts:8.2f}s  {event.kind:8s} {event.name} (track {event.track_id})")
 
-        stats = run_loop(video, pipeline, matcher, detect_every=args.detect_every,
-                         detect_width=args.detect_width or None, on_frame=on_frame, on_event=on_event,
-                         max_frames=args.max_frames)
+        def run_once(source):
+            return run_loop(source, pipeline, matcher, detect_every=args.detect_every,
+                            detect_width=args.detect_width or None, on_frame=on_frame, on_event=on_event,
+                            max_frames=args.max_frames)
+
+        stats = run_restarting(run_once, opened, args, channel)
     finally:
-        video.close()
+        for source in opened:
+            source.close()
         if window:
             window.close()
+        if publisher:
+            publisher.stop()
         if recorder:  # last: naming the recording may fail (a file appeared meanwhile), and says where it is
             recorder.close()
-    say(args, _summary(stats, saver, args))
+    say(args, _summary(stats, saver, args, publisher))
     if stats.lost:
         raise errors.FacerecError(stats.lost)
     return errors.EXIT_OK
@@ -151,12 +182,55 @@ def check_record_path(args) -> None:
     check_recording_path(args.record, inputs, args.overwrite)
 
 
-def load_matcher(args, pipeline):
+def run_restarting(run_once, opened: list, args, channel=None):
+    """Run the loop on the last source in `opened`. On a camera or stream any error is counted, said once per
+    kind and the loop starts again on the source opened anew, after a backoff (facerec.video.restarts); on a
+    file an error ends the run with its reason (exit 1): replaying a file would repeat its events."""
+    import time
+
+    from facerec.video.restarts import Restarts
+
+    restarts = Restarts("facerec webcam", log, traceback=bool(args.verbose))
+    while True:
+        video, began = opened[-1], time.monotonic()
+        try:
+            return run_once(video)
+        except errors.FacerecError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a door camera runs for months: a transient error must not end it
+            if not video.spec.live or video.finite:
+                raise errors.FacerecError(f"the video loop stopped: {type(e).__name__}: {e}") from e
+            delay = restarts.failed(e, time.monotonic() - began)
+            say(args, f"facerec webcam: {type(e).__name__}: {e}; restarting in {delay:g} s "
+                      f"({restarts.count} restarts so far)")
+            if channel is not None:
+                channel.all_away()
+        time.sleep(delay)
+        opened.append(reopen(args))
+
+
+def reopen(args):
+    """The live source again, waiting for it while it cannot be opened (Ctrl-C stops the wait)."""
+    import time
+
+    from facerec.video.sources import SourceError, open_video
+
+    while True:
+        try:
+            return open_video(args.source, args.realtime)
+        except SourceError as e:
+            say(args, f"facerec webcam: {e}; trying again in 5 s")
+            time.sleep(5.0)
+
+
+def load_matcher(args, pipeline, keep: list | None = None):
     """The Recognizer over everyone enrolled for the backbone (refitted if someone is enrolled while the video
-    runs), or None when nobody is (detection only); and the names it can give."""
+    runs), or None when nobody is (detection only); and the names it can give. `keep` receives the Recognizer."""
     from facerec.recognition.recognizer import Recognizer
 
     recognizer = Recognizer(args.gallery, pipeline=pipeline, threshold=args.threshold)
+    if keep is not None:
+        keep.append(recognizer)
     people = recognizer.people()
     return (recognizer if people else None), people
 
@@ -167,13 +241,15 @@ def _people_text(people: list[str], backbone: str) -> str:
     return f"{len(people)} people enrolled ({backbone})"
 
 
-def _summary(stats, saver, args) -> str:
+def _summary(stats, saver, args, publisher=None) -> str:
     parts = [f"{stats.frames} frames ({stats.dropped} dropped) in {stats.seconds:.1f} s, {stats.fps:.1f} fps",
              f"{stats.events.get('appeared', 0)} appearances", f"ended: {stats.ended}"]
     if saver:
         parts.append(f"{len(saver.saved)} unknown faces saved in {args.save_unknown}")
     if args.record:
         parts.append(f"video saved to {args.record}")
+    if publisher:
+        parts.append(f"MQTT: {publisher.published} events published, {publisher.dropped} dropped (broker not connected)")
     return "facerec webcam: " + "; ".join(parts)
 
 

@@ -13,6 +13,7 @@ function describe(event) {
   return `${when}: ${event.event} ${who}`;
 }
 
+// /live?camera=NAME shows that camera; /live the first one. The name is one the server listed (no other path).
 async function start() {
   const response = await fetch("/api/v1/live", { credentials: "same-origin" });
   const info = await response.json();
@@ -22,11 +23,14 @@ async function start() {
     statusLine.className = "error";
     return;
   }
-  statusLine.textContent = info.status;
+  const wanted = new URLSearchParams(window.location.search).get("camera");
+  const camera = (info.cameras || []).find((c) => c.name === wanted);
+  const base = camera ? `/live/${encodeURIComponent(camera.name)}` : "/live";
+  statusLine.textContent = camera ? `${camera.name}: ${camera.status}` : info.status;
   const video = document.getElementById("video");
-  video.src = "/live/stream.mjpg";
+  video.src = `${base}/stream.mjpg`;
   video.hidden = false;
-  const events = new EventSource("/live/events");
+  const events = new EventSource(`${base}/events`);
   events.onmessage = (message) => {
     const event = JSON.parse(message.data);
     const item = document.createElement("li");
