@@ -16,4 +16,4 @@ def test_named_by_is_in_the_dict_and_the_csv_row():
     face = FaceResult(FACE, "Ann", None, None, 0, "a.jpg", named_by="region")
     assert face.to_dict()["named_by"] == "region"
     row = dict(zip(ROW_FIELDS, face.to_row()))
-    assert row["named_by"] == "region" and ROW_FIELDS[-1] == "named_by"
+    assert row["named_by"] == "region" and ROW_FIELDS[-2:] == ("named_by", "probability")
