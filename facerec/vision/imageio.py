@@ -162,8 +162,10 @@ class PillowPhoto(Photo):
         self.orientation = orientation if orientation in TRANSPOSE else default_orientation
         self.size = formats.displayed(image.size, self.orientation)
         self.transpose = TRANSPOSE.get(self.orientation)
-        if image.format == "HEIF":  # pillow-heif applies the container's rotation itself and resets EXIF's to 1
-            self.orientation = image.info.get("original_orientation") or 1
+        if image.format in ("HEIF", "TIFF"):  # their decoders turn the picture themselves (and reset the tag):
+            # pillow-heif the container's rotation, Pillow (11+) a TIFF's orientation tag, sizes already as displayed
+            original = image.info.get("original_orientation") if image.format == "HEIF" else orientation
+            self.orientation = original if original in TRANSPOSE else 1
             self.size, self.transpose = image.size, None
             self.stored_size = formats.displayed(image.size, self.orientation)
         self.xmp = formats.pillow_xmp(image)
