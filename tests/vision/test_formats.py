@@ -134,4 +134,13 @@ def test_the_face_is_found_where_the_jpegs_is(fmt, orientation, displayed, detec
     data = dng(displayed, orientation) if fmt == "DNG" else encode(displayed, fmt, orientation)
     faces = detector.detect(load_image(data, suffix=".dng" if fmt == "DNG" else ""))
     assert len(faces) == len(reference) == 1
-    assert np.abs(np.subtract(faces[0].box, reference[0].box)).max() <= 4
+    # MTCNN's box moves with the codec's pixels by a few px on a 150 x 200 face; the landmarks hardly do
+    assert np.abs(faces[0].landmarks_array() - reference[0].landmarks_array()).max() <= 5
+    assert iou(faces[0].box, reference[0].box) >= 0.85
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    inter = max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+    return inter / (aw * ah + bw * bh - inter)
