@@ -133,6 +133,7 @@ class Photo:
 
     def decode(self, scale: float = 1.0) -> tuple[np.ndarray, float]:
         """The image at `scale` (0 < scale <= 1) of its displayed size or finer, and the scale it has."""
+        scale = min(scale, 1.0)  # never more pixels than the file has
         finer = [s for s in self._decoded if s >= scale - 1e-9]
         if finer:
             best = min(finer)
@@ -156,6 +157,7 @@ class PillowPhoto(Photo):
         image = self._open()
         check_size(image, label, max_pixels)
         self.format = image.format or "unknown"
+        self.reducible = image.format == "JPEG"  # libjpeg decodes at 1/2, 1/4, 1/8 for the asking
         self.stored_size = image.size
         # an orientation that is absent, 1 or not one of the eight: the default (as stored; a RAW's for its preview)
         orientation = image.getexif().get(formats.ORIENTATION_TAG, 1)
@@ -180,7 +182,7 @@ class PillowPhoto(Photo):
         with decoding_errors(self.label, self.kind), warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image, divisor = self._first, 1
-            if self.format == "JPEG" and scale <= 0.5:
+            if self.reducible and scale <= 0.5:
                 image, divisor = self._open(), 1
                 width, height = image.size
                 image.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
@@ -197,11 +199,15 @@ class PillowPhoto(Photo):
 class ArrayPhoto(Photo):
     """A picture already decoded (a RAW file's bitmap preview)."""
 
-    def __init__(self, label: str, image: np.ndarray, fmt: str) -> None:
+    def __init__(self, label: str, stored: np.ndarray, orientation: int, fmt: str) -> None:
         super().__init__()
-        self.label, self.format, self.xmp, self.orientation = label, fmt, None, 1
-        self.size = self.stored_size = (image.shape[1], image.shape[0])
-        self._decoded[1.0] = image
+        self.label, self.format, self.xmp, self.orientation = label, fmt, None, orientation
+        image = Image.fromarray(array_to_rgb(stored))
+        self.stored_size = image.size
+        if orientation in TRANSPOSE:
+            image = image.transpose(TRANSPOSE[orientation])
+        self.size = image.size
+        self._decoded[1.0] = np.asarray(image)
 
 
 class RawPhoto(Photo):
@@ -232,15 +238,15 @@ def open_raw(label: str, data: bytes, max_pixels: int) -> Photo:
         orientation = formats.LIBRAW_FLIP_TO_ORIENTATION.get(int(raw.sizes.flip), 1)
         preview = raw_preview(raw, rawpy)
         if isinstance(preview, bytes):
-            photo: Photo = PillowPhoto(label, preview, max_pixels, default_orientation=orientation)
-            if max(photo.size) >= RAW_PREVIEW_MIN_SIDE:
+            try:
+                photo: Photo | None = PillowPhoto(label, preview, max_pixels, default_orientation=orientation)
+            except (ImageError, OSError, ValueError, SyntaxError):  # a preview Pillow cannot read: demosaic
+                photo = None
+            if photo is not None and max(photo.size) >= RAW_PREVIEW_MIN_SIDE:
                 photo.format = "RAW"
                 return photo
-        elif isinstance(preview, np.ndarray) and max(preview.shape[:2]) >= RAW_PREVIEW_MIN_SIDE:
-            image = Image.fromarray(array_to_rgb(preview))
-            if orientation in TRANSPOSE:
-                image = image.transpose(TRANSPOSE[orientation])
-            return ArrayPhoto(label, np.asarray(image), "RAW")
+        elif isinstance(preview, np.ndarray) and preview.ndim == 3 and max(preview.shape[:2]) >= RAW_PREVIEW_MIN_SIDE:
+            return ArrayPhoto(label, preview, orientation, "RAW")
         return RawPhoto(label, data, raw, max_pixels)
 
 
