@@ -157,10 +157,21 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
         prepared.data = data
     elif prepared.mode == ANALYSED:
         try:
-            prepared.faces, prepared.chips = pipeline.detect_photo(photo)
+            prepared.faces, prepared.chips = detect_and_align(pipeline, photo)
         except ImageError as e:  # the header was fine, the pixels are not (a truncated file)
             prepared.mode, prepared.error, prepared.image = FAILED, str(e).replace("<bytes>: ", ""), None
         except Exception as e:  # noqa: BLE001 - one odd photo must not end an album run
             log.warning("%s: detection failed", path, exc_info=True)
             prepared.mode, prepared.error, prepared.faces, prepared.image = FAILED, f"detection failed: {e}", [], None
     return prepared
+
+
+def detect_and_align(pipeline: Any, photo: Any) -> tuple[list[Face], np.ndarray]:
+    """Faces and chips of a photo: decoded at the scales detection and chips need (FacePipeline.detect_photo),
+    or whole for a pipeline that only has detect + align."""
+    detect_photo = getattr(pipeline, "detect_photo", None)
+    if detect_photo is not None:
+        return detect_photo(photo)
+    image = photo.decode(1.0)[0]
+    faces = pipeline.detect(image)
+    return faces, pipeline.align(image, faces)
