@@ -160,7 +160,9 @@ class PillowPhoto(Photo):
         self.reducible = image.format == "JPEG"  # libjpeg decodes at 1/2, 1/4, 1/8 for the asking
         self.stored_size = image.size
         # an orientation that is absent, 1 or not one of the eight: the default (as stored; a RAW's for its preview)
-        orientation = image.getexif().get(formats.ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # corrupt EXIF: Pillow warns and the orientation stays 1
+            orientation = image.getexif().get(formats.ORIENTATION_TAG, 1)
         self.orientation = orientation if orientation in TRANSPOSE else default_orientation
         self.size = formats.displayed(image.size, self.orientation)
         self.transpose = TRANSPOSE.get(self.orientation)
