@@ -27,6 +27,14 @@ with face_locations + face_encodings + compare_faces (tolerance 0.6, its default
 the other as its README does. Times include decoding. facerec's MTCNN runs at most 1280 px on a
 side; face_recognition's HOG runs on the full image at its default upsampling (1).
 
+Camera-size photos (--camera-size DIR, e.g. ../shared/faces/compreface): an album of ~24 variants of the 20 MP and
+larger photos under DIR (re-encoded, cropped, mirrored, stored turned with EXIF orientation 3 or 6) and the
+same album with every photo shrunk to 1600 px on its long side; `facerec tag` (whole process, model loading
+included, the people of DIR's smaller photos enrolled beforehand into a gallery copied for each run) on both,
+in turn, and the ratio "camera-size seconds / 1600 px seconds", with the faces and names of both compared.
+
+    python scripts/bench_tag.py --camera-size ../shared/faces/compreface
+
 face_recognition is optional: `pip install --no-deps face-recognition` (dlib and its models come with
 facerec's dlib extra). Without it only facerec is timed.
 """
@@ -50,8 +58,11 @@ from bench_common import rss_mb  # noqa: E402  - scripts/ is sys.path[0] when a 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--album", type=Path, required=True, help="folder of photos to tag (sub-folders included)")
-    p.add_argument("--people", type=Path, required=True, help="PEOPLE_DIR/<Name>/<photos> to enroll first")
+    p.add_argument("--album", type=Path, help="folder of photos to tag (sub-folders included)")
+    p.add_argument("--people", type=Path, help="PEOPLE_DIR/<Name>/<photos> to enroll first")
+    p.add_argument("--camera-size", type=Path, metavar="DIR",
+                   help="time the camera-size album made from DIR's 20 MP+ photos against it at 1600 px (see above)")
+    p.add_argument("--camera-photos", type=int, default=24, help="photos in the camera-size album (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None, help="facerec decode/detect threads (default: min(4, CPUs))")
     p.add_argument("--threshold", type=float, default=None, help="facerec cosine distance threshold")
     p.add_argument("--limit", type=int, default=None, help="use only the first N photos of the album")
@@ -291,8 +302,161 @@ def load() -> list[float] | None:
         return None
 
 
+CAMERA_MIN_PIXELS = 20_000_000
+SMALL_SIDE = 1600
+# (name, how the variant is stored): every variant displays as (part of) the original photo.
+VARIANTS = ("q92", "crop80", "mirror", "exif6", "exif3")
+
+
+CAMERA_RUNS = ("camera", "camera, full decode", "1600px")
+# `facerec tag` as before the reduced decode: every photo decoded whole, chips cut from the full image.
+FULL_DECODE = """
+import sys
+from facerec.recognition.pipeline import FacePipeline
+def detect_photo(self, photo):
+    image = photo.decode(1.0)[0]
+    faces = self.detect(image)
+    return faces, self.align(image, faces)
+FacePipeline.detect_photo = detect_photo
+from facerec.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def camera_variant(image, variant: str):
+    """(stored picture, EXIF orientation) of one variant of a displayed camera photo."""
+    from PIL import Image
+
+    if variant == "crop80":
+        w, h = image.size
+        return image.crop((w // 10, h // 10, w - w // 10, h - h // 10)), 1
+    if variant == "mirror":
+        return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 1
+    if variant == "exif6":
+        return image.transpose(Image.Transpose.ROTATE_90), 6
+    if variant == "exif3":
+        return image.transpose(Image.Transpose.ROTATE_180), 3
+    return image, 1
+
+
+def save_jpeg(image, path: Path, orientation: int) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, format="JPEG", quality=92, exif=exif.tobytes())
+
+
+def build_camera_albums(source: Path, folder: Path, count: int) -> tuple[Path, Path, Path, list[str]]:
+    """(camera-size album, the same at 1600 px, people folder, the big photos used) under `folder`."""
+    from PIL import Image, ImageOps
+
+    from facerec.vision.imageio import open_photo
+
+    big, small = [], []
+    for path in sorted(source.rglob("*")):
+        if path.suffix.lower() in (".jpg", ".jpeg") and not path.parent.name.startswith("_"):  # not _group, _negatives
+            width, height = open_photo(path).size
+            (big if width * height >= CAMERA_MIN_PIXELS else small).append(path)
+    camera, reduced, people = folder / "camera", folder / "1600px", folder / "people"
+    for d in (camera, reduced):
+        d.mkdir(parents=True)
+    for path in small:  # the people: their photos that are not camera-size
+        (people / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (people / path.parent.name / path.name).symlink_to(path.resolve())
+    made = 0
+    for variant in VARIANTS:
+        for path in big:
+            if made == count:
+                break
+            with Image.open(path) as im:
+                shown = ImageOps.exif_transpose(im.convert("RGB"))
+            stored, orientation = camera_variant(shown, variant)
+            name = f"{path.stem}_{variant}.jpg"
+            save_jpeg(stored, camera / name, orientation)
+            scale = SMALL_SIDE / max(stored.size)
+            save_jpeg(stored.resize((round(stored.width * scale), round(stored.height * scale)), Image.Resampling.LANCZOS),
+                      reduced / name, orientation)
+            made += 1
+    return camera, reduced, people, [p.name for p in big]
+
+
+def bench_camera_size(args) -> int:
+    """Whole-process `facerec tag` on the camera-size album and on the same photos at 1600 px, in turn."""
+    import shutil
+    import statistics
+
+    repo = Path(__file__).resolve().parent.parent
+    load_before = load()
+    with tempfile.TemporaryDirectory(prefix="facerec-bench-camera-") as tmp:
+        camera, reduced, people, big = build_camera_albums(args.camera_size, Path(tmp), args.camera_photos)
+        if not big:
+            print(f"no photos of {CAMERA_MIN_PIXELS / 1e6:.0f} MP or more under {args.camera_size}", file=sys.stderr)
+            return 1
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
+               "FACEREC_HOME": str(Path(tmp) / "home"), "FACEREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        gallery = Path(tmp) / "people.sqlite"
+        run_timed([sys.executable, "-m", "facerec.cli.main", "enroll", str(people), "--gallery", str(gallery), "-q"], env)
+        times: dict[str, list[float]] = {key: [] for key in CAMERA_RUNS}
+        found: dict[str, dict[str, list[str]]] = {}
+        for i in range(max(1, args.cli_repeats)):
+            for key, (album, prefix) in {"camera": (camera, ["-m", "facerec.cli.main"]),
+                                         "camera, full decode": (camera, ["-c", FULL_DECODE]),
+                                         "1600px": (reduced, ["-m", "facerec.cli.main"])}.items():
+                copy = Path(tmp) / f"run{i}-{key}.sqlite"
+                shutil.copyfile(gallery, copy)
+                seconds, out = run_timed([sys.executable, *prefix, "tag", str(album), "--gallery",
+                                          str(copy), "--json", "-q"], env)
+                times[key].append(seconds)
+                found[key] = {r["path"]: [f["name"] for f in r["faces"]] for r in json.loads(out)["results"]}
+        megapixels = [round(np.prod(open_photo_size(p)) / 1e6, 1) for p in sorted(camera.iterdir())]
+    seconds = {k: statistics.median(v) for k, v in times.items()}
+    ratio = seconds["camera"] / seconds["1600px"]
+    before = seconds["camera, full decode"] / seconds["1600px"]
+    lost = differences(found["1600px"], found["camera"])
+    changed = differences(found["camera, full decode"], found["camera"])
+    rows = [[key, len(found[key]), f"{min(megapixels)}-{max(megapixels)} MP" if key != "1600px" else "long side 1600 px",
+             sum(len(v) for v in found[key].values()), sum(n != "unknown" for v in found[key].values() for n in v),
+             f"{seconds[key]:.1f}", f"{seconds[key] / seconds['1600px']:.2f}x", " ".join(f"{t:.1f}" for t in times[key])]
+            for key in CAMERA_RUNS]
+    headers = ["album", "photos", "size", "faces", "named", "seconds (median)", "/ 1600 px", "runs"]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for line in [headers, *rows]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)))
+    print(f"\ncamera-size seconds / same photos at 1600 px: {ratio:.2f}x (whole process, `facerec tag`, same run; "
+          f"{before:.2f}x when every pixel is decoded, as before)")
+    print(f"photos whose faces or names differ from the full decode's: {len(changed)}")
+    for path, (full, now) in sorted(changed.items()):
+        print(f"  {path}: full decode {full}, now {now}")
+    print(f"photos whose faces or names differ from the 1600 px copy's: {len(lost)}")
+    for path, (small_names, camera_names) in sorted(lost.items()):
+        print(f"  {path}: at 1600 px {small_names}, camera-size {camera_names}")
+    print(f"load average before/after: {load_before} / {load()} on {os.cpu_count()} CPUs")
+    report = {"camera_size": str(args.camera_size), "big_photos": big, "seconds": times, "ratio": round(ratio, 3),
+              "ratio_full_decode": round(before, 3), "differences": lost, "differences_from_full_decode": changed, "found": found, "load_average_before": load_before, "load_average_after": load()}
+    args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {args.json_out}")
+    return 0
+
+
+def differences(a: dict[str, list[str]], b: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
+    """Photos whose names (one per face) differ between two runs: {path: (names in a, names in b)}."""
+    return {p: (a.get(p, []), b.get(p, [])) for p in sorted(set(a) | set(b)) if sorted(a.get(p, [])) != sorted(b.get(p, []))}
+
+
+def open_photo_size(path: Path) -> tuple[int, int]:
+    from facerec.vision.imageio import open_photo
+
+    return open_photo(path).size
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.camera_size is not None:
+        return bench_camera_size(args)
+    if args.album is None or args.people is None:
+        print("--album and --people are needed (or --camera-size DIR)", file=sys.stderr)
+        return 2
     photos = album_photos(args.album, args.limit)
     if not photos:
         print(f"no photos under {args.album}", file=sys.stderr)

@@ -38,6 +38,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,27 +103,26 @@ def worker_pipeline(backbone_name: str | WorkerSpec, weights: str | None = None,
         return _pipelines[spec]
 
 
-def analyse_photo(data: bytes, spec: WorkerSpec) -> dict:
+def analyse_photo(data: bytes, spec: WorkerSpec, suffix: str = "") -> dict:
     """Decode, detect and embed one photo's bytes on a worker, as a local `facerec tag` run does.
 
     Returns {"status" ("ok", "no_face" or "unreadable"), "note", "width", "height", "faces": [{"box",
     "confidence", "landmarks"} at full precision], "embeddings": (n, d) float32}. A photo that cannot be
     decoded, or whose detection fails, is a status, not an exception (one odd photo never ends a run).
     """
-    from facerec.vision.imageio import load_image
+    from facerec.vision.imageio import open_photo
 
     result: dict[str, Any] = {"status": "unreadable", "note": "", "width": None, "height": None, "faces": [],
                               "embeddings": np.zeros((0, 0), np.float32)}
+    pipeline = worker_pipeline(spec)
     try:
-        image = load_image(data)
+        photo = open_photo(data, suffix=suffix)
+        result["width"], result["height"] = (int(v) for v in photo.size)
+        faces, chips = pipeline.detect_photo(photo)
+        vectors = pipeline.embed_chips(chips)
     except ImageError as e:
         result["note"] = str(e).replace("<bytes>: ", "")
         return result
-    result["height"], result["width"] = (int(v) for v in image.shape[:2])
-    pipeline = worker_pipeline(spec)
-    try:
-        faces = pipeline.detect(image)
-        vectors = pipeline.embed(image, faces)
     except Exception as e:  # noqa: BLE001 - as prepare_photo: the photo is recorded as failed
         log.warning("detection failed", exc_info=True)
         result["note"] = f"detection failed: {e}"
@@ -160,7 +160,7 @@ def tag_photo(path: str, backbone_name: str = "dlib", weights: str | None = None
         return result
     result.update(sha256=hashlib.sha256(data).hexdigest(), size=st.st_size, mtime=st.st_mtime)
     spec = WorkerSpec(backbone_name, None if weights is None else str(weights), int(min_face_size))
-    analysed = analyse_photo(data, spec)
+    analysed = analyse_photo(data, spec, Path(path).suffix)
     result.update(status=analysed["status"], note=analysed["note"], width=analysed["width"],
                   height=analysed["height"])
     result["backbone"] = worker_pipeline(spec).embedding_id  # the gallery's key for these embeddings
@@ -275,7 +275,8 @@ class RayRunner:
     def submit(self, item: Any, data: bytes) -> None:
         if self.remote is None:
             self.connect()
-        self.pending[self.remote.remote(data, self.spec)] = item
+        suffix = Path(getattr(item, "path", "")).suffix  # tells a RAW file from a TIFF
+        self.pending[self.remote.remote(data, self.spec, suffix)] = item
 
     def finished(self, block: bool = True) -> Iterator[tuple[Any, dict]]:
         """(item, result) of the tasks that have ended: at least one when `block`, else those ready now."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -16,7 +15,7 @@ import numpy as np
 
 from facerec.errors import ImageError
 from facerec.album.results import ANALYSED, FAILED, OK, REIDENTIFIED, SKIPPED
-from facerec.vision.imageio import load_image
+from facerec.vision.imageio import open_photo
 from facerec.types import Face
 
 log = logging.getLogger(__name__)
@@ -112,14 +111,9 @@ def relative_name(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def displayed_size(path: Path | bytes) -> tuple[int, int]:
-    """(width, height) of the image as displayed (EXIF orientation applied), from the header only."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as im:
-        width, height = im.size
-        orientation = im.getexif().get(0x0112, 1)
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+def displayed_size(path: Path | bytes, suffix: str = "") -> tuple[int, int]:
+    """(width, height) of the image as displayed (orientation applied), from the header only."""
+    return open_photo(path, suffix=suffix).size
 
 
 # What the stored scores mean: photos tagged before the score became the match confidence (1 - distance or a
@@ -194,25 +188,37 @@ def prepare_photo(path: Path, record: Any, pipeline: Any, version: int, options:
         if not needs_image:
             if options.xmp and record.status == OK:
                 try:
-                    prepared.width, prepared.height = displayed_size(data)
+                    prepared.width, prepared.height = displayed_size(data, path.suffix)
                 except Exception as e:  # noqa: BLE001 - the size only matters for the sidecar
                     log.warning("%s: cannot read the image size for its sidecar (%s)", path, e)
             return prepared
     try:
-        image = load_image(data)
+        photo = open_photo(data, suffix=path.suffix)
+        prepared.width, prepared.height = photo.size
+        if options.annotate_dir is not None:
+            prepared.image = photo.decode(1.0)[0]
     except ImageError as e:
         prepared.mode, prepared.error = FAILED, str(e).replace("<bytes>: ", "")
         return prepared
-    prepared.height, prepared.width = image.shape[:2]
-    if options.annotate_dir is not None:
-        prepared.image = image
     if prepared.mode == ANALYSED and remote:
         prepared.data = data
     elif prepared.mode == ANALYSED:
         try:
-            prepared.faces = pipeline.detect(image)
-            prepared.chips = pipeline.align(image, prepared.faces)
+            prepared.faces, prepared.chips = detect_and_align(pipeline, photo)
+        except ImageError as e:  # the header was fine, the pixels are not (a truncated file)
+            prepared.mode, prepared.error, prepared.image = FAILED, str(e).replace("<bytes>: ", ""), None
         except Exception as e:  # noqa: BLE001 - one odd photo must not end an album run
             log.warning("%s: detection failed", path, exc_info=True)
             prepared.mode, prepared.error, prepared.faces, prepared.image = FAILED, f"detection failed: {e}", [], None
     return prepared
+
+
+def detect_and_align(pipeline: Any, photo: Any) -> tuple[list[Face], np.ndarray]:
+    """Faces and chips of a photo: decoded at the scales detection and chips need (FacePipeline.detect_photo),
+    or whole for a pipeline that only has detect + align."""
+    detect_photo = getattr(pipeline, "detect_photo", None)
+    if detect_photo is not None:
+        return detect_photo(photo)
+    image = photo.decode(1.0)[0]
+    faces = pipeline.detect(image)
+    return faces, pipeline.align(image, faces)

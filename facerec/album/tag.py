@@ -38,7 +38,7 @@ Walking (facerec.files.walk): extensions are matched case-insensitively (facerec
 hidden files and folders (".name") and the output folders are skipped (also in later runs: an --annotate
 folder holds a ".facerec-output" marker file); symlinks are followed, but each real
 folder is entered once (tracked by (st_dev, st_ino)), so a link loop cannot hang the walk. What the
-walk cannot use (.gif/.heic/.avif, broken links, named pipes, names that are not UTF-8, folders that
+walk cannot use (.gif, videos, the RAW file of a RAW + JPEG pair, broken links, named pipes, names that are not UTF-8, folders that
 cannot be listed) is listed in the summary's problems. No output may replace a photo (facerec.files.outputs).
 
 Modules: photos (per-photo work in worker threads), tagger (the main-thread side), results, reports; this

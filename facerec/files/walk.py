@@ -2,8 +2,8 @@
 
 Image files are matched by extension, any case (facerec.vision.imageio.IMAGE_EXTENSIONS). Hidden entries
 (".name") and non-image files are ignored quietly. Everything else the walk cannot use is a
-*problem* with a reason, never a silent skip: formats facerec does not read (.gif, .heic, .avif),
-broken symbolic links, named pipes and other non-files with an image extension, names that are
+*problem* with a reason, never a silent skip: formats facerec does not read (.gif), videos (.mp4,
+.mov, ...: photos only), the RAW file of a RAW + JPEG pair (one shot, analysed once from its JPEG), broken symbolic links, named pipes and other non-files with an image extension, names that are
 not valid UTF-8, and folders that cannot be listed. The folders that could not be listed are also
 returned on their own (with broken links: an offline drive's), so that `enroll` never takes "could not
 read" for "deleted".
@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facerec.vision.formats import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS, VIDEO_EXTENSIONS
 from facerec.vision.imageio import IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS
 from facerec.names import is_utf8
 
@@ -58,7 +59,7 @@ def walk_images(root: str | Path, exclude: Iterable[str | Path] = (),
         visited.add(key)
         if folder != root and skip_folder is not None and skip_folder(folder, entries):
             continue
-        subfolders = []
+        subfolders, photos = [], []
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -66,9 +67,28 @@ def walk_images(root: str | Path, exclude: Iterable[str | Path] = (),
             if kind == "folder":
                 subfolders.append(Path(entry.path))
             elif kind == "photo":
-                result.photos.append(Path(entry.path))
+                photos.append(Path(entry.path))
+        result.photos.extend(one_file_per_shot(photos, result))
         stack.extend(reversed(subfolders))  # pop() then visits them in name order
     return result
+
+
+def one_file_per_shot(photos: list[Path], result: WalkResult) -> list[Path]:
+    """`photos` of one folder without the RAW files that have a developed picture (JPEG, HEIC, ...) of the
+    same stem beside them: a camera set to RAW + JPEG writes both of one shot, which is analysed once,
+    from the JPEG (what the camera or the user developed; its sidecar names stay those of the JPEG)."""
+    developed: dict[str, Path] = {}
+    for path in photos:
+        if path.suffix.lower() in DEVELOPED_EXTENSIONS:
+            developed.setdefault(path.stem.casefold(), path)
+    kept = []
+    for path in photos:
+        twin = developed.get(path.stem.casefold()) if path.suffix.lower() in RAW_EXTENSIONS else None
+        if twin is None:
+            kept.append(path)
+        else:
+            result.problems.append((path, f"RAW file of the same shot as {twin.name}: analysed once, from {twin.name}"))
+    return kept
 
 
 def list_folder(folder: Path, result: WalkResult) -> tuple[tuple[int, int], list[os.DirEntry]] | None:
@@ -103,6 +123,8 @@ def classify(entry: os.DirEntry, result: WalkResult) -> str | None:
         return "photo"
     if is_file and suffix in UNSUPPORTED_IMAGE_EXTENSIONS:
         result.problems.append((path, f"{suffix} images are not supported; convert it to JPEG or PNG"))
+    elif is_file and suffix in VIDEO_EXTENSIONS:
+        result.problems.append((path, "a video: facerec reads photos here (faces in a video: facerec webcam --source FILE)"))
     elif not is_file and entry.is_symlink() and not os.path.exists(entry.path):
         result.problems.append((path, "broken symbolic link (its target is missing)"))
         result.unreadable.append(path)

@@ -15,9 +15,14 @@ import numpy as np
 
 from facerec.backbones import Backbone, embedding_id, flip_default, get_backbone
 from facerec.vision.detect import Detector
-from facerec.vision.imageio import ImageSource, load_image
+from facerec.vision.imageio import ImageSource, Photo, load_image
 from facerec.types import Face
 from facerec.vectors import l2_normalise
+
+
+# A face's chip is cut from a decode where the face's box is at least this many times the chip's side:
+# downscaling further is what the aligners (dlib's pyramid, INTER_AREA) do anyway, so the chip is the same.
+CHIP_SOURCE_FACTOR = 1.0
 
 
 @dataclass
@@ -67,6 +72,30 @@ class FacePipeline:
             return np.zeros((0, size, size, 3), dtype=np.uint8)
         return np.stack([self.backbone.align(image, f) for f in faces])
 
+    def detect_photo(self, photo: Photo) -> tuple[list[Face], np.ndarray]:
+        """Faces (in the photo's displayed pixels) and their aligned chips, decoding only what each step needs:
+        detection looks at the photo decoded at its detection scale (1/2, 1/4 or 1/8 of a camera-size JPEG),
+        and the chips are cut from a decode where every face is at least CHIP_SOURCE_FACTOR x the chip's size
+        (that same decode for faces that large; a finer one, the full photo at most, when a face is small)."""
+        width, height = photo.size
+        detect_reduced = getattr(self.detector, "detect_reduced", None)
+        if detect_reduced is None:  # a detector of another kind sees the full photo
+            image, scale = photo.decode(1.0)
+            faces = self.detect(image)
+        else:
+            image, scale = photo.decode(self.detector.detection_scale(height, width))
+            faces = detect_reduced(image, scale, (height, width))
+        return faces, self.align_photo(photo, faces)
+
+    def align_photo(self, photo: Photo, faces: list[Face]) -> np.ndarray:
+        """The chips of `faces` (displayed pixels of `photo`), cut from the coarsest decode that keeps them sharp."""
+        if not faces:
+            return self.align(np.zeros((1, 1, 3), np.uint8), [])
+        smallest = min(min(f.box[2], f.box[3]) for f in faces)
+        needed = min(1.0, CHIP_SOURCE_FACTOR * self.backbone.input_size / max(1, smallest))
+        image, scale = photo.decode(needed)
+        return self.align(image, [scaled_face(f, scale) for f in faces])
+
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Embed aligned chips in batches of `batch_size` (bounded memory on big albums)."""
         if len(chips) == 0:
@@ -92,6 +121,16 @@ class FacePipeline:
 
     def analyse(self, src: ImageSource, second_look: bool = False) -> list[FaceEmbedding]:
         return self.analyse_image(load_image(src), second_look)
+
+
+def scaled_face(face: Face, scale: float) -> Face:
+    """`face` in the pixels of a copy of its photo at `scale`."""
+    if abs(scale - 1.0) < 1e-9:
+        return face
+    x, y, w, h = face.box
+    x0, y0, x1, y1 = round(x * scale), round(y * scale), round((x + w) * scale), round((y + h) * scale)
+    landmarks = tuple((px * scale, py * scale) for px, py in face.landmarks)
+    return Face((x0, y0, max(1, x1 - x0), max(1, y1 - y0)), face.confidence, landmarks)
 
 
 def flip_averaged(embed: Callable[[np.ndarray], np.ndarray], chips: np.ndarray) -> np.ndarray:

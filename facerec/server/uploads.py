@@ -34,7 +34,8 @@ def image_extension(data: bytes) -> str:
         fmt = (Image.open(io.BytesIO(data)).format or "").lower()
     except Exception:  # noqa: BLE001 - already decoded once; the extension is cosmetic
         fmt = ""
-    return {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}.get(fmt, ".img")
+    return {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif", "heif": ".heic",
+            "avif": ".avif", "jxl": ".jxl"}.get(fmt, ".img")
 
 
 def upload_path(gallery: Path, person: str, sha256: str, extension: str) -> Path:

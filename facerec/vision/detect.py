@@ -112,6 +112,19 @@ class Detector:
                 results[i] = self.to_faces(faces, scales[i], images[i].shape)
         return results
 
+    def detect_reduced(self, image: np.ndarray, scale: float, full_shape: tuple[int, ...]) -> list[Face]:
+        """Faces of a photo of `full_shape` (height, width) given as `image`, a copy of it at `scale` (a JPEG
+        decoded at 1/4, say): what detect() finds on the full photo, in the full photo's pixels, when `image`
+        is at least as fine as detection needs (detection_scale of the full shape)."""
+        if abs(scale - 1.0) < 1e-9 and image.shape[:2] == tuple(full_shape[:2]):
+            return self.detect(image)
+        height, width = full_shape[:2]
+        detection_scale = self.detection_scale(height, width)
+        size = (max(1, round(width * detection_scale)), max(1, round(height * detection_scale)))
+        interpolation = cv2.INTER_AREA if size[0] < image.shape[1] else cv2.INTER_LINEAR
+        scaled = cv2.resize(image, size, interpolation=interpolation)
+        return self.to_faces(self.run_mtcnn([scaled])[0], detection_scale, full_shape)
+
     def scaled_for_detection(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image.shape[:2]
         scale = self.detection_scale(h, w)

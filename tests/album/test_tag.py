@@ -106,6 +106,10 @@ class CountingPipeline:
         self.detections += 1
         return self._pipeline.detect(image)
 
+    def detect_photo(self, photo):
+        self.detections += 1
+        return self._pipeline.detect_photo(photo)
+
     def align(self, image, faces):
         return self._pipeline.align(image, faces)
 

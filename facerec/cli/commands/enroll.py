@@ -29,7 +29,7 @@ examples:
   facerec enroll --backbone resnet50 --weights rcmalli_vggface_tf_resnet50.h5 people/
   facerec enroll --json people/ > report.json
 
-Skipped without stopping the run, and listed: unsupported formats (.gif, .heic, .avif), broken links,
+Skipped without stopping the run, and listed: unsupported formats (.gif), videos, the RAW of a RAW + JPEG pair, broken links,
 named pipes, hidden person folders, names that are not valid UTF-8 or cannot be a person's name
 (`unknown`, control or invisible characters, '/', '|', more than 100 characters), and the gallery's
 own folders (-uploads, -heads, -cache) when the gallery lies inside PEOPLE_DIR.
