@@ -7,7 +7,8 @@
 - PNG: the ``iTXt`` chunk with keyword ``XML:com.adobe.xmp`` (compressed or not).
 - TIFF and WebP: Pillow's reading (TIFF tag 700, WebP's ``XMP `` chunk).
 
-Other formats (HEIC, RAW) have no reader here yet: `embedded_packets` returns nothing for them.
+Other formats (HEIF/HEIC, AVIF, JPEG XL, RAW): the first XMP packet in the file's bytes, where they keep it
+uncompressed (facerec.vision.formats.xmp_packet).
 """
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ def embedded_packets(data: bytes) -> list[bytes]:
         return png_packets(data)
     if data[:4] in (b"II*\x00", b"MM\x00*") or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
         return pillow_packets(data)
-    return []
+    from facerec.vision.formats import xmp_packet  # HEIF, AVIF, JPEG XL, RAW: the packet is stored uncompressed
+
+    packet = xmp_packet(data)
+    return [packet] if packet else []
 
 
 def jpeg_packets(data: bytes) -> list[bytes]:

@@ -221,7 +221,7 @@ class RegionReader:
         photo = Path(photo)
         out = PhotoRegions()
         try:
-            frame = image_frame(data if data is not None else photo.read_bytes(), out.problems)
+            frame = image_frame(data if data is not None else photo.read_bytes(), out.problems, photo.suffix)
         except (OSError, ValueError, SyntaxError) as e:
             out.problems.append(f"cannot read the image's size for its face regions ({e})")
             return out
@@ -270,14 +270,26 @@ def embedded(photo: Path, data: bytes | None) -> list[bytes]:
     return embedded_packets(data if data is not None else photo.read_bytes())
 
 
-def image_frame(data: bytes, problems: list[str]) -> ImageFrame:
+def image_frame(data: bytes, problems: list[str], suffix: str = "") -> ImageFrame:
     """Stored size and EXIF orientation from the header; an unknown orientation is read as 1, as the
     image decoder does, and reported."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(data)) as im:
-        width, height = im.size
-        orientation = im.getexif().get(0x0112, 1)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format == "HEIF":  # pillow-heif turns the picture itself and resets the tag: facerec's loader knows
+                raise UnidentifiedImageError("HEIF")
+            width, height = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except UnidentifiedImageError:  # HEIF, RAW, or a format whose plugin is not loaded yet: facerec's own loader
+        from facerec.errors import ImageError
+        from facerec.vision.formats import image_info
+
+        try:
+            info = image_info(data, suffix)
+        except ImageError as e:
+            raise ValueError(str(e)) from e
+        (width, height), orientation = info.stored_size, info.orientation
     if orientation not in ORIENTATIONS:
         problems.append(f"unknown EXIF orientation value {printable(str(orientation))!r}; the photo and its "
                         "regions are read as not rotated")
@@ -288,7 +300,7 @@ def image_frame(data: bytes, problems: list[str]) -> ImageFrame:
 def photo_orientation(photo: str | Path) -> int:
     """The EXIF orientation of a photo (1 when missing, unknown or unreadable)."""
     try:
-        return image_frame(Path(photo).read_bytes(), []).orientation
+        return image_frame(Path(photo).read_bytes(), [], Path(photo).suffix).orientation
     except (OSError, ValueError, SyntaxError):
         return 1
 

@@ -275,3 +275,28 @@ def test_regions_exiftool_wrote(tmp_path, orientation):
     shutil.copy(photo, tmp_path / "q.jpg")
     assert len(read_regions(tmp_path / "q.jpg").regions) == 1
 
+
+
+@pytest.mark.parametrize("fmt,suffix", [("HEIF", ".heic"), ("AVIF", ".avif"), ("JXL", ".jxl")])
+@pytest.mark.parametrize("orientation", (1, 6))
+def test_regions_embedded_in_phone_formats(tmp_path, fmt, suffix, orientation):
+    """HEIC, AVIF and JPEG XL keep their XMP packet in a box of their own: MWG regions there are read, in the
+    stored frame turned with the photo, as in a JPEG."""
+    from PIL import Image
+
+    from image_files import encode
+    from regions_fixtures import FACE_PHOTO
+
+    with Image.open(FACE_PHOTO) as im:
+        displayed = im.convert("RGB")
+    size = displayed.size
+    stored_box = displayed_to_stored(normalised(FACE_BOX, size), size, orientation)
+    packet = mwg_packet([("Barack Obama", stored_box)], stored_size(size, orientation))
+    photo = tmp_path / f"p{suffix}"
+    photo.write_bytes(encode(displayed, fmt, orientation, xmp=packet))
+    found = read_regions(photo)
+    assert found.problems == []
+    assert (found.width, found.height) == size
+    [region] = found.regions
+    assert region.name == "Barack Obama" and region.origin == "embedded"
+    assert_box_near(region.box, FACE_BOX)
