@@ -43,7 +43,13 @@ measures one on your own gallery for a target false-accept rate (pass it with --
 """
 from __future__ import annotations
 
+import math
+from typing import Mapping
+
 PURPOSES = ("verify", "identify", "cluster")
+
+# The documented open-set target: the chance, per photo, that a stranger is given an enrolled person's name.
+STRANGER_RATE = 0.01
 
 # For a backbone no entry knows (none today): deepface-like values for 2048-d VGGFace2 embeddings.
 DEFAULT_THRESHOLDS = {"verify": 0.40, "identify": 0.35, "cluster": 0.35}
@@ -62,3 +68,47 @@ def threshold_for(key: str, purpose: str = "verify") -> float:
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
     return thresholds_for(key)[purpose]
+
+
+# ---- identify at every gallery size
+
+
+def comparison_far(n_samples: int, stranger_rate: float = STRANGER_RATE) -> float:
+    """The false-accept rate per comparison f at which a stranger compared with `n_samples` enrolled faces is
+    named with probability `stranger_rate`: 1 - (1 - f) ** n = stranger_rate. It treats the comparisons as
+    independent, which on LFW is slightly cautious (a person's several photos look alike)."""
+    if not 0 < stranger_rate < 1:
+        raise ValueError(f"stranger_rate must be between 0 and 1, not {stranger_rate}")
+    return -math.expm1(math.log1p(-stranger_rate) / max(1, int(n_samples)))
+
+
+def distance_at_far(tail: Mapping[str, float], far: float) -> float:
+    """The cosine distance whose false-accept rate per comparison is `far`, from a generalised Pareto fit of the
+    impostor distances below `u` (a fraction `p_u` of them lie below u; `sigma`, `xi`: the fit's scale, shape)."""
+    u, p_u, sigma, xi = (float(tail[k]) for k in ("u", "p_u", "sigma", "xi"))
+    if abs(xi) < 1e-9:
+        return u + sigma * math.log(far / p_u)
+    return u - sigma / xi * ((far / p_u) ** (-xi) - 1.0)
+
+
+def identify_threshold(key: str, n_samples: int, stranger_rate: float = STRANGER_RATE) -> float:
+    """The identify threshold for a gallery of `n_samples` enrolled faces (every embedding of every person, those
+    added by naming faces included): the distance at which a stranger is named with probability `stranger_rate`
+    per photo, never above the verify threshold. A backbone without a fitted impostor tail keeps its fixed value."""
+    from facerec.backbones import REGISTRY, backbone_of
+
+    found = REGISTRY.get(backbone_of((key or "").lower()))
+    if found is None or found.impostor_tail is None:
+        return threshold_for(key, "identify")
+    distance = distance_at_far(found.impostor_tail, comparison_far(n_samples, stranger_rate))
+    return round(min(distance, found.thresholds["verify"]), 4)
+
+
+def identify_rule(key: str) -> str:
+    """How identify's threshold is chosen for this embedding id or backbone, in words (for calibrate and info)."""
+    from facerec.backbones import REGISTRY, backbone_of
+
+    found = REGISTRY.get(backbone_of((key or "").lower()))
+    if found is None or found.impostor_tail is None:
+        return "fixed"
+    return f"gallery size: a stranger named in at most {STRANGER_RATE:.0%} of photos"

@@ -6,8 +6,9 @@ Both matchers have the scikit-learn estimator shape (`fit(X, y)`, `predict(X)`, 
 
 - `NearestNeighbourMatcher`: cosine similarity to every enrolled sample, aggregated per person
   ('max': best sample, 'mean': average over samples, 'centroid': similarity to the person's mean
-  vector). Unknown when the best person's cosine distance is above the threshold
-  (`facerec.thresholds.threshold_for(backbone, "identify")` unless given).
+  vector). Unknown when the best person's cosine distance is above the threshold: the one given (fixed), else
+  the backbone's identify threshold for the number of enrolled faces (`facerec.thresholds.identify_threshold`:
+  a larger gallery gets a stricter threshold, so a stranger is named in at most 1 % of photos at any size).
 - `ClassifierMatcher`: a linear SVM (calibrated) or logistic regression trained on the embeddings.
   A classifier always names one of the classes it knows, so a face is also unknown when the
   nearest enrolled sample of the predicted person is farther than the distance threshold, or when
@@ -25,7 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from facerec.vectors import l2_normalise
 from facerec.errors import FacerecError, GalleryError, MissingExtraError
-from facerec.thresholds import threshold_for
+from facerec.thresholds import identify_threshold
 from facerec.types import UNKNOWN, Identity
 from facerec.recognition import AGGREGATES, MATCHER_KINDS
 
@@ -105,9 +106,16 @@ def _begin_fit(matcher: Any, X: np.ndarray, y: Any) -> np.ndarray:
     """What every matcher's fit starts with: checked unit rows, classes, labels, the open-set threshold."""
     X, y = _check_fit_input(X, y)
     matcher.classes_, matcher.labels_ = np.unique(y, return_inverse=True)
-    matcher.threshold_ = float(matcher.threshold if matcher.threshold is not None else threshold_for(matcher.backbone or "", "identify"))
+    matcher.threshold_ = gallery_threshold(matcher.threshold, matcher.backbone, len(X))
     matcher.n_features_in_ = X.shape[1]
     return X
+
+
+def gallery_threshold(threshold: float | None, backbone: str | None, n_samples: int) -> float:
+    """The distance a matcher fitted on `n_samples` enrolled faces decides `unknown` on: the caller's threshold
+    as given (a fixed value per comparison: the user's word wins), else the backbone's identify threshold for a
+    gallery of that size (facerec.thresholds.identify_threshold: strangers stay strangers as the gallery grows)."""
+    return float(threshold) if threshold is not None else identify_threshold(backbone or "", n_samples)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -130,7 +138,7 @@ def _per_class_max(S: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndar
 class NearestNeighbourMatcher(ClassifierMixin, BaseEstimator):
     """Open-set nearest-neighbour matching on cosine similarity.
 
-    threshold: cosine distance above which a face is `unknown` (None: threshold_for(backbone)).
+    threshold: cosine distance above which a face is `unknown` (None: identify_threshold(backbone, samples)).
     aggregate: 'max' (best sample per person, the default), 'mean' or 'centroid'.
     """
 
@@ -204,7 +212,7 @@ class ClassifierMatcher(ClassifierMixin, BaseEstimator):
 
     kind: 'svm' (linear SVC with sigmoid calibration) or 'logreg' (multinomial logistic regression).
     threshold: cosine distance gate on the nearest enrolled sample of the predicted person
-               (None: threshold_for(backbone)).
+               (None: identify_threshold(backbone, samples)).
     min_probability: unknown when the top probability is lower (None: 0.0, i.e. the distance gate alone;
                      class probabilities from a few samples per person are rough).
     C: inverse regularisation; unit-length embeddings sit close together, so it is much larger than
