@@ -23,7 +23,7 @@ from facerec.vectors import l2_normalise
 DLIB_THRESHOLDS = {"verify": 0.0858, "identify": 0.0564, "cluster": 0.045}
 # The lower tail of dlib's different-person distances on DevTrain (generalised Pareto below the 1 % quantile u):
 # identify's threshold for a gallery of n faces is read off it (facerec.thresholds.identify_threshold).
-DLIB_IMPOSTOR_TAIL = {"u": 0.0895, "p_u": 0.01, "sigma": 0.00946, "xi": -0.1275}
+DLIB_IMPOSTOR_TAIL = {"u": 0.0895, "p_u": 0.01, "sigma": 0.00946, "xi": -0.1276}
 
 register(BackboneEntry(
     "dlib", "facerec.backbones.dlib_backbone:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
