@@ -256,11 +256,13 @@ def cell_at(cell: dict, threshold: float) -> dict[str, float]:
 
 
 def cell_curve(cell: dict) -> dict:
-    """Named right against strangers named as the threshold moves, and named right where strangers named reaches
-    each of CURVE_STRANGER_RATES (the threshold at that quantile of the strangers' nearest distances)."""
+    """Named right against strangers named as the threshold moves, and named right at the largest threshold that
+    names at most each of CURVE_STRANGER_RATES of the strangers' photos."""
     at_rate = {}
+    strangers = np.sort(cell["_strangers"])
     for rate in CURVE_STRANGER_RATES:
-        point = cell_at(cell, float(np.quantile(cell["_strangers"], rate, method="inverted_cdf")))
+        first_too_many = strangers[min(len(strangers) - 1, int(rate * len(strangers)))]
+        point = cell_at(cell, float(np.nextafter(first_too_many, -np.inf)))
         at_rate[f"{rate:g}"] = {"threshold": point["threshold"], "named_right": point["named_right"],
                                 "strangers_named": point["strangers_named"]}
     return {"points": [cell_at(cell, t) for t in CURVE_THRESHOLDS], "at_stranger_rate": at_rate}
