@@ -21,13 +21,18 @@ from facerec.vectors import l2_normalise
 
 # dlib's thresholds, chosen on LFW View 1 DevTrain with dlib's recipe (facerec/thresholds.py tells how).
 DLIB_THRESHOLDS = {"verify": 0.0858, "identify": 0.0564, "cluster": 0.045}
+# The lower tail of dlib's different-person distances on DevTrain (generalised Pareto below the 1 % quantile u):
+# identify's threshold for a gallery of n faces is read off it (facerec.thresholds.identify_threshold).
+DLIB_IMPOSTOR_TAIL = {"u": 0.0895, "p_u": 0.01, "sigma": 0.00946, "xi": -0.1276}
 
 register(BackboneEntry(
     "dlib", "facerec.backbones.dlib_backbone:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
+    impostor_tail=DLIB_IMPOSTOR_TAIL,
     description="dlib's ResNet (the dlib extra; works offline)", status="facerec.backbones.dlib_backbone:weights_status",
     device="facerec.backbones.dlib_backbone:dlib_device"))
 register(BackboneEntry(
     "dlib-keras", "facerec.backbones.dlib_keras:build", 128, alignment="dlibbox2", thresholds=DLIB_THRESHOLDS,
+    impostor_tail=DLIB_IMPOSTOR_TAIL,
     description="dlib's ResNet in Keras: the same chips and descriptors, batched, GPU, fine-tunable",
     status="facerec.backbones.dlib_backbone:weights_status", fine_tune="facerec.backbones.dlib_keras:keras_base",
     weights_file=True))  # --weights: another copy of dlib's .dat

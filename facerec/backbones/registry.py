@@ -26,6 +26,10 @@ class BackboneEntry:
     # were chosen). Used for every embedding id of this backbone (with or without flip).
     thresholds: dict[str, float]
     description: str = ""
+    # The lower tail of the different-person distance distribution, fitted so that identify's threshold can follow
+    # the gallery's size (facerec.thresholds.identify_threshold): {"u", "p_u", "sigma", "xi"}; None: a fixed
+    # identify threshold whatever the gallery.
+    impostor_tail: dict[str, float] | None = None
     flip: bool = True  # test-time flip by default (embedding = mean of the chip's and its mirror image's)
     # "module:callable" -> callable(name) -> [{"variant", "present", "weights", ...}] for `facerec info`
     status: str = ""

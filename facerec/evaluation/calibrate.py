@@ -1,4 +1,5 @@
-"""Calibration on the gallery: the threshold that keeps false accepts on its impostor pairs at a target rate."""
+"""Calibration on the gallery: the threshold that keeps false accepts on its impostor pairs at a target rate, and
+the identify threshold facerec uses for this gallery by default (it follows the number of enrolled faces)."""
 
 from typing import Any, Sequence
 
@@ -49,4 +50,13 @@ def calibrate(gallery, backbone, target_far: float = 1e-3) -> dict[str, Any]:
                            "enroll people first with `facerec enroll`")
     result = calibrate_embeddings(np.asarray(X, dtype=np.float32), list(names), target_far)
     result["backbone"] = getattr(backbone, "name", backbone)
+    result.update(effective_identify_threshold(result["backbone"], len(names)))
     return result
+
+
+def effective_identify_threshold(embedding: str, n_faces: int) -> dict[str, Any]:
+    """What `facerec identify` decides on for a gallery of `n_faces` enrolled faces when no --threshold is given."""
+    from facerec.thresholds import STRANGER_RATE, identify_rule, identify_threshold
+
+    return {"identify_threshold": identify_threshold(embedding, n_faces), "identify_rule": identify_rule(embedding),
+            "stranger_rate_target": STRANGER_RATE}

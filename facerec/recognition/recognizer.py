@@ -8,6 +8,8 @@ It owns the rules that used to be repeated by each caller:
 - the pipeline (detect → align → embed) for the backbone, built once;
 - the matcher fitted on everyone enrolled for this pipeline's embeddings, kept warm and refitted only when
   the gallery's version moves (an enrolment or a `forget` from anywhere) or, for a head, when it is retrained;
+- the identify threshold follows the gallery: refitting recomputes it from the number of enrolled faces
+  (facerec.thresholds.identify_threshold), unless a `threshold` was given (then it is fixed);
 - a head fine-tuned together with its base network gets embeddings from that base (`pipeline`);
 - nobody enrolled: an error (`require_people`, as `facerec identify`) or every face unknown (tag, webcam, server);
 - one name per photo (a person is in a photo once; the closest face keeps the name).
@@ -36,8 +38,8 @@ class Recognizer:
                  matcher_options: dict[str, Any] | None = None, min_face_size: int = 20,
                  pipeline: Any = None, require_people: bool = False):
         """`gallery`: the SQLite file (None: the default, facerec.paths). `matcher`: nn, svm, logreg or head.
-        `threshold`: the cosine distance above which a face is unknown (None: the identify threshold of the
-        backbone, facerec.thresholds). `pipeline`: an existing pipeline to share (else one is built)."""
+        `threshold`: the cosine distance above which a face is unknown, fixed (None: the backbone's identify
+        threshold for the gallery's size, recomputed when it changes; facerec.thresholds). `pipeline`: an existing pipeline to share (else one is built)."""
         from facerec.backbones import default_backbone
         from facerec.paths import default_gallery_path
 
@@ -91,7 +93,7 @@ class Recognizer:
 
     @property
     def threshold_(self) -> float | None:
-        """The distance the current matcher decides `unknown` on."""
+        """The distance the current matcher decides `unknown` on (for the gallery as last fitted)."""
         from facerec.thresholds import threshold_for
 
         fitted = self._matcher

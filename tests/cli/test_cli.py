@@ -178,3 +178,27 @@ def test_detect_annotate_draws_the_five_landmarks(tmp_path):
     for x, y in landmarks:
         assert written[int(y), int(x)].max() > 80, (x, y)  # a dot on each landmark
     assert written[165, 100].max() < 30  # and nothing between them
+
+
+def test_info_shows_the_identify_threshold_that_follows_the_gallery(tmp_path, capsys):
+    """`facerec info` counts the faces enrolled for --backbone and shows the threshold identify uses for them."""
+    import json
+
+    import numpy as np
+
+    from facerec.backbones import embedding_id
+    from facerec.gallery.store import Gallery
+    from facerec.thresholds import identify_threshold
+    from facerec.types import Face
+
+    key = embedding_id("dlib")
+    face = Face((0, 0, 50, 50), 0.99, ((10, 10), (40, 10), (25, 25), (15, 40), (35, 40)))
+    with Gallery(tmp_path / "g.sqlite") as gallery:
+        for i, vector in enumerate(np.eye(128, dtype=np.float32)[:30]):
+            gallery.record_photo(f"P{i % 10}", f"/p/{i}.jpg", str(i), None, None, "ok", "", key, face, vector)
+    assert main(["info", "--gallery", str(tmp_path / "g.sqlite"), "--backbone", "dlib", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["gallery"]
+    assert (shown["faces"], shown["people"], shown["embedding"]) == (30, 10, key)
+    assert shown["identify_threshold"] == identify_threshold(key, 30) < identify_threshold(key, 1)
+    assert main(["info", "--gallery", str(tmp_path / "g.sqlite"), "--backbone", "dlib"]) == 0
+    assert f"30 faces of 10 people enrolled; identify threshold {identify_threshold(key, 30):.4f}" in capsys.readouterr().out

@@ -21,6 +21,7 @@ from facerec.evaluation.pairs import Pair, evaluate_pairs, lfw_image_path, parse
 from facerec.evaluation.plots import write_plots
 from facerec.backbones import embedding_id
 from facerec.errors import FacerecError, GalleryError
+from facerec.thresholds import identify_threshold
 from facerec.types import UNKNOWN
 
 KEY = embedding_id("dlib")  # the gallery key of the default dlib pipeline's embeddings
@@ -230,15 +231,14 @@ def test_labelled_folder_evaluation_on_real_photos(labelled_folder, embedded, dl
 def test_open_set_far_depends_on_the_threshold(labelled_folder, embedded, dlib_pipeline):
     """Why the open-set FAR is worth measuring: at 0.18 (dlib's 0.6 Euclidean tolerance converted as if its
     descriptors were unit length) the stranger is taken for someone; at the default it is unknown."""
-    from facerec.thresholds import threshold_for
-
     loose = evaluate_folder(labelled_folder, dlib_pipeline, k=2, matcher="nn", threshold=0.18, seed=3,
                                embed_one=lambda p: embedded(p)[1])
     assert loose["open_set_far"] == 1.0 and loose["top1_accuracy"] == 1.0
     assert loose["mistakes"][0]["true"] == UNKNOWN and loose["mistakes"][0]["predicted"] in ENROLLED_PEOPLE
     default = evaluate_folder(labelled_folder, dlib_pipeline, k=2, matcher="nn", seed=3,
                                  embed_one=lambda p: embedded(p)[1])
-    assert default["threshold"] == pytest.approx(threshold_for(dlib_pipeline.embedding_id, "identify"))
+    # the default follows the number of enrolled photos (k = 2 of each enrolled person)
+    assert default["threshold"] == identify_threshold(dlib_pipeline.embedding_id, default["n_enrolled_photos"])
     assert default["open_set_far"] == 0.0 and default["top1_accuracy"] == 1.0
 
 
@@ -371,8 +371,11 @@ def test_calibrate_on_a_real_gallery_and_from_the_command_line(embedded, tmp_pat
     assert main(["calibrate", "--gallery", str(tmp_path / "g.sqlite"), "--far", "1e-2", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["threshold"] == pytest.approx(result["threshold"]) and printed["backbone"] == KEY
+    assert printed["identify_threshold"] == printed["default_threshold"] == identify_threshold(KEY, 12)
     assert main(["calibrate", "--gallery", str(tmp_path / "g.sqlite")]) == 0
-    assert "suggested threshold" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "suggested threshold" in out
+    assert f"identify's threshold for this gallery (12 faces): {identify_threshold(KEY, 12):.4f} (gallery size" in out
 
 
 def test_calibrate_needs_two_people(embedded, tmp_path, capsys):

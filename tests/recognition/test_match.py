@@ -18,7 +18,7 @@ from facerec.recognition.match import (
     make_matcher,
     matcher_from_gallery,
 )
-from facerec.thresholds import threshold_for
+from facerec.thresholds import identify_threshold, threshold_for
 from facerec.types import UNKNOWN, Face
 
 
@@ -54,11 +54,22 @@ def test_inputs_need_not_be_unit_length(axes):
     assert m.predict_identities(7 * axes[1:2])[0].distance == pytest.approx(0.0, abs=1e-6)
 
 
-def test_default_threshold_comes_from_the_backbone(axes):
+def test_default_threshold_comes_from_the_backbone_and_the_gallery_size(axes):
     X, y = np.stack([axes[0], axes[1]]), ["A", "B"]
-    assert NearestNeighbourMatcher(backbone="dlib").fit(X, y).threshold_ == threshold_for("dlib", "identify")
+    assert NearestNeighbourMatcher(backbone="dlib").fit(X, y).threshold_ == identify_threshold("dlib", 2)
     assert NearestNeighbourMatcher(backbone="resnet50").fit(X, y).threshold_ == threshold_for("resnet50", "identify")
-    assert NearestNeighbourMatcher(threshold=0.05, backbone="dlib").fit(X, y).threshold_ == 0.05
+    # every enrolled sample counts: 16 samples of 2 people get the threshold of 16, stricter than 2's
+    X16, y16 = axes, ["A"] * 8 + ["B"] * 8
+    for kind in ("nn", "svm", "logreg"):
+        fitted = make_matcher(kind, backbone="dlib").fit(X16, y16)
+        assert fitted.threshold_ == identify_threshold("dlib", 16) < identify_threshold("dlib", 2), kind
+
+
+def test_an_explicit_threshold_is_fixed_whatever_the_gallery(axes):
+    for n in (2, 16):
+        X, y = axes[:n], [f"P{i}" for i in range(n)]
+        assert NearestNeighbourMatcher(threshold=0.05, backbone="dlib").fit(X, y).threshold_ == 0.05
+        assert make_matcher("svm", backbone="dlib", threshold=0.2).fit(X, y).threshold_ == 0.2
 
 
 def test_aggregation_changes_the_answer_as_designed(axes):
@@ -196,6 +207,12 @@ def test_matcher_from_gallery(tmp_path, axes):
         for kind in ("nn", "svm", "logreg"):
             m = matcher_from_gallery(g, kind, "dlib")
             assert list(m.predict(np.stack([axes[1], axes[0], axes[9]]))) == ["Bob", "Alice", UNKNOWN], kind
+        assert matcher_from_gallery(g, "nn", "dlib").threshold_ == identify_threshold("dlib", 2)
+        g.record_photo("Carol", "/p/c.jpg", "c", None, None, "ok", "", "dlib", face, axes[2])
+        g.record_photo("Carol", "/p/c2.jpg", "c2", None, None, "ok", "", "dlib", face, axes[3])
+        refitted = matcher_from_gallery(g, "nn", "dlib")  # a sample more is a comparison more for each stranger
+        assert refitted.threshold_ == identify_threshold("dlib", 4) < identify_threshold("dlib", 2)
+        assert matcher_from_gallery(g, "nn", "dlib", threshold=0.3).threshold_ == 0.3
 
 
 def test_one_name_per_photo_keeps_the_closest_face():

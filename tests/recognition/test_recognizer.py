@@ -104,3 +104,26 @@ def test_face_result_dict_and_row_are_the_same_face(enrolled, dlib_pipeline):
     for key in ("path", "face_index", "name", "score", "distance", "confidence"):
         assert as_dict[key] == row[key]
     assert face.to_row(("name", "x")) == [face.name, face.face.box[0]]
+
+
+def test_the_threshold_follows_the_gallery_and_a_given_one_stays(enrolled, dlib_pipeline, tmp_path):
+    """Enrolling a third person (3 more faces) makes identify stricter at once; an explicit threshold never moves."""
+    from facerec.gallery.enroll import enroll_folder
+    from facerec.gallery.store import Gallery
+    from facerec.thresholds import identify_threshold
+
+    path = tmp_path / "growing.sqlite"
+    shutil.copy(enrolled, path)
+    recognizer = Recognizer(path, pipeline=dlib_pipeline)
+    fixed = Recognizer(path, pipeline=dlib_pipeline, threshold=0.07)
+    recognizer.matcher(), fixed.matcher()
+    assert recognizer.threshold_ == identify_threshold(recognizer.embedding_id, 6) and fixed.threshold_ == 0.07
+    people = tmp_path / "people"
+    shutil.copytree(DATA / "people" / "deepface_id03", people / "deepface_id03")
+    with Gallery(path) as gallery:  # another connection, as `facerec enroll` in another process would be
+        enroll_folder(people, gallery, dlib_pipeline, progress=False)
+    assert "deepface_id03" in recognizer.people() and recognizer.refits == 2
+    assert recognizer.threshold_ == identify_threshold(recognizer.embedding_id, 9) < identify_threshold(
+        recognizer.embedding_id, 6)
+    fixed.matcher()
+    assert fixed.threshold_ == 0.07 and fixed.refits == 2

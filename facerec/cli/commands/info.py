@@ -6,7 +6,8 @@ import argparse
 from facerec.cli.commands._util import print_json, print_table
 
 DESCRIPTION = """Show the Keras backend, TensorFlow version, GPUs seen and the device used, every backbone and
-whether its weights are present (and where), the dlib extra, and the gallery file."""
+whether its weights are present (and where), the dlib extra, and the gallery file with how many faces are
+enrolled for --backbone and the identify threshold that follows from it (without --threshold)."""
 
 
 def register(sub, common) -> None:
@@ -15,7 +16,7 @@ def register(sub, common) -> None:
     p.set_defaults(func=run)
 
 
-def collect_info(gallery_path) -> dict:
+def collect_info(gallery_path, embedding: str | None = None) -> dict:
     from facerec import __version__
     from facerec.device import gpu_names, tensorflow_device
     import keras
@@ -29,8 +30,24 @@ def collect_info(gallery_path) -> dict:
         "gpus": gpu_names(),
         "device": tensorflow_device(),
         "backbones": backbone_status(),
-        "gallery": {"path": str(gallery_path), "exists": gallery_path.exists()},
+        "gallery": {"path": str(gallery_path), "exists": gallery_path.exists(),
+                    **(gallery_identify(gallery_path, embedding) if embedding and gallery_path.exists() else {})},
     }
+
+
+def gallery_identify(gallery_path, embedding: str) -> dict:
+    """How many faces and people are enrolled for `embedding`, and the identify threshold that follows from it."""
+    from facerec.errors import FacerecError
+    from facerec.evaluation.calibrate import effective_identify_threshold
+    from facerec.gallery.store import Gallery
+
+    try:
+        with Gallery(gallery_path, create=False) as gallery:
+            _, names, _ = gallery.embeddings(embedding)
+    except FacerecError as e:  # unreadable or foreign file: info still reports the rest
+        return {"error": str(e)}
+    return {"embedding": embedding, "faces": len(names), "people": len(set(names)),
+            **effective_identify_threshold(embedding, len(names))}
 
 
 def backbone_status() -> list[dict]:
@@ -47,7 +64,7 @@ def backbone_status() -> list[dict]:
 
 
 def run(args) -> int:
-    info = collect_info(args.gallery)
+    info = collect_info(args.gallery, args.embedding)
     if args.json:
         print_json(info)
         return 0
@@ -55,8 +72,17 @@ def run(args) -> int:
     gpus = ", ".join(info["gpus"]) or "none"
     print(f"GPUs seen: {gpus}; running on {info['device']}")
     print(f"gallery: {info['gallery']['path']}{'' if info['gallery']['exists'] else ' (not created yet)'}")
+    print_gallery_identify(info["gallery"])
     print()
     print_table(["backbone", "variant", "present", "runs on", "weights"],
                 [[b["name"], b.get("variant", ""), "yes" if b["present"] else "no", b.get("device", ""), b["weights"]]
                  for b in info["backbones"]])
     return 0
+
+
+def print_gallery_identify(gallery: dict) -> None:
+    if "error" in gallery:
+        print(f"  cannot read it: {gallery['error']}")
+    elif "faces" in gallery:
+        print(f"  {gallery['embedding']}: {gallery['faces']} faces of {gallery['people']} people enrolled; identify "
+              f"threshold {gallery['identify_threshold']:.4f} ({gallery['identify_rule']})")
