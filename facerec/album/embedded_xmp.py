@@ -36,8 +36,13 @@ def embedded_packets(data: bytes) -> list[bytes]:
         return jpeg_packets(data)
     if data[:8] == PNG_SIGNATURE:
         return png_packets(data)
-    if data[:4] in (b"II*\x00", b"MM\x00*") or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return pillow_packets(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        try:
+            return pillow_packets(data)
+        except EmbeddedXmpError:
+            pass  # a RAW file in TIFF's structure (DNG, NEF, ARW ...) that Pillow does not open: read as below
     from facerec.vision.formats import xmp_packet  # HEIF, AVIF, JPEG XL, RAW: the packet is stored uncompressed
 
     packet = xmp_packet(data)

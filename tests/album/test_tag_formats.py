@@ -94,7 +94,7 @@ def iou(a, b) -> float:
 def test_what_is_skipped_or_unreadable_is_listed_with_the_reason(tagged):
     _, summary = tagged
     problems = {p["path"]: p["reason"] for p in summary["problems"]}
-    assert set(problems) == {"DSC_0003.DNG", "clip.mp4", "broken.heic", "junk.nef"}
+    assert set(problems) == {"DSC_0003.DNG", "clip.mp4", "broken.heic", "junk.nef"}, problems
     assert problems["DSC_0003.DNG"] == "RAW file of the same shot as DSC_0003.JPG: analysed once, from DSC_0003.JPG"
     assert problems["clip.mp4"].startswith("a video")
     assert "HEIF image is corrupt" in problems["broken.heic"]

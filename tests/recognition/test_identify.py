@@ -16,7 +16,7 @@ import pytest
 
 from facerec import errors
 from facerec.cli.main import main
-from facerec.types import UNKNOWN
+from facerec.types import ROW_FIELDS, UNKNOWN
 from facerec.backbones import embedding_id
 
 pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
@@ -70,7 +70,7 @@ def test_identify_names_held_out_photos_and_says_unknown_for_strangers(gallery):
     path, _ = gallery
     code, out, err = run_cli(["identify", *HOLDOUT_FILES, "--gallery", str(path)])
     assert code == errors.EXIT_OK, err
-    assert out.splitlines()[0] == "path,face_index,name,score,distance,x,y,w,h,confidence,probability"  # ROW_FIELDS
+    assert out.splitlines()[0] == ",".join(ROW_FIELDS) == "path,face_index,name,score,distance,x,y,w,h,confidence,named_by,probability"
     assert names_by_file(out) == EXPECTED
 
 
