@@ -279,3 +279,29 @@ def cannot_link(gallery: Any) -> dict[int, set[int]]:
                                  " AND undone_at IS NULL"):
         out.setdefault(int(r["detection_id"]), set()).update(int(p) for p in json.loads(r["peers"]))
     return out
+
+
+def honour(verdicts: Sequence[FaceVerdict], faces: Sequence[Any], identities: Sequence[Any]) -> tuple[list[Any], list[bool]]:
+    """The identities of one photo's faces with people's decisions applied, and which faces a person named.
+
+    A face is matched to a decided one by box overlap (the same rule that keeps its row). Confirmed: it keeps that
+    name whatever the matcher says; rejected: a name it was told it is not becomes UNKNOWN; a confirmed name is
+    given to no other face of the photo (a person is in a photo once)."""
+    from facerec.gallery.face_rows import match_boxes
+    from facerec.types import Identity
+
+    out, by_person = list(identities), [False] * len(identities)
+    matched = match_boxes([v.box for v in verdicts], [tuple(f.box) for f in faces])
+    confirmed_names = set()
+    for j, i in matched.items():
+        verdict, ident = verdicts[i], out[j]
+        if verdict.confirmed is not None:
+            out[j] = Identity(verdict.confirmed, 1.0, ident.distance, {**ident.extra, "confirmed": True})
+            by_person[j] = True
+            confirmed_names.add(verdict.confirmed)
+        elif ident.name in verdict.rejected:
+            out[j] = Identity(UNKNOWN, 0.0, ident.distance, {**ident.extra, "rejected": ident.name})
+    for j, ident in enumerate(out):
+        if not by_person[j] and ident.name in confirmed_names:
+            out[j] = Identity(UNKNOWN, 0.0, ident.distance, {**ident.extra, "nearest": ident.name})
+    return out, by_person

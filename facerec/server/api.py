@@ -14,8 +14,9 @@
     GET    /api/v1/jobs, /api/v1/jobs/{id}     the jobs and their progress
     GET    /api/v1/clusters                    groups of unknown faces (grouped after each tag job; a GET never regroups)
     POST   /api/v1/clusters/recompute          group the unknown faces again (after `facerec tag` from a shell)
-    POST   /api/v1/clusters/{id}/name          enrol a group as a person (a new name, or merge into someone)
-    POST   /api/v1/clusters/{id}/drop          take faces out of a group
+    POST   /api/v1/clusters/{id}/name          enrol a group as a person (a new name, or merge into someone);
+                                               with "detections" (the faces shown): 409 if the group changed
+    POST   /api/v1/clusters/{id}/drop          take faces out of a group (for good: they never rejoin it)
     GET    /api/v1/detections/{id}/thumbnail   a face crop of a grouped face (JPEG)
 """
 from __future__ import annotations
@@ -57,6 +58,7 @@ class TagRequest(BaseModel):
 
 class NameRequest(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="new person, or someone enrolled (merge)")
+    detections: list[int] | None = Field(None, description="the group's faces as shown: 409 when the group changed")
 
 
 class DropRequest(BaseModel):
@@ -261,7 +263,7 @@ def name_cluster(request: Request, cluster_id: int, body: NameRequest) -> dict[s
     name = valid_name(body.name)
     cluster_detection_ids(state, cluster_id)
     merged = state.gallery().person_id(name) is not None
-    added = state.gallery().name_cluster(cluster_id, name, state.backbone)
+    added = state.gallery().name_cluster(cluster_id, name, state.backbone, seen=body.detections)
     if not added:
         raise ApiError(404, f"group {cluster_id} has no unnamed faces left")
     return {"cluster": cluster_id, "name": name, "faces_enrolled": added, "merged": merged}
@@ -269,16 +271,16 @@ def name_cluster(request: Request, cluster_id: int, body: NameRequest) -> dict[s
 
 @router.post("/clusters/{cluster_id}/drop", dependencies=keyed, summary="Take faces that do not belong out of a group")
 def drop_faces(request: Request, cluster_id: int, body: DropRequest) -> dict[str, Any]:
-    from facerec.album.cluster import NOISE
+    from facerec.gallery.decisions import drop
 
     state = state_of(request)
     members = cluster_detection_ids(state, cluster_id)
     strangers = sorted(set(body.detections) - members)
     if strangers:
         raise ApiError(404, f"faces {strangers} are not in group {cluster_id}")
-    # NOISE = grouped with nobody; a later re-clustering (after new tagging) looks at them afresh.
-    state.gallery().set_clusters({int(d): NOISE for d in body.detections})
-    return {"cluster": cluster_id, "dropped": sorted(set(body.detections))}
+    # a decision (undoable): the faces never rejoin the group's other faces when the groups are recomputed
+    step = drop(state.gallery(), cluster_id, body.detections, sorted(members))
+    return {"cluster": cluster_id, "dropped": sorted(set(body.detections)), "step": step}
 
 
 @router.get("/detections/{detection_id}/thumbnail", dependencies=keyed, summary="A grouped face's crop (JPEG)",
