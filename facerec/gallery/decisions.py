@@ -136,13 +136,21 @@ def _insert(db: sqlite3.Connection, step: int, kind: str, row: sqlite3.Row, pers
                 time.time()))
 
 
-def confirm(gallery: Any, ids: Iterable[str], name: str | None = None) -> list[dict[str, Any]]:
+def _check_seen(row: sqlite3.Row, seen: str | None) -> None:
+    """Refuse (409) a decision made on a view of the face that is no longer true: it carries another name now."""
+    if seen is not None and current_name(row) != seen:
+        raise DecisionError(f"face a{row['id']} is now {current_name(row)!r}, not {seen!r} as shown; look again", 409)
+
+
+def confirm(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str | None = None) -> list[dict[str, Any]]:
     """Face F is P (P = `name`, or the name F carries now): F keeps P whatever the threshold. P must be enrolled.
-    All ids are checked before anything changes; one undo step."""
+    `seen`: the name the user saw on the faces (409 when it changed). All ids are checked before anything
+    changes; one undo step."""
     with gallery._transaction() as db:
         rows = _album_rows(db, ids)
         done = []
         for row in rows:
+            _check_seen(row, seen)
             person = person_name(name) if name is not None else current_name(row)
             if person == UNKNOWN:
                 raise DecisionError(f"face a{row['id']} carries no name to confirm; give one with --as NAME", 409)
@@ -159,13 +167,14 @@ def confirm(gallery: Any, ids: Iterable[str], name: str | None = None) -> list[d
     return [{"id": face_id(ALBUM, r["id"]), "name": p, "step": step} for r, p, _ in done]
 
 
-def reject(gallery: Any, ids: Iterable[str], name: str | None = None) -> list[dict[str, Any]]:
+def reject(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str | None = None) -> list[dict[str, Any]]:
     """Face F is not P (P = `name`, or the name F carries now): F becomes unknown if it carried P, and tagging
-    never names it P again. All ids are checked before anything changes; one undo step."""
+    never names it P again. `seen` as for confirm. All ids are checked before anything changes; one undo step."""
     with gallery._transaction() as db:
         rows = _album_rows(db, ids)
         done = []
         for row in rows:
+            _check_seen(row, seen)
             person = person_name(name) if name is not None else current_name(row)
             if person == UNKNOWN:
                 raise DecisionError(f"face a{row['id']} carries no name to reject; give one with --name NAME", 409)

@@ -18,6 +18,10 @@
                                                with "detections" (the faces shown): 409 if the group changed
     POST   /api/v1/clusters/{id}/drop          take faces out of a group (for good: they never rejoin it)
     GET    /api/v1/detections/{id}/thumbnail   a face crop of a grouped face (JPEG)
+    GET    /api/v1/faces                       faces with ids (a<N> album, s<N> sample); ?person= ?unknown= ?group=
+    POST   /api/v1/faces/{id}/confirm          the face is who it is named (or "name"); 404 unknown id, 409 stale
+    POST   /api/v1/faces/{id}/reject           the face is not who it is named (or "name"); 404 / 409 likewise
+    POST   /api/v1/undo                        take back the last "steps" decisions (409: nothing to undo)
 """
 from __future__ import annotations
 
@@ -59,6 +63,15 @@ class TagRequest(BaseModel):
 class NameRequest(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="new person, or someone enrolled (merge)")
     detections: list[int] | None = Field(None, description="the group's faces as shown: 409 when the group changed")
+
+
+class FaceDecisionRequest(BaseModel):
+    name: str | None = Field(None, max_length=MAX_NAME_LENGTH, description="the person (default: the face's name)")
+    seen: str | None = Field(None, max_length=MAX_NAME_LENGTH, description="the name shown: 409 when it changed")
+
+
+class UndoRequest(BaseModel):
+    steps: int = Field(1, ge=1, le=1000, description="how many decision steps to take back")
 
 
 class DropRequest(BaseModel):
@@ -288,3 +301,41 @@ def drop_faces(request: Request, cluster_id: int, body: DropRequest) -> dict[str
 def detection_face(request: Request, detection_id: int) -> Response:
     state = state_of(request)
     return jpeg(detection_thumbnail(state.gallery(), state.backbone, detection_id), f"face {detection_id}")
+
+
+# --------------------------------------------------------------------------- review decisions (facerec.gallery.decisions)
+
+
+@router.get("/faces", dependencies=keyed, summary="Faces with their ids: enrolled samples and album faces")
+def faces(request: Request, person: str | None = None, unknown: bool = False,
+          group: int | None = None) -> dict[str, Any]:
+    from facerec.gallery.face_list import list_faces
+
+    state = state_of(request)
+    return {"backbone": state.backbone, "faces": list_faces(state.gallery(), state.backbone, person=person,
+                                                             unknown=unknown, group=group)}
+
+
+@router.post("/faces/{face_id}/confirm", dependencies=keyed, summary="This face is who it is named (undoable)")
+def confirm_face(request: Request, face_id: str, body: FaceDecisionRequest | None = None) -> dict[str, Any]:
+    from facerec.gallery.decisions import confirm
+
+    body = body or FaceDecisionRequest()
+    name = None if body.name is None else valid_name(body.name)
+    return {"confirmed": confirm(state_of(request).gallery(), [face_id], name, seen=body.seen)}
+
+
+@router.post("/faces/{face_id}/reject", dependencies=keyed, summary="This face is not who it is named (undoable)")
+def reject_face(request: Request, face_id: str, body: FaceDecisionRequest | None = None) -> dict[str, Any]:
+    from facerec.gallery.decisions import reject
+
+    body = body or FaceDecisionRequest()
+    name = None if body.name is None else valid_name(body.name)
+    return {"rejected": reject(state_of(request).gallery(), [face_id], name, seen=body.seen)}
+
+
+@router.post("/undo", dependencies=keyed, summary="Take back the last review decisions")
+def undo_decisions(request: Request, body: UndoRequest | None = None) -> dict[str, Any]:
+    from facerec.gallery.decisions import undo
+
+    return {"undone": [d.to_dict() for d in undo(state_of(request).gallery(), (body or UndoRequest()).steps)]}
