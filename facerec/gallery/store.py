@@ -470,6 +470,7 @@ class Gallery:
             db.execute("""DELETE FROM detections
                           WHERE predicted_name = ?1 OR assigned_person_id = (SELECT id FROM people WHERE name = ?1)""",
                        (name,))
+            db.execute("DELETE FROM decisions WHERE person = ?", (name,))  # "a12 is not NAME" names them too
             deleted = db.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount
             if deleted:
                 self._bump_version(db)

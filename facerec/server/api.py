@@ -255,7 +255,7 @@ def clusters(request: Request, recompute: bool = False) -> dict[str, Any]:
                                          for d in c.detection_ids]} for c in groups]}
 
 
-@router.post("/clusters/recompute", dependencies=keyed, summary="Group the unknown faces again (renumbers the groups)")
+@router.post("/clusters/recompute", dependencies=keyed, summary="Group the unknown faces again (changed groups get new ids)")
 def recompute(request: Request) -> dict[str, Any]:
     from facerec.album.cluster import recompute_clusters
 

@@ -246,3 +246,14 @@ def test_faces_confirm_reject_undo_commands(tmp_path, analysed, capsys):
     assert main(["undo", "2", *args]) == 0
     assert main(["undo", *args]) == 1
     assert "nothing to undo" in capsys.readouterr().err
+
+
+def test_forgetting_a_person_forgets_the_decisions_that_name_them(tmp_path, analysed):
+    with Gallery(tmp_path / "g.sqlite") as gallery:
+        gallery.record_photo("Rose", "/people/rose_1.jpg", "s1", 0.0, 1, "ok", backbone=KEY,
+                             face=analysed["rose_1.jpg"].face, embedding=analysed["rose_1.jpg"].embedding)
+        kit = record_unknown(gallery, "/album/kit_1.jpg", analysed["kit_1.jpg"])
+        decisions.reject(gallery, [f"a{kit}"], "Rose")  # "this is not Rose" on a face that stays
+        assert gallery.forget("Rose")
+        assert decisions.history(gallery, include_undone=True) == []
+        assert [d.id for d in gallery.detections("/album/kit_1.jpg")] == [kit]
