@@ -314,3 +314,12 @@ def honour(verdicts: Sequence[FaceVerdict], faces: Sequence[Any], identities: Se
         if not by_person[j] and ident.name in confirmed_names:
             out[j] = Identity(UNKNOWN, 0.0, ident.distance, {**ident.extra, "nearest": ident.name})
     return out, by_person
+
+
+def honour_album_photo(gallery: Any, path: str, faces: Sequence[Any], identities: Sequence[Any]) -> tuple[list[Any], list[bool]]:
+    """`honour` for a photo identified by path (`facerec identify`, the Python API): the decisions about the album
+    faces `tag` stored for that file, if it is an album photo."""
+    import os
+
+    verdicts = verdicts_for_media(gallery, os.path.abspath(path)) if gallery is not None and faces else []
+    return honour(verdicts, faces, identities) if verdicts else (list(identities), [False] * len(identities))

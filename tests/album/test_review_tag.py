@@ -1,4 +1,4 @@
-"""Decisions outrank the matcher in `facerec tag` (issue 19): a rejected name never comes back, whatever the
+"""Decisions outrank the matcher in `facerec tag` and `facerec identify` of an album photo (issue 19): a rejected name never comes back, whatever the
 threshold, re-identification or `--force`; a confirmed face keeps its name. Real photos, the dlib pipeline, the CLI."""
 from __future__ import annotations
 
@@ -39,6 +39,14 @@ def tag(album, capsys, threshold: float, *more: str) -> dict[str, tuple[str, str
     return {r["path"]: (r["faces"][0]["name"], r["faces"][0]["named_by"]) for r in report["results"]}
 
 
+def identify(album, capsys, photo: str, threshold: float) -> tuple[str, str | None]:
+    """`facerec identify` of an album photo by its path: the decisions about its faces hold there too."""
+    main(["identify", str(album["album"] / photo), "--gallery", str(album["gallery"]), "--threshold", str(threshold),
+          "--json", "-q"])
+    (face,) = json.loads(capsys.readouterr().out)["images"][0]["faces"]
+    return face["name"], face["named_by"]
+
+
 def face_id(album, capsys, photo: str) -> str:
     assert main(["faces", "--json", "--gallery", str(album["gallery"])]) == 0
     faces = json.loads(capsys.readouterr().out)["faces"]
@@ -55,10 +63,12 @@ def test_a_rejection_holds_through_a_looser_threshold_and_force(album, capsys):
     names = tag(album, capsys, LOOSER, "--force")  # detected and embedded again: the same face, the same id
     assert names["kit.jpg"] == (UNKNOWN, None) and names["rose_2.jpg"] == ("Rose_Leslie", "facerec")
     assert face_id(album, capsys, "kit.jpg") == kit
+    assert identify(album, capsys, "kit.jpg", LOOSER) == (UNKNOWN, None)
 
     assert main(["undo", "--gallery", str(album["gallery"])]) == 0  # the rejection taken back
     capsys.readouterr()
     assert tag(album, capsys, LOOSER + 0.01)["kit.jpg"] == ("Rose_Leslie", "facerec")
+    assert identify(album, capsys, "kit.jpg", LOOSER) == ("Rose_Leslie", "facerec")
 
 
 def test_a_confirmed_face_keeps_its_name_whatever_the_threshold(album, capsys):
@@ -68,3 +78,4 @@ def test_a_confirmed_face_keeps_its_name_whatever_the_threshold(album, capsys):
     capsys.readouterr()
     assert tag(album, capsys, 0.001)["rose_2.jpg"] == ("Rose_Leslie", "person")  # nobody is this close
     assert tag(album, capsys, 0.001, "--force")["rose_2.jpg"] == ("Rose_Leslie", "person")
+    assert identify(album, capsys, "rose_2.jpg", 0.001) == ("Rose_Leslie", "person")
