@@ -101,7 +101,8 @@ def _album_rows(db: sqlite3.Connection, ids: Iterable[str]) -> list[sqlite3.Row]
         kind, row_id = parse_face_id(text)
         if kind == SAMPLE:
             raise DecisionError(f"{text} is an enrolled sample: it is its person's by enrolment; decisions are "
-                                "about album faces (a<N>); remove a sample with `facerec forget` or its folder")
+                                "about album faces (a<N>); to remove a sample, take its photo out of the person's folder "
+                                "and run `facerec enroll` again")
         row = db.execute("""SELECT d.*, p.name AS assigned_person FROM detections d
                             LEFT JOIN people p ON p.id = d.assigned_person_id WHERE d.id = ?""", (row_id,)).fetchone()
         if row is None:
