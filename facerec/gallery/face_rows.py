@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from facerec.types import UNKNOWN
+
 MIN_OVERLAP = 0.5  # IoU above which two boxes of one photo are one face (two people's faces barely overlap)
 
 
@@ -49,7 +51,7 @@ def store_detections(db: sqlite3.Connection, media_id: int, rows: Sequence[Mappi
     """Write a photo's detections (dicts of _COLUMNS, box as JSON text) inside the caller's transaction.
 
     keep_assigned: the photo's content is unchanged, so a face a person named keeps that name. A reused row
-    keeps its group only when its embedding is unchanged (a new embedding is grouped afresh)."""
+    keeps its group only while it is unknown with an unchanged embedding (a new embedding is grouped afresh)."""
     old = db.execute("SELECT id, box, backbone, embedding, cluster_id, assigned_person_id FROM detections"
                      " WHERE media_id = ? ORDER BY face_index, id", (media_id,)).fetchall()
     matched = match_boxes([json.loads(r["box"]) for r in old], [json.loads(r["box"]) for r in rows])
@@ -60,10 +62,12 @@ def store_detections(db: sqlite3.Connection, media_id: int, rows: Sequence[Mappi
                        (media_id, *values))
             continue
         was = old[matched[j]]
-        same_vector = was["backbone"] == row["backbone"] and bytes(was["embedding"]) == bytes(row["embedding"])
+        # its group stays while it is the same unknown face; a named or re-embedded face leaves it
+        keep_group = (was["backbone"] == row["backbone"] and bytes(was["embedding"]) == bytes(row["embedding"])
+                      and row["predicted_name"] in (None, UNKNOWN))
         db.execute(f"UPDATE detections SET {', '.join(c + ' = ?' for c in _COLUMNS)}, cluster_id = ?,"
                    " assigned_person_id = ? WHERE id = ?",
-                   (*values, was["cluster_id"] if same_vector else None,
+                   (*values, was["cluster_id"] if keep_group else None,
                     was["assigned_person_id"] if keep_assigned else None, was["id"]))
     kept = {old[i]["id"] for i in matched.values()}
     for r in old:

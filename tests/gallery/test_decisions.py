@@ -257,3 +257,16 @@ def test_forgetting_a_person_forgets_the_decisions_that_name_them(tmp_path, anal
         assert gallery.forget("Rose")
         assert decisions.history(gallery, include_undone=True) == []
         assert [d.id for d in gallery.detections("/album/kit_1.jpg")] == [kit]
+
+
+def test_a_regrouped_face_keeps_its_group_only_while_unknown_and_unchanged(tmp_path, analysed):
+    with Gallery(tmp_path / "g.sqlite") as gallery:
+        for name in NAMES:
+            record_unknown(gallery, f"/album/{name}", analysed[name])
+        recompute_clusters(gallery, KEY, eps=EPS)
+        rose = gallery.detections("/album/rose_1.jpg")[0].id
+        group = group_of(gallery, rose)
+        record_unknown(gallery, "/album/rose_1.jpg", analysed["rose_1.jpg"])  # re-identified, still unknown
+        assert group_of(gallery, rose) == group
+        record_unknown(gallery, "/album/rose_1.jpg", analysed["rose_1.jpg"], name="Rose")  # now the matcher names it
+        assert group_of(gallery, rose) is None and gallery.detections("/album/rose_1.jpg")[0].id == rose
