@@ -322,5 +322,8 @@ def honour_album_photo(gallery: Any, path: str, faces: Sequence[Any], identities
     faces `tag` stored for that file, if it is an album photo."""
     import os
 
-    verdicts = verdicts_for_media(gallery, os.path.abspath(path)) if gallery is not None and faces else []
+    from facerec.names import is_utf8
+
+    key = os.path.abspath(path)  # facerec.album.photos.media_key; tag never stores a name that is not UTF-8
+    verdicts = verdicts_for_media(gallery, key) if gallery is not None and faces and is_utf8(key) else []
     return honour(verdicts, faces, identities) if verdicts else (list(identities), [False] * len(identities))
