@@ -14,8 +14,9 @@ of one photo are never put in one group (a person is in a photo once), and a gro
 The default and its threshold were chosen by pairwise precision/recall on labelled faces
 (`scripts/evaluate_clustering.py`; the README's Evaluation section has the figures).
 
-Cluster ids are 1, 2, ... by decreasing size (1 = the person seen most often), stored per detection in
-the gallery (`detections.cluster_id`; -1 = noise, NULL = not clustered yet). `facerec clusters`
+Group ids are stable (facerec.gallery.groups): a group keeps its id while its faces stay the same, a changed
+group gets a new id, and no id is ever reused; a new gallery's first groups are 1, 2, ... by decreasing size.
+Stored per detection in the gallery (`detections.cluster_id`; -1 = noise, NULL = not clustered yet). `facerec clusters`
 re-clusters automatically when `tag` has added unknown faces since the last clustering.
 
 Memory: every method works on the full n x n distance matrix (4 n^2 bytes: 1.6 GB at 20k unknown
@@ -33,6 +34,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facerec.gallery.decisions import cannot_link
+from facerec.gallery.groups import apply_cannot_link, store_groups
 from facerec.vision.align import face_crop
 from facerec.thresholds import threshold_for
 from facerec.vectors import l2_normalise
@@ -200,13 +203,15 @@ def pairwise_precision_recall(labels: Sequence[int], truth: Sequence[Any]) -> di
 
 def recompute_clusters(gallery: Any, backbone: str, *, eps: float | None = None, min_samples: int = 2,
                        method: str = DEFAULT_METHOD) -> int:
-    """Cluster every unknown detection for `backbone` (an embedding id) and store the ids; returns the
-    number of clusters."""
+    """Cluster every unknown detection for `backbone` (an embedding id) and store the groups; returns the
+    number of clusters. Faces dropped from a group stay apart from its faces; group ids are stable
+    (facerec.gallery.groups)."""
     ids, X = gallery.unknown_detections(backbone)
     groups = gallery.unknown_detection_media(backbone)
     eps = eps if eps is not None else threshold_for(backbone, "cluster")
     labels = cluster_embeddings(X, eps, min_samples, method, groups=groups)
-    gallery.set_clusters({int(i): int(c) for i, c in zip(ids, labels)})
+    labels = _drop_small(np.array(apply_cannot_link(ids, labels, cannot_link(gallery)), dtype=int), min_samples)
+    store_groups(gallery, backbone, {int(i): int(c) for i, c in zip(ids, labels)})  # stable ids, never reused
     return len({int(c) for c in labels if c != NOISE})
 
 
@@ -218,9 +223,10 @@ def needs_clustering(gallery: Any, backbone: str) -> bool:
 
 
 def list_clusters(gallery: Any, backbone: str, examples: int = 3) -> list[ClusterInfo]:
-    """The stored clusters (noise left out), by id."""
+    """The stored clusters (noise left out), largest first (ties by id)."""
     out = []
-    for cluster_id, detections in sorted(gallery.clusters(backbone).items()):
+    stored = gallery.clusters(backbone)
+    for cluster_id, detections in sorted(stored.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         if cluster_id == NOISE:
             continue
         per_photo: dict[str, int] = {}

@@ -38,6 +38,14 @@ class AlbumTagger:
     def identify(self, X: np.ndarray) -> list[Identity]:
         return name_photo_faces(self.matcher, X)  # X: the faces of one photo
 
+    def honour_decisions(self, key: str, faces: Sequence[Face],
+                         identities: Sequence[Identity]) -> tuple[list[Identity], list[bool]]:
+        """People's decisions about this photo's faces outrank the matcher (facerec.gallery.decisions)."""
+        from facerec.gallery.decisions import honour, verdicts_for_media
+
+        verdicts = verdicts_for_media(self.gallery, key)
+        return honour(verdicts, faces, identities) if verdicts else (list(identities), [False] * len(identities))
+
     # ---- per photo
 
     def accept(self, prepared: Prepared) -> None:
@@ -103,6 +111,7 @@ class AlbumTagger:
     def record(self, p: Prepared, faces: Sequence[Face], X: np.ndarray, identities: Sequence[Identity]) -> None:
         status = OK if faces else NO_FACE
         note = "" if faces else "no face found"
+        identities, by_person = self.honour_decisions(p.key, faces, identities)
         detections = [
             {"face_index": i, "face": f, "embedding": v, "predicted_name": ident.name, "score": float(ident.score),
              "distance": ident.distance}
@@ -112,13 +121,15 @@ class AlbumTagger:
                                   detections, decision=self.decision)
         rel = relative_name(p.path, self.root)
         tags = [FaceResult.of(f, ident, i, rel) for i, (f, ident) in enumerate(zip(faces, identities))]
+        for tag, person in zip(tags, by_person):
+            tag.named_by = NAMED_BY_PERSON if person else tag.named_by
         self.finish(p, ANALYSED, status, note, tags)
 
     def reidentify(self, p: Prepared) -> None:
         stored = self.gallery.detections(p.key)
         stored = [d for d in stored if d.backbone == self.backbone]
         X = np.stack([d.embedding for d in stored]) if stored else np.zeros((0, 0), np.float32)
-        identities = self.identify(X)
+        identities, by_person = self.honour_decisions(p.key, [d.face for d in stored], self.identify(X))
         detections = [
             {"face_index": d.face_index, "face": d.face, "embedding": d.embedding,
              "predicted_name": ident.name, "score": float(ident.score), "distance": ident.distance}
@@ -129,8 +140,9 @@ class AlbumTagger:
                                   record.note if record else "", detections, decision=self.decision)
         rel = relative_name(p.path, self.root)
         tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel,
-                           named_by=NAMED_BY_PERSON if d.assigned_person else None, probability=ident.probability)
-                for d, ident in zip(stored, identities)]
+                           named_by=NAMED_BY_PERSON if d.assigned_person or person else None,
+                           probability=ident.probability)
+                for d, ident, person in zip(stored, identities, by_person)]
         self.finish(p, REIDENTIFIED, OK, "", tags)
 
     def stored(self, p: Prepared) -> tuple[str, str, list[FaceResult]]:

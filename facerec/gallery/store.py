@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from facerec.errors import GalleryError
+from facerec.gallery.face_rows import store_detections
 from facerec.files.atomic import make_private_dirs
 from facerec.names import RESERVED_NAMES, person_name
 from facerec.paths import ENV_LOCK_TIMEOUT
@@ -58,7 +59,7 @@ from facerec.types import UNKNOWN, Face
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PHOTO_STATUSES = ("ok", "no_face", "multiple_faces", "too_small", "unreadable")
 
 _SCHEMA_V1 = """
@@ -150,8 +151,14 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE detections ADD COLUMN distance REAL")  # the predicted name's cosine distance
 
 
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+    from facerec.gallery.decisions import migrate_3_to_4
+
+    migrate_3_to_4(db)  # the review's decisions table and stable group ids (facerec.gallery.decisions)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2,
-                                                              2: _migrate_2_to_3}
+                                                              2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 
 # --------------------------------------------------------------------------- records
@@ -463,6 +470,7 @@ class Gallery:
             db.execute("""DELETE FROM detections
                           WHERE predicted_name = ?1 OR assigned_person_id = (SELECT id FROM people WHERE name = ?1)""",
                        (name,))
+            db.execute("DELETE FROM decisions WHERE person = ?", (name,))  # "a12 is not NAME" names them too
             deleted = db.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount
             if deleted:
                 self._bump_version(db)
@@ -654,6 +662,7 @@ class Gallery:
         decision: str | None = None,
     ) -> int:
         """Store what `tag` found in one media file, replacing earlier detections of it; returns the media id.
+        A face found again where an earlier one was (box overlap) keeps that row's id (facerec.gallery.face_rows).
 
         Each detection is a mapping with keys: 'face' (Face or Face.to_dict()), 'embedding' (d floats),
         'predicted_name' (str or None), 'score' (float or None), optional 'distance', optional 'face_index' (defaults to
@@ -664,11 +673,7 @@ class Gallery:
         path = str(path)
         with self._transaction() as db:
             old = db.execute("SELECT id, sha256 FROM media WHERE path = ?", (path,)).fetchone()
-            assigned: dict[int, int] = {}
-            if old is not None and old["sha256"] == sha256:
-                assigned = {r[0]: r[1] for r in db.execute(
-                    "SELECT face_index, assigned_person_id FROM detections"
-                    " WHERE media_id = ? AND assigned_person_id IS NOT NULL", (old["id"],))}
+            assigned = old is not None and old["sha256"] == sha256  # same content: its faces keep their names
             db.execute(
                 """INSERT INTO media(path, sha256, mtime, size, backbone, gallery_version, tagged_at, status, note,
                                     decision)
@@ -680,19 +685,18 @@ class Gallery:
                 (path, sha256, mtime, size, backbone, gallery_version, time.time(), status, note, decision),
             )
             media_id = int(db.execute("SELECT id FROM media WHERE path = ?", (path,)).fetchone()[0])
-            db.execute("DELETE FROM detections WHERE media_id = ?", (media_id,))
+            rows = []
             for position, det in enumerate(detections):
-                index = int(det.get("face_index", position))
                 box, landmarks, confidence = _face_columns(_as_face(det["face"]))
-                vector = finite_embedding(det["embedding"])
                 score, distance = det.get("score"), det.get("distance")
-                db.execute(
-                    """INSERT INTO detections(media_id, face_index, box, landmarks, confidence, backbone, embedding,
-                         predicted_name, score, distance, assigned_person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (media_id, index, box, landmarks, confidence, det.get("backbone", backbone),
-                     encode_embedding(vector), det.get("predicted_name"), None if score is None else float(score),
-                     None if distance is None else float(distance), assigned.get(index)),
-                )
+                rows.append({"face_index": int(det.get("face_index", position)), "box": box, "landmarks": landmarks,
+                             "confidence": confidence, "backbone": det.get("backbone", backbone),
+                             "embedding": encode_embedding(finite_embedding(det["embedding"])),
+                             "predicted_name": det.get("predicted_name"),
+                             "score": None if score is None else float(score),
+                             "distance": None if distance is None else float(distance)})
+            # a face keeps its row (and id, and the decisions about it) when it is found again in the same place
+            store_detections(db, media_id, rows, assigned)
         return media_id
 
     def remove_media(self, path: str | Path) -> bool:
@@ -759,12 +763,15 @@ class Gallery:
             out.setdefault(int(r["cluster_id"]), []).append(self._detection(r))
         return out
 
-    def name_cluster(self, cluster_id: int, name: str, backbone: str) -> int:
+    def name_cluster(self, cluster_id: int, name: str, backbone: str, seen: Iterable[int] | None = None) -> int:
         """Enroll every unnamed face of a cluster as a sample of `name`; returns how many faces were enrolled.
 
         Each face becomes a photos row with source 'tag' and path "<media path>#face<index>" plus a
-        copy of its embedding, so it survives re-tagging; the detection is marked as assigned.
+        copy of its embedding, so it survives re-tagging; the detection is marked as assigned. `seen`: the
+        detection ids the user was shown; when the group's faces differ, nothing is enrolled (DecisionError, 409).
         """
+        from facerec.gallery.groups import check_members
+
         name = person_name(name)
         with self._transaction() as db:
             rows = db.execute(
@@ -773,6 +780,7 @@ class Gallery:
                    WHERE d.cluster_id = ? AND d.backbone = ? AND d.assigned_person_id IS NULL""",
                 (int(cluster_id), backbone),
             ).fetchall()
+            check_members(cluster_id, [r["id"] for r in rows], seen)
             if not rows:
                 return 0
             person_id = self._add_person(db, name)

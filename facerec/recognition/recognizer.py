@@ -26,7 +26,7 @@ import numpy as np
 
 from facerec.errors import FacerecError, GalleryError
 from facerec.recognition.pipeline import FacePipeline
-from facerec.types import UNKNOWN, FaceResult, Identity
+from facerec.types import NAMED_BY_PERSON, UNKNOWN, FaceResult, Identity
 from facerec.vision.imageio import ImageSource, load_image
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,16 @@ class Recognizer:
         fitted = self.matcher(gallery)  # fitted (or refitted) first: it decides the pipeline (a fine-tuned head's base)
         found = self._pipeline.analyse_image(image, second_look=second_look)
         identities = name_photo_faces(fitted, np.stack([f.embedding for f in found])) if found else []
-        return [FaceResult.of(f.face, ident, i, path, f.embedding) for i, (f, ident) in enumerate(zip(found, identities))]
+        by_person = [False] * len(identities)
+        if path is not None and found:  # an album photo: people's decisions about its faces outrank the matcher
+            from facerec.gallery.decisions import honour_album_photo
+
+            identities, by_person = honour_album_photo(gallery if gallery is not None else self._gallery(), path,
+                                                       [f.face for f in found], identities)
+        results = [FaceResult.of(f.face, ident, i, path, f.embedding) for i, (f, ident) in enumerate(zip(found, identities))]
+        for result, person in zip(results, by_person):
+            result.named_by = NAMED_BY_PERSON if person else result.named_by
+        return results
 
     def identify(self, src: ImageSource, second_look: bool = True) -> list[FaceResult]:
         path = str(src) if isinstance(src, (str, Path)) else None

@@ -14,9 +14,14 @@
     GET    /api/v1/jobs, /api/v1/jobs/{id}     the jobs and their progress
     GET    /api/v1/clusters                    groups of unknown faces (grouped after each tag job; a GET never regroups)
     POST   /api/v1/clusters/recompute          group the unknown faces again (after `facerec tag` from a shell)
-    POST   /api/v1/clusters/{id}/name          enrol a group as a person (a new name, or merge into someone)
-    POST   /api/v1/clusters/{id}/drop          take faces out of a group
+    POST   /api/v1/clusters/{id}/name          enrol a group as a person (a new name, or merge into someone);
+                                               with "detections" (the faces shown): 409 if the group changed
+    POST   /api/v1/clusters/{id}/drop          take faces out of a group (for good: they never rejoin it)
     GET    /api/v1/detections/{id}/thumbnail   a face crop of a grouped face (JPEG)
+    GET    /api/v1/faces                       faces with ids (a<N> album, s<N> sample); ?person= ?unknown= ?group=
+    POST   /api/v1/faces/{id}/confirm          the face is who it is named (or "name"); 404 unknown id, 409 stale
+    POST   /api/v1/faces/{id}/reject           the face is not who it is named (or "name"); 404 / 409 likewise
+    POST   /api/v1/undo                        take back the last "steps" decisions (409: nothing to undo)
 """
 from __future__ import annotations
 
@@ -57,6 +62,16 @@ class TagRequest(BaseModel):
 
 class NameRequest(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="new person, or someone enrolled (merge)")
+    detections: list[int] | None = Field(None, description="the group's faces as shown: 409 when the group changed")
+
+
+class FaceDecisionRequest(BaseModel):
+    name: str | None = Field(None, max_length=MAX_NAME_LENGTH, description="the person (default: the face's name)")
+    seen: str | None = Field(None, max_length=MAX_NAME_LENGTH, description="the name shown: 409 when it changed")
+
+
+class UndoRequest(BaseModel):
+    steps: int = Field(1, ge=1, le=1000, description="how many decision steps to take back")
 
 
 class DropRequest(BaseModel):
@@ -243,7 +258,7 @@ def clusters(request: Request, recompute: bool = False) -> dict[str, Any]:
                                          for d in c.detection_ids]} for c in groups]}
 
 
-@router.post("/clusters/recompute", dependencies=keyed, summary="Group the unknown faces again (renumbers the groups)")
+@router.post("/clusters/recompute", dependencies=keyed, summary="Group the unknown faces again (changed groups get new ids)")
 def recompute(request: Request) -> dict[str, Any]:
     from facerec.album.cluster import recompute_clusters
 
@@ -264,7 +279,7 @@ def name_cluster(request: Request, cluster_id: int, body: NameRequest) -> dict[s
     name = valid_name(body.name)
     cluster_detection_ids(state, cluster_id)
     merged = state.gallery().person_id(name) is not None
-    added = state.gallery().name_cluster(cluster_id, name, state.backbone)
+    added = state.gallery().name_cluster(cluster_id, name, state.backbone, seen=body.detections)
     if not added:
         raise ApiError(404, f"group {cluster_id} has no unnamed faces left")
     return {"cluster": cluster_id, "name": name, "faces_enrolled": added, "merged": merged}
@@ -272,16 +287,16 @@ def name_cluster(request: Request, cluster_id: int, body: NameRequest) -> dict[s
 
 @router.post("/clusters/{cluster_id}/drop", dependencies=keyed, summary="Take faces that do not belong out of a group")
 def drop_faces(request: Request, cluster_id: int, body: DropRequest) -> dict[str, Any]:
-    from facerec.album.cluster import NOISE
+    from facerec.gallery.decisions import drop
 
     state = state_of(request)
     members = cluster_detection_ids(state, cluster_id)
     strangers = sorted(set(body.detections) - members)
     if strangers:
         raise ApiError(404, f"faces {strangers} are not in group {cluster_id}")
-    # NOISE = grouped with nobody; a later re-clustering (after new tagging) looks at them afresh.
-    state.gallery().set_clusters({int(d): NOISE for d in body.detections})
-    return {"cluster": cluster_id, "dropped": sorted(set(body.detections))}
+    # a decision (undoable): the faces never rejoin the group's other faces when the groups are recomputed
+    step = drop(state.gallery(), cluster_id, body.detections, sorted(members))
+    return {"cluster": cluster_id, "dropped": sorted(set(body.detections)), "step": step}
 
 
 @router.get("/detections/{detection_id}/thumbnail", dependencies=keyed, summary="A grouped face's crop (JPEG)",
@@ -289,3 +304,41 @@ def drop_faces(request: Request, cluster_id: int, body: DropRequest) -> dict[str
 def detection_face(request: Request, detection_id: int) -> Response:
     state = state_of(request)
     return jpeg(detection_thumbnail(state.gallery(), state.backbone, detection_id), f"face {detection_id}")
+
+
+# --------------------------------------------------------------------------- review decisions (facerec.gallery.decisions)
+
+
+@router.get("/faces", dependencies=keyed, summary="Faces with their ids: enrolled samples and album faces")
+def faces(request: Request, person: str | None = None, unknown: bool = False,
+          group: int | None = None) -> dict[str, Any]:
+    from facerec.gallery.face_list import list_faces
+
+    state = state_of(request)
+    return {"backbone": state.backbone, "faces": list_faces(state.gallery(), state.backbone, person=person,
+                                                             unknown=unknown, group=group)}
+
+
+@router.post("/faces/{face_id}/confirm", dependencies=keyed, summary="This face is who it is named (undoable)")
+def confirm_face(request: Request, face_id: str, body: FaceDecisionRequest | None = None) -> dict[str, Any]:
+    from facerec.gallery.decisions import confirm
+
+    body = body or FaceDecisionRequest()
+    name = None if body.name is None else valid_name(body.name)
+    return {"confirmed": confirm(state_of(request).gallery(), [face_id], name, seen=body.seen)}
+
+
+@router.post("/faces/{face_id}/reject", dependencies=keyed, summary="This face is not who it is named (undoable)")
+def reject_face(request: Request, face_id: str, body: FaceDecisionRequest | None = None) -> dict[str, Any]:
+    from facerec.gallery.decisions import reject
+
+    body = body or FaceDecisionRequest()
+    name = None if body.name is None else valid_name(body.name)
+    return {"rejected": reject(state_of(request).gallery(), [face_id], name, seen=body.seen)}
+
+
+@router.post("/undo", dependencies=keyed, summary="Take back the last review decisions")
+def undo_decisions(request: Request, body: UndoRequest | None = None) -> dict[str, Any]:
+    from facerec.gallery.decisions import undo
+
+    return {"undone": [d.to_dict() for d in undo(state_of(request).gallery(), (body or UndoRequest()).steps)]}

@@ -41,6 +41,10 @@ def checked_name(raw: str) -> str:
 
 
 def status_for(error: FacerecError) -> int:
+    from facerec.gallery.decisions import DecisionError
+
+    if isinstance(error, DecisionError):  # an unknown (404) or stale (409) id: nothing was changed
+        return error.status
     if isinstance(error, (ImageError, NoFaceError)):
         return 400
     if isinstance(error, MissingExtraError):

@@ -137,7 +137,7 @@ class TagJobs:
             return summary, self.group_unknown_faces(gallery)
 
     def group_unknown_faces(self, gallery: Gallery) -> int | None:
-        """Group the unknown faces again when tagging found new ones (this renumbers the groups); how many groups,
+        """Group the unknown faces again when tagging found new ones (a group whose faces changed gets a new id); how many groups,
         None when nothing new was found and the groups stay as they are."""
         from facerec.album.cluster import needs_clustering, recompute_clusters
 

@@ -10,6 +10,7 @@ COMMAND_MODULES = [
     "detect", "verify", "info",  # recognition core
     "enroll", "people", "forget", "identify", "train", "evaluate", "calibrate",  # gallery & identification
     "tag", "clusters", "name",  # album tagging
+    "faces", "confirm", "reject", "undo",  # review decisions
     "webcam",  # live video
     "serve",  # HTTP server
 ]

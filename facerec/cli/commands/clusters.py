@@ -17,7 +17,9 @@ facerec/thresholds.py), so one look-alike cannot chain two people together; two 
 are never in one group, and a group needs --min-samples faces (lone faces are left out).
 chinese-whispers (dlib's method), dbscan (chains on real albums) and hdbscan are there to compare.
 
-Group 1 is the largest. Ids change when clustering is recomputed, so name from the latest list.
+Groups are listed largest first. A group keeps its id while its faces stay the same; a recomputation that
+changes its faces gives it a new id, and ids are never reused, so an id never comes to mean other faces.
+A face dropped from a group (review page) never rejoins that group's faces.
 
 examples:
   facerec clusters --sheets /tmp/sheets      # list groups, write cluster_<id>.png contact sheets

@@ -15,7 +15,11 @@ examples:
   facerec clusters --sheets /tmp/sheets
   facerec name 1 "Aunt May"
 
-exit code: 0 when faces were enrolled, 1 when the group does not exist (or is already named)."""
+Group ids never change meaning: a regrouping that changes a group's faces gives it a new id. With --faces,
+the faces you saw must still be exactly the group's, or nothing is enrolled.
+
+exit code: 0 when faces were enrolled, 1 when the group does not exist (or is already named) or its faces
+are not the ones given with --faces."""
 
 
 def register(sub, common) -> None:
@@ -23,7 +27,24 @@ def register(sub, common) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cluster_id", type=int, metavar="CLUSTER_ID")
     p.add_argument("name", metavar="NAME")
+    p.add_argument("--faces", metavar="ID,...", type=face_ids,
+                   help="the group's faces as you saw them (a<N> from `facerec faces --group`): refused if it changed")
     p.set_defaults(func=run)
+
+
+def face_ids(text: str) -> list[int]:
+    from facerec.gallery.decisions import ALBUM, DecisionError, parse_face_id
+
+    ids = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            kind, row_id = parse_face_id(part)
+        except DecisionError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        if kind != ALBUM:
+            raise argparse.ArgumentTypeError(f"{part} is an enrolled sample, not a face of a group")
+        ids.append(row_id)
+    return ids
 
 
 def run(args) -> int:
@@ -36,7 +57,7 @@ def run(args) -> int:
     name = person_name(args.name)
     backbone = args.embedding
     with Gallery(args.gallery, create=False) as gallery:
-        added = gallery.name_cluster(args.cluster_id, name, backbone)
+        added = gallery.name_cluster(args.cluster_id, name, backbone, seen=args.faces)
     if args.json:
         print_json({"cluster": args.cluster_id, "name": name, "faces_enrolled": added, "backbone": backbone})
     elif added:

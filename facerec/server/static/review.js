@@ -74,7 +74,7 @@ function showClusters(data) {
     }
     card.querySelector(".name-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      nameGroup(group.cluster, card.querySelector(".name-input").value);
+      nameGroup(group.cluster, card.querySelector(".name-input").value, group.detections.map((d) => d.id));
     });
     card.querySelector(".drop-button").addEventListener("click", () => {
       const ticked = [...card.querySelectorAll(".drop-check:checked")].map((b) => Number(b.value));
@@ -112,8 +112,9 @@ async function act(work, done) {
   }
 }
 
-function nameGroup(cluster, name) {
-  return act(() => call("POST", `/api/v1/clusters/${cluster}/name`, { name: name.trim() }),
+// `seen`: the faces this page shows; the server refuses (409) when the group no longer has exactly these.
+function nameGroup(cluster, name, seen) {
+  return act(() => call("POST", `/api/v1/clusters/${cluster}/name`, { name: name.trim(), detections: seen }),
     (r) => `${r.faces_enrolled} faces of group ${r.cluster} ${r.merged ? "merged into" : "enrolled as"} ${r.name}.`);
 }
 

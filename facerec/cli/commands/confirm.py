@@ -1,0 +1,42 @@
+"""facerec confirm ID… [--as NAME] — say that album faces are who facerec (or you) says they are."""
+from __future__ import annotations
+
+import argparse
+
+from facerec import errors
+from facerec.cli.commands._util import print_json
+
+DESCRIPTION = """Confirm album faces (ids a<N> from `facerec faces`): each keeps the name facerec suggested
+(or NAME with --as, someone enrolled) whatever the threshold or matcher of later `facerec tag` runs, and no
+other face of its photo gets that name. `facerec undo` takes the confirmation back.
+
+examples:
+  facerec faces --person "Aunt May"
+  facerec confirm a12 a15
+  facerec confirm a40 --as "Aunt May"
+
+exit code: 0 when confirmed; 1 for an unknown id, a face with no name and no --as, or NAME not enrolled
+(nothing is changed then)."""
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("confirm", parents=common, help="confirm the names of album faces",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--as", dest="name", metavar="NAME", help="the person they are (default: the name suggested)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from facerec.gallery.decisions import confirm
+    from facerec.gallery.store import Gallery
+
+    with Gallery(args.gallery, create=False) as gallery:
+        done = confirm(gallery, args.ids, args.name)
+    if args.json:
+        print_json({"confirmed": done})
+    else:
+        for d in done:
+            print(f"{d['id']}: confirmed as {d['name']}")
+        print("undo with `facerec undo`")
+    return errors.EXIT_OK

@@ -1,0 +1,57 @@
+"""Every face the gallery knows, in the one output shape (FaceResult.to_dict()) plus `id` (a<N> album face,
+s<N> enrolled sample: facerec.gallery.decisions), `kind` (album / sample) and, for album faces, `group`.
+
+`named_by`: person for enrolled samples and for album faces a person named (a named group, a confirmation),
+facerec for a name the matcher gave, None for an unknown face."""
+from __future__ import annotations
+
+from typing import Any
+
+from facerec.gallery.decisions import ALBUM, SAMPLE, face_id
+from facerec.gallery.store import _face_from_columns
+from facerec.types import NAMED_BY_FACEREC, NAMED_BY_PERSON, UNKNOWN, FaceResult
+
+
+def _album_faces(gallery: Any, backbone: str) -> list[dict[str, Any]]:
+    rows = gallery._db.execute(
+        """SELECT d.id, d.face_index, d.box, d.landmarks, d.confidence, d.predicted_name, d.score, d.distance,
+                  d.cluster_id, m.path, p.name AS assigned
+           FROM detections d JOIN media m ON m.id = d.media_id LEFT JOIN people p ON p.id = d.assigned_person_id
+           WHERE d.backbone = ? ORDER BY m.path, d.face_index""", (backbone,)).fetchall()
+    out = []
+    for r in rows:
+        name = r["assigned"] or r["predicted_name"] or UNKNOWN
+        named_by = NAMED_BY_PERSON if r["assigned"] else (NAMED_BY_FACEREC if name != UNKNOWN else None)
+        result = FaceResult(_face_from_columns(r["box"], r["landmarks"], r["confidence"]), name,
+                            1.0 if r["assigned"] else r["score"], r["distance"], r["face_index"], r["path"],
+                            named_by=named_by)
+        group = r["cluster_id"] if r["cluster_id"] is not None and r["cluster_id"] > 0 and not r["assigned"] else None
+        out.append({"id": face_id(ALBUM, r["id"]), "kind": ALBUM, **result.to_dict(), "group": group})
+    return out
+
+
+def _sample_faces(gallery: Any, backbone: str) -> list[dict[str, Any]]:
+    rows = gallery._db.execute(
+        """SELECT ph.id, ph.path, p.name, f.box, f.landmarks, f.confidence FROM faces f
+           JOIN photos ph ON ph.id = f.photo_id JOIN people p ON p.id = ph.person_id
+           WHERE f.backbone = ? ORDER BY p.name, ph.path""", (backbone,)).fetchall()
+    return [{"id": face_id(SAMPLE, r["id"]), "kind": SAMPLE,
+             **FaceResult(_face_from_columns(r["box"], r["landmarks"], r["confidence"]), r["name"], 1.0, None, 0,
+                          r["path"], named_by=NAMED_BY_PERSON).to_dict(), "group": None} for r in rows]
+
+
+def list_faces(gallery: Any, backbone: str, person: str | None = None, unknown: bool = False,
+               group: int | None = None) -> list[dict[str, Any]]:
+    """Faces for `backbone`: enrolled samples first (by person), then album faces (by photo); filtered to one
+    person's, the unknown ones, or one group's."""
+    if unknown or group is not None:
+        faces = _album_faces(gallery, backbone)
+    else:
+        faces = _sample_faces(gallery, backbone) + _album_faces(gallery, backbone)
+    if person is not None:
+        faces = [f for f in faces if f["name"] == person]
+    if unknown:
+        faces = [f for f in faces if f["name"] == UNKNOWN]
+    if group is not None:
+        faces = [f for f in faces if f["group"] == group]
+    return faces
