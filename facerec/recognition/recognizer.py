@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from facerec.errors import FacerecError, GalleryError
-from facerec.recognition.pipeline import FacePipeline
+from facerec.recognition.pipeline import FacePipeline, build_pipeline
 from facerec.types import UNKNOWN, FaceResult, Identity
 from facerec.vision.imageio import ImageSource, load_image
 
@@ -36,10 +36,11 @@ class Recognizer:
     def __init__(self, gallery: str | Path | None = None, backbone: str | None = None, *, weights: str | Path | None = None,
                  flip: bool | None = None, matcher: str = "nn", threshold: float | None = None,
                  matcher_options: dict[str, Any] | None = None, min_face_size: int = 20,
-                 pipeline: Any = None, require_people: bool = False):
+                 pipeline: Any = None, require_people: bool = False, detector: str | None = None):
         """`gallery`: the SQLite file (None: the default, facerec.paths). `matcher`: nn, svm, logreg or head.
         `threshold`: the cosine distance above which a face is unknown, fixed (None: the backbone's identify
-        threshold for the gallery's size, recomputed when it changes; facerec.thresholds). `pipeline`: an existing pipeline to share (else one is built)."""
+        threshold for the gallery's size, recomputed when it changes; facerec.thresholds). `pipeline`: an existing pipeline to share (else one is built). `detector`: a registered detector
+        (None: FACEREC_DETECTOR, else MTCNN)."""
         from facerec.backbones import default_backbone
         from facerec.paths import default_gallery_path
 
@@ -48,8 +49,9 @@ class Recognizer:
         self.threshold = threshold
         self.matcher_options = dict(matcher_options or {})
         self.require_people = require_people
-        self.base = pipeline if pipeline is not None else FacePipeline(
-            (backbone or default_backbone()).lower(), weights=weights, min_face_size=min_face_size, flip=flip)
+        self.base = pipeline if pipeline is not None else build_pipeline(
+            (backbone or default_backbone()).lower(), weights=weights, min_face_size=min_face_size, flip=flip,
+            detector=detector)
         self.embedding_id: str = self.base.embedding_id
         self._lock = threading.RLock()
         self._stamp: tuple[Any, ...] | None = None
@@ -158,8 +160,8 @@ class Recognizer:
         """A head fine-tuned with its base network expects embeddings from that base."""
         if not getattr(fitted, "fine_tuned", False):
             return self.base
-        return FacePipeline(self.base.backbone, detector=self.base.detector, embedder=fitted.embed_chips,
-                            flip=self.base.flip)
+        return build_pipeline(self.base.backbone, detector=self.base.detector, embedder=fitted.embed_chips,
+                              flip=self.base.flip)
 
     def _gallery(self) -> Any:
         """This thread's read connection to the gallery (a connection stays in the thread that opened it)."""
