@@ -33,7 +33,9 @@ class DetectorEntry:
     status: str = ""
 
     def build(self, **options: Any) -> Any:
-        return load(self.factory)(self.name, **options)
+        detector = load(self.factory)(self.name, **options)
+        detector.name = self.name  # an entry may reuse another's factory: the embedding id names this entry
+        return detector
 
     def relaxed(self, detector: Any) -> Any | None:
         return load(self.relax)(detector) if self.relax else None

@@ -149,7 +149,12 @@ class Recognizer:
             return self._nobody(e.why)
 
     def _nobody(self, why: str) -> None:
+        from facerec.detectors import DEFAULT_DETECTOR
+
         backbone = self.base.backbone.name
+        detector = getattr(self.base, "detector_name", DEFAULT_DETECTOR)
+        if detector != DEFAULT_DETECTOR:  # the same words in both messages below
+            backbone += f" --detector {detector}"
         if self.require_people:
             raise GalleryError(f"{why}; run `facerec enroll PEOPLE_DIR --backbone {backbone}` first")
         log.warning("%s: every face will be 'unknown' (enroll people with `facerec enroll PEOPLE_DIR --backbone %s`)",
