@@ -8,7 +8,6 @@ to put the file (exit 4), as for VGGFace's weights. YuNet gives a box, a score a
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 from pathlib import Path
 
@@ -49,56 +48,38 @@ def cache_path() -> Path:
 
 
 def weights_status(name: str = "yunet") -> dict:
-    path = cache_path()
-    present = path.is_file() and path.stat().st_size == SIZE
-    return {"present": present, "weights": str(path) if present else f"downloaded on first use to {path}"}
+    from facerec.backbones.weights import find_local_weights
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    path = find_local_weights(FILENAME)
+    present = path is not None and path.stat().st_size == SIZE
+    return {"present": present, "weights": str(path) if present else f"downloaded on first use to {cache_path()}"}
 
 
 def model_path() -> Path:
-    """The verified model file: from the cache, else downloaded once (unless offline), else a clear error."""
+    """The verified model file: found where VGGFace's weights are looked for (FACEREC_WEIGHTS_DIR, the weights
+    cache, FACEREC_HOME, models/), else downloaded once into the cache (unless offline), else a clear error."""
     from facerec import paths
+    from facerec.backbones.weights import find_local_weights, keras_download
+    from facerec.files.atomic import file_sha256
 
-    path = cache_path()
-    given = paths.weights_dir_from_env()
-    if given is not None and (given / FILENAME).is_file():  # FACEREC_WEIGHTS_DIR: files copied by hand
-        path = given / FILENAME
     with _lock:
-        if not path.is_file():
+        path = find_local_weights(FILENAME)
+        downloaded = path is None
+        if path is None:
             if paths.offline():
-                raise WeightsError(missing_message(path, "FACEREC_OFFLINE is set"))
-            download(path)
-        found = sha256_of(path)
+                raise WeightsError(missing_message(cache_path(), "FACEREC_OFFLINE is set"))
+            try:
+                path = keras_download(FILENAME, URL, cache_path().parent)
+            except Exception as error:  # DNS, HTTP, disk: the same actionable message
+                raise WeightsError(missing_message(cache_path(), f"{type(error).__name__}: {error}")) from error
+        found = file_sha256(path)
         if found != SHA256:
-            raise WeightsError(f"{path} is not YuNet's {FILENAME} (SHA-256 {found}, expected {SHA256}); delete it "
-                               "and run again to download it, or copy the right file there")
+            if downloaded:  # what we fetched ourselves is not kept; a file someone copied there is never deleted
+                path.unlink(missing_ok=True)
+            raise WeightsError(f"{path} is not YuNet's {FILENAME} (SHA-256 {found}, expected {SHA256}); "
+                               + ("the download was not kept" if downloaded else
+                                  "delete it and run again to download it, or copy the right file there"))
     return path
-
-
-def download(path: Path) -> None:
-    """The model fetched to a temporary name beside `path`, checked, then moved in place (never a partial file)."""
-    import urllib.request
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(URL, timeout=60) as response, open(partial, "wb") as out:
-            out.write(response.read(SIZE + 1))
-    except OSError as e:
-        partial.unlink(missing_ok=True)
-        raise WeightsError(missing_message(path, f"the download failed: {e}")) from e
-    found = sha256_of(partial)
-    if found != SHA256:
-        partial.unlink(missing_ok=True)
-        raise WeightsError(f"the downloaded {FILENAME} has SHA-256 {found}, expected {SHA256}; not used")
-    partial.replace(path)
 
 
 def missing_message(path: Path, reason: str) -> str:
