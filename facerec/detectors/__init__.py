@@ -22,7 +22,8 @@ DEFAULT_DETECTOR = "mtcnn"
 
 register(DetectorEntry(
     "mtcnn", "facerec.detectors.mtcnn:build", landmarks=True, relax="facerec.detectors.mtcnn:relaxed", batch=True,
-    description="MTCNN (the mtcnn package's weights; the default)", device="facerec.device:tensorflow_device"))
+    description="MTCNN (the mtcnn package's weights; the default)", device="facerec.device:tensorflow_device",
+    status="facerec.detectors.mtcnn:weights_status"))
 register(DetectorEntry(
     "dlib-hog", "facerec.detectors.dlib_detectors:build", landmarks=True, relax="facerec.detectors.dlib_detectors:relaxed",
     description="dlib's HOG + linear SVM frontal detector (the dlib extra); landmarks from dlib's 5-point predictor",

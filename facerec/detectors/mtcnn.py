@@ -15,6 +15,13 @@ def build(name: str = "mtcnn", **options: Any):
     return Detector(**options)
 
 
+def weights_status(name: str = "mtcnn") -> dict:
+    from facerec.device import installed
+
+    present = installed("mtcnn")
+    return {"present": present, "weights": "shipped in the mtcnn package" if present else "not installed: pip install mtcnn"}
+
+
 def relaxed(detector):
     """The same detector (sharing its loaded networks) with MTCNN's thresholds relaxed."""
     copied = copy.copy(detector)

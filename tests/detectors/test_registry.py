@@ -77,3 +77,11 @@ def test_info_rows_say_name_status_and_device():
     assert rows["mtcnn"]["default"] and rows["mtcnn"]["present"]
     assert rows["yunet"]["present"] is False and "downloaded on first use" in rows["yunet"]["weights"]
     assert all(isinstance(row["device"], str) and row["device"] for row in rows.values())
+    assert "mtcnn package" in rows["mtcnn"]["weights"]
+
+
+def test_info_marks_the_detector_the_environment_chose(monkeypatch):
+    from facerec.cli.commands.info import detector_status
+
+    monkeypatch.setenv("FACEREC_DETECTOR", "dlib-cnn")
+    assert [row["name"] for row in detector_status() if row["default"]] == ["dlib-cnn"]

@@ -66,9 +66,10 @@ def backbone_status() -> list[dict]:
 
 def detector_status() -> list[dict]:
     """One row per registered detector, from its entry's status and device hooks."""
-    from facerec.detectors import DEFAULT_DETECTOR, REGISTRY
+    from facerec.detectors import REGISTRY, default_detector
 
-    return [{"name": spec.name, "default": spec.name == DEFAULT_DETECTOR, "landmarks": spec.landmarks,
+    chosen = default_detector()  # FACEREC_DETECTOR, else MTCNN
+    return [{"name": spec.name, "default": spec.name == chosen, "landmarks": spec.landmarks,
              "device": spec.device_name(), **spec.weights_status()} for spec in REGISTRY.values()]
 
 
