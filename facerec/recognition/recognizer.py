@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from facerec.errors import FacerecError, GalleryError
-from facerec.recognition.pipeline import FacePipeline, build_pipeline
+from facerec.recognition.pipeline import FacePipeline
 from facerec.types import UNKNOWN, FaceResult, Identity
 from facerec.vision.imageio import ImageSource, load_image
 
@@ -43,6 +43,7 @@ class Recognizer:
         (None: FACEREC_DETECTOR, else MTCNN)."""
         from facerec.backbones import default_backbone
         from facerec.paths import default_gallery_path
+        from facerec.recognition.pipeline import build_pipeline
 
         self.gallery_path = Path(gallery) if gallery is not None else default_gallery_path()
         self.kind = matcher
@@ -165,6 +166,8 @@ class Recognizer:
         """A head fine-tuned with its base network expects embeddings from that base."""
         if not getattr(fitted, "fine_tuned", False):
             return self.base
+        from facerec.recognition.pipeline import build_pipeline
+
         return build_pipeline(self.base.backbone, detector=self.base.detector, embedder=fitted.embed_chips,
                               flip=self.base.flip)
 
