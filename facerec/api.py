@@ -29,14 +29,23 @@ if TYPE_CHECKING:
     from facerec.recognition.recognizer import Recognizer
 
 
-def pipeline(backbone: str | None = None, weights: str | None = None, min_face_size: int = 20) -> FacePipeline:
-    """The shared pipeline for `backbone` (None: the CLI's default backbone)."""
-    return _pipeline(_backbone_name(backbone), weights, min_face_size)
+def pipeline(backbone: str | None = None, weights: str | None = None, min_face_size: int = 20,
+             detector: str | None = None) -> FacePipeline:
+    """The shared pipeline for `backbone` (None: the CLI's default backbone) and `detector` (None: the default)."""
+    return _pipeline(_backbone_name(backbone), weights, min_face_size, _detector_name(detector))
 
 
 @functools.lru_cache(maxsize=4)
-def _pipeline(backbone: str, weights: str | None, min_face_size: int) -> FacePipeline:
-    return FacePipeline(backbone, weights=weights, min_face_size=min_face_size)
+def _pipeline(backbone: str, weights: str | None, min_face_size: int, detector: str) -> FacePipeline:
+    from facerec.recognition.pipeline import build_pipeline
+
+    return build_pipeline(backbone, weights=weights, min_face_size=min_face_size, detector=detector)
+
+
+def _detector_name(detector: str | None) -> str:
+    from facerec.detectors import default_detector
+
+    return detector.lower() if detector else default_detector()
 
 
 def _backbone_name(backbone: str | None) -> str:
@@ -51,15 +60,20 @@ def _gallery_path(gallery: str | Path | None) -> Path:
     return Path(gallery) if gallery is not None else default_gallery_path()
 
 
+def detector(min_face_size: int = 20, name: str | None = None):
+    """The shared detector called `name` (None: FACEREC_DETECTOR, else MTCNN)."""
+    return _detector(min_face_size, _detector_name(name))
+
+
 @functools.lru_cache(maxsize=4)
-def detector(min_face_size: int = 20):
-    from facerec.vision.detect import Detector
+def _detector(min_face_size: int, name: str):
+    from facerec.detectors import get_detector
 
-    return Detector(min_face_size=min_face_size)
+    return get_detector(name, min_face_size=min_face_size)
 
 
-def detect_faces(image: ImageSource, min_face_size: int = 20) -> list[Face]:
-    return detector(min_face_size).detect(load_image(image))
+def detect_faces(image: ImageSource, min_face_size: int = 20, detector_name: str | None = None) -> list[Face]:
+    return detector(min_face_size, detector_name).detect(load_image(image))
 
 
 def embed_faces(image: ImageSource, backbone: str | None = None, weights: str | None = None) -> list[FaceEmbedding]:
@@ -140,7 +154,8 @@ def list_people(gallery: str | Path | None = None, backbone: str | None = None):
     from facerec.gallery.store import Gallery
 
     from facerec.backbones import embedding_id
+    from facerec.detectors import default_detector
 
-    key = backbone if backbone is None or ":" in backbone else embedding_id(backbone)
+    key = backbone if backbone is None or ":" in backbone else embedding_id(backbone, detector=default_detector())
     with Gallery(_gallery_path(gallery), create=False) as g:
         return people(g, key)

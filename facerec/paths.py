@@ -24,6 +24,7 @@ ENV_HOME = "FACEREC_HOME"
 ENV_WEIGHTS_DIR = "FACEREC_WEIGHTS_DIR"
 ENV_OFFLINE = "FACEREC_OFFLINE"  # "1": never try to download (tests, air-gapped machines)
 ENV_BACKBONE = "FACEREC_BACKBONE"
+ENV_DETECTOR = "FACEREC_DETECTOR"
 ENV_API_KEY = "FACEREC_API_KEY"
 ENV_DLIB_ENGINE = "FACEREC_DLIB_ENGINE"
 ENV_EMBED_THREADS = "FACEREC_EMBED_THREADS"
@@ -33,6 +34,7 @@ ENV_MQTT_PASSWORD = "FACEREC_MQTT_PASSWORD"
 
 ENVIRONMENT: dict[str, str] = {
     ENV_BACKBONE: "default backbone",
+    ENV_DETECTOR: "default face detector (mtcnn)",
     ENV_GALLERY: "gallery file",
     ENV_HOME: "cache of downloaded weights",
     ENV_WEIGHTS_DIR: "folder of pre-downloaded VGGFace .h5 files",
@@ -103,6 +105,11 @@ def offline() -> bool:
 def default_backbone_from_env() -> str | None:
     value = os.environ.get(ENV_BACKBONE)
     return value.lower() if value else None
+
+
+def default_detector_from_env() -> str | None:
+    value = os.environ.get(ENV_DETECTOR)
+    return value.strip().lower() if value and value.strip() else None
 
 
 def api_key_from_env() -> str | None:

@@ -66,6 +66,7 @@ class WorkerSpec:
     stage_thresholds: tuple[float, float, float] = DEFAULT_STAGE_THRESHOLDS
     engine: str = "auto"
     flip: bool | None = None  # test-time flip; None: the backbone's default
+    detector: str = "mtcnn"  # a registered detector; the MTCNN fields above apply to MTCNN only
 
     @classmethod
     def of(cls, pipeline: Any) -> "WorkerSpec":
@@ -80,17 +81,25 @@ class WorkerSpec:
             path = getattr(pipeline.backbone, "weights_path", None)
             weights = str(path) if path else "random"
         d = pipeline.detector
+        from facerec.detectors import DEFAULT_DETECTOR, detector_name
+
+        name = detector_name(d)
+        if name != DEFAULT_DETECTOR:
+            return cls(pipeline.backbone.name, weights, d.min_face_size, d.max_side, flip=getattr(pipeline, "flip", None),
+                       detector=name)
         return cls(pipeline.backbone.name, weights, d.min_face_size, d.max_side, d.min_confidence,
                    tuple(d.stage_thresholds), d.engine, getattr(pipeline, "flip", None))
 
     def build(self) -> Any:
-        from facerec.vision.detect import Detector
-        from facerec.recognition.pipeline import FacePipeline
+        from facerec.detectors import DEFAULT_DETECTOR, get_detector
+        from facerec.recognition.pipeline import build_pipeline
 
-        detector = Detector(min_face_size=self.min_face_size, max_side=self.max_side,
-                            min_confidence=self.min_confidence, stage_thresholds=self.stage_thresholds,
-                            engine=self.engine)
-        return FacePipeline(self.backbone, weights=self.weights, detector=detector, flip=self.flip)
+        options: dict[str, Any] = {"min_face_size": self.min_face_size, "max_side": self.max_side}
+        if self.detector == DEFAULT_DETECTOR:
+            options.update(min_confidence=self.min_confidence, stage_thresholds=self.stage_thresholds,
+                           engine=self.engine)
+        detector = get_detector(self.detector, **options)
+        return build_pipeline(self.backbone, weights=self.weights, detector=detector, flip=self.flip)
 
 
 def worker_pipeline(backbone_name: str | WorkerSpec, weights: str | None = None, min_face_size: int = 20) -> Any:

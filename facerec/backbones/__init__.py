@@ -68,15 +68,19 @@ def flip_default(name: str) -> bool:
     return found.flip if found else True
 
 
-def embedding_id(name: str, flip: bool | None = None) -> str:
+def embedding_id(name: str, flip: bool | None = None, detector: str | None = None) -> str:
     """What a stored embedding was made with, e.g. "dlib:dlibbox2+flip": the gallery's key for embeddings.
 
-    Embeddings with different ids never meet (matching, clustering, calibration, training): an old gallery's
-    embeddings under another id are simply re-made by the next `facerec enroll` / `facerec tag`."""
+    The detector whose boxes were embedded ends it ("dlib:dlibbox2+flip@dlib-hog"), except the default MTCNN's, so
+    ids made before detectors were registered stay valid. Embeddings with different ids never meet (matching,
+    clustering, calibration, training): an old gallery's embeddings under another id are simply re-made by the
+    next `facerec enroll` / `facerec tag`."""
+    from facerec.detectors import embedding_suffix
+
     name = name.lower()
     flip = flip_default(name) if flip is None else flip
     found = REGISTRY.get(name)
-    return f"{name}:{found.alignment if found else 'v1'}{'+flip' if flip else ''}"
+    return f"{name}:{found.alignment if found else 'v1'}{'+flip' if flip else ''}{embedding_suffix(detector)}"
 
 
 def backbone_of(embedding: str) -> str:

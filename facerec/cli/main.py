@@ -21,7 +21,7 @@ a failure (gallery, output) · 2 usage error · 3 no input gave a face (no face,
 several inputs, only when none did: the others are reported and the problem ones listed) · 4 missing weights,
 head or optional extra · 130 interrupted
 
-the common options (--backbone, --weights, --gallery, --no-flip, --json, -v, -q) go before or after the command
+the common options (--backbone, --detector, --weights, --gallery, --no-flip, --json, -v, -q) go before or after the command
 
 environment: """ + ", ".join(f"{name} ({meaning})" for name, meaning in ENVIRONMENT.items()) + """
 trained heads live beside the gallery, in <gallery stem>-heads/"""
@@ -35,6 +35,11 @@ def common_parser() -> argparse.ArgumentParser:
     g.add_argument("--backbone", default=None, type=str.lower,
                    help=f"embedding network: {', '.join(BACKBONE_NAMES)} (default: FACEREC_BACKBONE, else dlib "
                    "when the dlib extra is installed, else resnet50)")
+    from facerec.detectors import DETECTOR_NAMES
+
+    g.add_argument("--detector", default=None, type=str.lower, metavar="NAME",
+                   help=f"face detector: {', '.join(DETECTOR_NAMES)} (default: FACEREC_DETECTOR, else mtcnn); part of "
+                   "the gallery's key for embeddings, like --backbone")
     g.add_argument("--weights", type=Path, default=None, metavar="PATH",
                    help="weights .h5 file for a VGGFace backbone (for machines that cannot download)")
     g.add_argument("--gallery", type=Path, default=None, metavar="PATH",
@@ -140,9 +145,16 @@ def run_command(argv: list[str] | None) -> int:
         args.backbone = default_backbone()
     from facerec.backbones import embedding_id
 
-    # The gallery key of this run's embeddings (backbone, alignment, flip): every gallery lookup uses it.
-    args.embedding = embedding_id(args.backbone, args.flip)
     try:
+        if args.detector is None:
+            from facerec.detectors import default_detector
+
+            args.detector = default_detector()
+        from facerec.detectors import entry as detector_entry
+
+        detector_entry(args.detector)  # an unknown name: a usage error before any work
+        # The gallery key of this run's embeddings (backbone, alignment, flip, detector): every gallery lookup uses it.
+        args.embedding = embedding_id(args.backbone, args.flip, args.detector)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

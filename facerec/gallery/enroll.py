@@ -318,11 +318,14 @@ def faces_recorded(status: str, note: str) -> int | None:
 
 def _face_chosen_by_other_backbone(ctx: _Context, existing: PhotoRecord | None, sha: str) -> Face | None:
     """The face another backbone already chose for this very content: detection does not depend on the
-    backbone, so this saves a detection and keeps every backbone's sample on the same face."""
+    backbone, so this saves a detection and keeps every backbone's sample on the same face. Another detector's
+    face is not reused: its embeddings are kept apart precisely because its boxes differ."""
+    from facerec.detectors import detector_of
+
     if existing is None or existing.sha256 != sha or existing.status not in ("ok", "multiple_faces"):
         return None
     stored = ctx.gallery.face(existing.id)
-    return None if stored is None else stored[0]
+    return None if stored is None or detector_of(stored[2]) != detector_of(ctx.backbone) else stored[0]
 
 
 def _record_failure(ctx: _Context, person: str, path: Path, sha: str | None, mtime: float | None, size: int | None,

@@ -1,4 +1,5 @@
-"""The recognition pipeline in one object: load → detect (MTCNN) → align → embed (backbone).
+"""The recognition pipeline in one object: load → detect (a registered detector, MTCNN by default) → align → embed
+(backbone). `build_pipeline` is the one place the CLI, the API, the server, Ray and the Recognizer make one.
 
 Embedding uses test-time flip by default (`flip=None` takes the backbone's default from the registry):
 each chip and its mirror image are embedded in the same batch and the embedding is the normalised mean
@@ -14,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from facerec.backbones import Backbone, embedding_id, flip_default, get_backbone
-from facerec.vision.detect import Detector
+from facerec.detectors import detector_name, get_detector
 from facerec.vision.imageio import ImageSource, Photo, load_image
 from facerec.types import Face
 from facerec.vectors import l2_normalise
@@ -37,24 +38,31 @@ class FacePipeline:
         backbone: str | Backbone = "dlib",
         *,
         weights: str | Path | None = None,
-        detector: Detector | None = None,
+        detector: str | object | None = None,
         min_face_size: int = 20,
         batch_size: int = 32,
         embedder: Callable[[np.ndarray], np.ndarray] | None = None,
         flip: bool | None = None,
     ):
         """`embedder` replaces backbone.embed, e.g. a head fine-tuned together with its base network.
-        `flip`: average each embedding with its mirror image's (None: the backbone's default)."""
+        `flip`: average each embedding with its mirror image's (None: the backbone's default).
+        `detector`: a registered detector's name (None: FACEREC_DETECTOR, else MTCNN) or a detector object."""
         self.backbone = get_backbone(backbone, weights) if isinstance(backbone, str) else backbone
-        self.detector = detector or Detector(min_face_size=min_face_size)
+        if detector is None or isinstance(detector, str):
+            detector = get_detector(detector, min_face_size=min_face_size)
+        self.detector = detector
         self.batch_size = batch_size
         self.embedder = embedder or self.backbone.embed
         self.flip = flip_default(self.backbone.name) if flip is None else bool(flip)
 
     @property
     def embedding_id(self) -> str:
-        """The gallery key of the embeddings this pipeline makes (backbone, alignment recipe, flip)."""
-        return embedding_id(self.backbone.name, self.flip)
+        """The gallery key of the embeddings this pipeline makes (backbone, alignment recipe, flip, detector)."""
+        return embedding_id(self.backbone.name, self.flip, self.detector_name)
+
+    @property
+    def detector_name(self) -> str:
+        return detector_name(self.detector)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         return self.detector.detect(image)
@@ -121,6 +129,18 @@ class FacePipeline:
 
     def analyse(self, src: ImageSource, second_look: bool = False) -> list[FaceEmbedding]:
         return self.analyse_image(load_image(src), second_look)
+
+
+def build_pipeline(backbone: str | Backbone | None = None, *, detector: str | object | None = None,
+                   weights: str | Path | None = None, min_face_size: int = 20, flip: bool | None = None,
+                   **options) -> FacePipeline:
+    """The one way facerec makes a pipeline (CLI, API, server, Ray workers, Recognizer): `backbone` None is
+    FACEREC_BACKBONE or the installed default, `detector` None is FACEREC_DETECTOR or MTCNN (or a detector object,
+    e.g. one with Ray's MTCNN settings); `options`: FacePipeline's batch_size and embedder."""
+    from facerec.backbones import default_backbone
+
+    return FacePipeline(default_backbone() if backbone is None else backbone, weights=weights, detector=detector,
+                        min_face_size=min_face_size, flip=flip, **options)
 
 
 def scaled_face(face: Face, scale: float) -> Face:

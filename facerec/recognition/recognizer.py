@@ -36,20 +36,23 @@ class Recognizer:
     def __init__(self, gallery: str | Path | None = None, backbone: str | None = None, *, weights: str | Path | None = None,
                  flip: bool | None = None, matcher: str = "nn", threshold: float | None = None,
                  matcher_options: dict[str, Any] | None = None, min_face_size: int = 20,
-                 pipeline: Any = None, require_people: bool = False):
+                 pipeline: Any = None, require_people: bool = False, detector: str | None = None):
         """`gallery`: the SQLite file (None: the default, facerec.paths). `matcher`: nn, svm, logreg or head.
         `threshold`: the cosine distance above which a face is unknown, fixed (None: the backbone's identify
-        threshold for the gallery's size, recomputed when it changes; facerec.thresholds). `pipeline`: an existing pipeline to share (else one is built)."""
+        threshold for the gallery's size, recomputed when it changes; facerec.thresholds). `pipeline`: an existing pipeline to share (else one is built). `detector`: a registered detector
+        (None: FACEREC_DETECTOR, else MTCNN)."""
         from facerec.backbones import default_backbone
         from facerec.paths import default_gallery_path
+        from facerec.recognition.pipeline import build_pipeline
 
         self.gallery_path = Path(gallery) if gallery is not None else default_gallery_path()
         self.kind = matcher
         self.threshold = threshold
         self.matcher_options = dict(matcher_options or {})
         self.require_people = require_people
-        self.base = pipeline if pipeline is not None else FacePipeline(
-            (backbone or default_backbone()).lower(), weights=weights, min_face_size=min_face_size, flip=flip)
+        self.base = pipeline if pipeline is not None else build_pipeline(
+            (backbone or default_backbone()).lower(), weights=weights, min_face_size=min_face_size, flip=flip,
+            detector=detector)
         self.embedding_id: str = self.base.embedding_id
         self._lock = threading.RLock()
         self._stamp: tuple[Any, ...] | None = None
@@ -156,7 +159,12 @@ class Recognizer:
             return self._nobody(e.why)
 
     def _nobody(self, why: str) -> None:
+        from facerec.detectors import DEFAULT_DETECTOR
+
         backbone = self.base.backbone.name
+        detector = getattr(self.base, "detector_name", DEFAULT_DETECTOR)
+        if detector != DEFAULT_DETECTOR:  # the same words in both messages below
+            backbone += f" --detector {detector}"
         if self.require_people:
             raise GalleryError(f"{why}; run `facerec enroll PEOPLE_DIR --backbone {backbone}` first")
         log.warning("%s: every face will be 'unknown' (enroll people with `facerec enroll PEOPLE_DIR --backbone %s`)",
@@ -167,8 +175,10 @@ class Recognizer:
         """A head fine-tuned with its base network expects embeddings from that base."""
         if not getattr(fitted, "fine_tuned", False):
             return self.base
-        return FacePipeline(self.base.backbone, detector=self.base.detector, embedder=fitted.embed_chips,
-                            flip=self.base.flip)
+        from facerec.recognition.pipeline import build_pipeline
+
+        return build_pipeline(self.base.backbone, detector=self.base.detector, embedder=fitted.embed_chips,
+                              flip=self.base.flip)
 
     def _gallery(self) -> Any:
         """This thread's read connection to the gallery (a connection stays in the thread that opened it)."""

@@ -21,10 +21,10 @@ form field)."""
 
 
 def load_pipeline(config: ServerConfig) -> Any:
-    from facerec.recognition.pipeline import FacePipeline
+    from facerec.recognition.pipeline import build_pipeline
 
-    return FacePipeline(config.backbone, weights=config.weights, min_face_size=config.min_face_size,
-                        flip=config.flip)
+    return build_pipeline(config.backbone, weights=config.weights, min_face_size=config.min_face_size,
+                          flip=config.flip, detector=config.detector)
 
 
 def warm_up(state: ServerState) -> None:

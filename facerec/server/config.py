@@ -19,6 +19,7 @@ class ServerConfig:
     backbone: str = "dlib"
     weights: Path | None = None
     flip: bool | None = None  # test-time flip; None: the backbone's default
+    detector: str | None = None  # a registered detector; None: FACEREC_DETECTOR, else MTCNN
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     api_key: str | None = None

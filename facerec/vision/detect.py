@@ -60,6 +60,8 @@ def package_style(row: np.ndarray) -> dict:
 class Detector:
     """MTCNN detector. `min_face_size` in pixels of the original image; `max_side` bounds the detection resolution."""
 
+    name = "mtcnn"  # its registry name (facerec.detectors)
+
     def __init__(
         self,
         min_face_size: int = 20,

@@ -7,7 +7,8 @@ order, and stop at the first that finds a face:
 
 1. the image padded on every side (a face filling the frame gets context, as in MTCNN's training crops);
 2. the image upscaled 2x (small images only: a face a little above 12 px becomes findable);
-3. the padded image with MTCNN's stage thresholds and the final confidence relaxed.
+3. the padded image with the detector relaxed by its registry entry's hook (MTCNN: its stage thresholds and the
+   final confidence; a detector whose entry has no hook skips this look).
 
 Boxes and landmarks always come back in the original image's pixels, clipped to it. The cost is bounded for
 any image: the padded looks work on a copy no larger than the detector's `max_side` (which it would scale the
@@ -25,8 +26,6 @@ from facerec.types import Face
 
 PAD_FRACTION = 0.25  # of the longer side, on each side, at most the shorter side
 UPSCALE_BELOW = 400  # px, longer side: upscale only images smaller than this
-RELAXED_STAGE_THRESHOLDS = (0.5, 0.6, 0.6)
-RELAXED_MIN_CONFIDENCE = 0.8
 
 
 def detect_with_second_look(detector, image: np.ndarray) -> list[Face]:
@@ -77,15 +76,15 @@ def _upscaled_look(detector, image: np.ndarray) -> list[Face]:
 
 
 def _relaxed_look(detector, image: np.ndarray) -> list[Face]:
-    return _padded_look(relaxed_copy(detector), image)
+    relaxed = relaxed_copy(detector)
+    return _padded_look(relaxed, image) if relaxed is not None else []
 
 
 def relaxed_copy(detector):
-    """The same detector (sharing its loaded networks) with MTCNN's thresholds relaxed."""
-    relaxed = copy.copy(detector)
-    relaxed.stage_thresholds = RELAXED_STAGE_THRESHOLDS
-    relaxed.min_confidence = min(detector.min_confidence, RELAXED_MIN_CONFIDENCE)
-    return relaxed
+    """The same detector (sharing its loaded networks) relaxed by its registry entry (None: nothing to relax)."""
+    from facerec.detectors import relaxed
+
+    return relaxed(detector)
 
 
 def pad_image(image: np.ndarray) -> tuple[np.ndarray, int]:

@@ -64,9 +64,10 @@ def add_min_face_size(p: argparse.ArgumentParser) -> None:
 
 
 def pipeline_from_args(args, **kwargs):
-    """FacePipeline for the shared --backbone / --weights options (and --min-face-size when the command has it)."""
+    """FacePipeline for the shared --backbone / --detector / --weights options (and --min-face-size when the command
+    has it)."""
     from facerec import errors
-    from facerec.recognition.pipeline import FacePipeline
+    from facerec.recognition.pipeline import build_pipeline
 
     from facerec.backbones import REGISTRY, entry
 
@@ -79,7 +80,8 @@ def pipeline_from_args(args, **kwargs):
     if min_face is not None:
         kwargs.setdefault("min_face_size", min_face)
     kwargs.setdefault("flip", getattr(args, "flip", None))
-    return FacePipeline(args.backbone, weights=args.weights, **kwargs)
+    kwargs.setdefault("detector", getattr(args, "detector", None))
+    return build_pipeline(args.backbone, weights=args.weights, **kwargs)
 
 
 def exit_for_inputs(faces_per_input: list[int], answer: int = 0) -> int:

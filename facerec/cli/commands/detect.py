@@ -33,10 +33,10 @@ def register(sub, common) -> None:
 
 
 def run(args) -> int:
-    from facerec.vision.detect import Detector
+    from facerec.detectors import get_detector
     from facerec.vision.imageio import load_image
 
-    detector = Detector(min_face_size=args.min_face_size)
+    detector = get_detector(getattr(args, "detector", None), min_face_size=args.min_face_size)
     copies = annotated_names(args.images, args.annotate) if args.annotate else {}
     results, rows = [], []
     for path in args.images:

@@ -6,7 +6,7 @@ import argparse
 from facerec.cli.commands._util import print_json, print_table
 
 DESCRIPTION = """Show the Keras backend, TensorFlow version, GPUs seen and the device used, every backbone and
-whether its weights are present (and where), the dlib extra, and the gallery file with how many faces are
+every face detector and whether its weights are present (and where), the dlib extra, and the gallery file with how many faces are
 enrolled for --backbone and the identify threshold that follows from it (without --threshold)."""
 
 
@@ -30,6 +30,7 @@ def collect_info(gallery_path, embedding: str | None = None) -> dict:
         "gpus": gpu_names(),
         "device": tensorflow_device(),
         "backbones": backbone_status(),
+        "detectors": detector_status(),
         "gallery": {"path": str(gallery_path), "exists": gallery_path.exists(),
                     **(gallery_identify(gallery_path, embedding) if embedding and gallery_path.exists() else {})},
     }
@@ -63,6 +64,15 @@ def backbone_status() -> list[dict]:
     return rows
 
 
+def detector_status() -> list[dict]:
+    """One row per registered detector, from its entry's status and device hooks."""
+    from facerec.detectors import REGISTRY, default_detector
+
+    chosen = default_detector()  # FACEREC_DETECTOR, else MTCNN
+    return [{"name": spec.name, "default": spec.name == chosen, "landmarks": spec.landmarks,
+             "device": spec.device_name(), **spec.weights_status()} for spec in REGISTRY.values()]
+
+
 def run(args) -> int:
     info = collect_info(args.gallery, args.embedding)
     if args.json:
@@ -77,6 +87,10 @@ def run(args) -> int:
     print_table(["backbone", "variant", "present", "runs on", "weights"],
                 [[b["name"], b.get("variant", ""), "yes" if b["present"] else "no", b.get("device", ""), b["weights"]]
                  for b in info["backbones"]])
+    print()
+    print_table(["detector", "present", "runs on", "weights"],
+                [[d["name"] + (" (default)" if d["default"] else ""), "yes" if d["present"] else "no", d["device"],
+                  d["weights"]] for d in info["detectors"]])
     return 0
 
 

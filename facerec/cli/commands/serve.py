@@ -140,6 +140,7 @@ def run(args) -> int:
     check_port_free(args.host, args.port)
     config = ServerConfig(
         gallery=Path(args.gallery).expanduser().resolve(), backbone=args.backbone, weights=args.weights, flip=args.flip,
+        detector=args.detector,
         host=args.host, port=args.port, api_key=args.api_key, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         album_roots=tuple(r.resolve() for r in args.album_root), threshold=args.threshold,
         min_face_size=args.min_face_size, source=args.source, loop=args.loop, detect_every=args.detect_every,
