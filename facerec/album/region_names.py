@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from facerec.album.regions import PhotoRegions, TaggedRegion, iou
-from facerec.types import NAMED_BY_REGION, UNKNOWN, Face, FaceResult
+from facerec.album.regions import PhotoRegions, TaggedRegion
+from facerec.types import NAMED_BY_REGION, UNKNOWN, Face, FaceResult, box_iou
 
 MATCH_IOU = 0.3
 
@@ -29,7 +29,7 @@ def match_regions(boxes: Sequence[Sequence[float]], regions: Sequence[TaggedRegi
     pairs = []
     for i, box in enumerate(boxes):
         for j, region in enumerate(regions):
-            overlap = iou(box, region.box)
+            overlap = box_iou(box, region.box)
             if overlap >= MATCH_IOU or contains_centre(region.box, box):
                 pairs.append((overlap, i, j))
     matched: dict[int, int] = {}

@@ -45,6 +45,7 @@ from facerec.album.xmp import (MWG_RS_NS, ST_AREA_NS, XmpError, applied_size, co
                                find_rdf, is_facerec_region, q, sidecar_paths, struct_body)
 from facerec.album.frames import ORIENTATIONS, ImageFrame, mwg_in_stored_frame, stored_to_displayed
 from facerec.names import InvalidNameError, person_name, printable
+from facerec.types import box_iou
 
 MP_NS = "http://ns.microsoft.com/photo/1.2/"
 MPRI_NS = "http://ns.microsoft.com/photo/1.2/t/RegionInfo#"
@@ -87,15 +88,6 @@ class PhotoRegions:
 
 
 # --------------------------------------------------------------------------- geometry
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def clip_normalised(box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | str:
@@ -330,7 +322,7 @@ def add_unique(out: PhotoRegions, region: TaggedRegion) -> None:
     """Add `region` unless a region already read covers the same face (MWG and MP of one face, a sidecar
     and the embedded copy); the first read wins, a name fills an unnamed one, two names are a problem."""
     for i, kept in enumerate(out.regions):
-        if iou(kept.box, region.box) < DUPLICATE_IOU:
+        if box_iou(kept.box, region.box) < DUPLICATE_IOU:
             continue
         if kept.name is None and region.name:
             out.regions[i] = replace(kept, name=region.name)

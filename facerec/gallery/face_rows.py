@@ -11,26 +11,15 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from facerec.types import UNKNOWN
+from facerec.types import UNKNOWN, box_iou
 
 MIN_OVERLAP = 0.5  # IoU above which two boxes of one photo are one face (two people's faces barely overlap)
-
-
-def box_overlap(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = w * h
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match_boxes(old: Sequence[Sequence[float]], new: Sequence[Sequence[float]],
                 min_overlap: float = MIN_OVERLAP) -> dict[int, int]:
     """new index -> old index, greedily by decreasing overlap, each old box used once."""
-    pairs = sorted(((box_overlap(o, n), j, i) for i, o in enumerate(old) for j, n in enumerate(new)), reverse=True)
+    pairs = sorted(((box_iou(o, n), j, i) for i, o in enumerate(old) for j, n in enumerate(new)), reverse=True)
     taken_old: set[int] = set()
     out: dict[int, int] = {}
     for overlap, j, i in pairs:

@@ -40,7 +40,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from facerec.types import UNKNOWN, Face, FaceResult
+from facerec.types import UNKNOWN, Face, FaceResult, box_iou
 from facerec.vectors import cosine_distance
 
 Box = tuple[int, int, int, int]  # x, y, width, height
@@ -154,16 +154,6 @@ class TrackEvent:
         return d
 
 
-def iou(a: Box, b: Box) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
 def decide_name(votes: Iterable[Vote], incumbent: str | None = None) -> tuple[str, float] | None:
     """(name, mean score of its votes): unknown needs a strict majority; otherwise most votes, then the
     `incumbent` (the name already announced, so that a tie does not rename a track), then best mean score."""
@@ -187,7 +177,7 @@ def _mean(values: Sequence[float]) -> float:
 
 def greedy_iou_matches(boxes_a: Sequence[Box], boxes_b: Sequence[Box], threshold: float) -> list[tuple[int, int]]:
     """Pairs (i, j) with IoU >= threshold, best overlaps first, each index used at most once."""
-    pairs = [(iou(a, b), i, j) for i, a in enumerate(boxes_a) for j, b in enumerate(boxes_b)]
+    pairs = [(box_iou(a, b), i, j) for i, a in enumerate(boxes_a) for j, b in enumerate(boxes_b)]
     pairs = sorted((p for p in pairs if p[0] >= threshold), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
@@ -310,7 +300,7 @@ class Tracker:
     def _see(self, track: Track, face: Face, frame: int, ts: float) -> None:
         track.previous_seen_ts = track.last_ts
         box = tuple(int(v) for v in face.box)
-        track.jumped = track.jumped or iou(track.box, box) < self.config.jump_iou
+        track.jumped = track.jumped or box_iou(track.box, box) < self.config.jump_iou
         track.box, track.face = box, face
         track.last_frame, track.last_ts = frame, ts
         track.hits += 1

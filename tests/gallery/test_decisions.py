@@ -14,7 +14,8 @@ from facerec.backbones import embedding_id
 from facerec.cli.main import main
 from facerec.gallery import decisions
 from facerec.gallery.decisions import DecisionError
-from facerec.gallery.face_rows import box_overlap, match_boxes
+from facerec.gallery.face_rows import match_boxes
+from facerec.types import box_iou
 from facerec.gallery.store import SCHEMA_VERSION, Gallery
 from facerec.types import UNKNOWN
 
@@ -44,9 +45,9 @@ def group_of(gallery, detection_id: int) -> int | None:
 
 
 def test_boxes_overlap_as_intersection_over_union():
-    assert box_overlap((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
-    assert box_overlap((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert box_overlap((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
     # greedy, each old box once: the new box 0 takes old box 1, new box 1 finds nothing close enough
     assert match_boxes([(100, 0, 10, 10), (0, 0, 10, 10)], [(1, 0, 10, 10), (50, 50, 10, 10)]) == {0: 1}
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from facerec.video.track import (APPEARED, LEFT, RENAMED, Tracker, TrackerConfig, TrackEvent, Vote, decide_name,
-                           greedy_iou_matches, iou)
+                           greedy_iou_matches)
 from facerec.types import UNKNOWN, Face
+from facerec.types import box_iou as iou
 
 FPS = 10.0
 
