@@ -143,18 +143,27 @@ def _check_seen(row: sqlite3.Row, seen: str | None) -> None:
         raise DecisionError(f"face a{row['id']} is now {current_name(row)!r}, not {seen!r} as shown; look again", 409)
 
 
+def _faces_and_names(db: sqlite3.Connection, ids: Iterable[str], name: str | None, seen: str | None,
+                     what: str) -> list[tuple[sqlite3.Row, str]]:
+    """Each album face of `ids` with the person a decision on it is about (`name`, or the name it carries now);
+    refuses a stale view or a face with no name to decide on (`what` says what to do instead)."""
+    out = []
+    for row in _album_rows(db, ids):
+        _check_seen(row, seen)
+        person = person_name(name) if name is not None else current_name(row)
+        if person == UNKNOWN:
+            raise DecisionError(f"face a{row['id']} carries no name to {what}", 409)
+        out.append((row, person))
+    return out
+
+
 def confirm(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str | None = None) -> list[dict[str, Any]]:
     """Face F is P (P = `name`, or the name F carries now): F keeps P whatever the threshold. P must be enrolled.
     `seen`: the name the user saw on the faces (409 when it changed). All ids are checked before anything
     changes; one undo step."""
     with gallery._transaction() as db:
-        rows = _album_rows(db, ids)
         done = []
-        for row in rows:
-            _check_seen(row, seen)
-            person = person_name(name) if name is not None else current_name(row)
-            if person == UNKNOWN:
-                raise DecisionError(f"face a{row['id']} carries no name to confirm; give one with --as NAME", 409)
+        for row, person in _faces_and_names(db, ids, name, seen, "confirm; give one with --as NAME"):
             person_id = db.execute("SELECT id FROM people WHERE name = ?", (person,)).fetchone()
             if person_id is None:
                 raise DecisionError(f"nobody called {person!r} is enrolled; enroll them first, or name a group "
@@ -172,14 +181,7 @@ def reject(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str 
     """Face F is not P (P = `name`, or the name F carries now): F becomes unknown if it carried P, and tagging
     never names it P again. `seen` as for confirm. All ids are checked before anything changes; one undo step."""
     with gallery._transaction() as db:
-        rows = _album_rows(db, ids)
-        done = []
-        for row in rows:
-            _check_seen(row, seen)
-            person = person_name(name) if name is not None else current_name(row)
-            if person == UNKNOWN:
-                raise DecisionError(f"face a{row['id']} carries no name to reject; give one with --name NAME", 409)
-            done.append((row, person))
+        done = _faces_and_names(db, ids, name, seen, "reject; give one with --name NAME")
         step = _next_step(db)
         for row, person in done:
             _insert(db, step, REJECTED, row, person)
