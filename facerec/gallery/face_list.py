@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from facerec.gallery.decisions import ALBUM, SAMPLE, face_id
-from facerec.gallery.store import _face_from_columns
+from facerec.gallery.encoding import face_from_columns
 from facerec.types import NAMED_BY_FACEREC, NAMED_BY_PERSON, UNKNOWN, FaceResult
 
 
@@ -22,7 +22,7 @@ def _album_faces(gallery: Any, backbone: str) -> list[dict[str, Any]]:
     for r in rows:
         name = r["assigned"] or r["predicted_name"] or UNKNOWN
         named_by = NAMED_BY_PERSON if r["assigned"] else (NAMED_BY_FACEREC if name != UNKNOWN else None)
-        result = FaceResult(_face_from_columns(r["box"], r["landmarks"], r["confidence"]), name,
+        result = FaceResult(face_from_columns(r["box"], r["landmarks"], r["confidence"]), name,
                             1.0 if r["assigned"] else r["score"], r["distance"], r["face_index"], r["path"],
                             named_by=named_by)
         group = r["cluster_id"] if r["cluster_id"] is not None and r["cluster_id"] > 0 and not r["assigned"] else None
@@ -36,7 +36,7 @@ def _sample_faces(gallery: Any, backbone: str) -> list[dict[str, Any]]:
            JOIN photos ph ON ph.id = f.photo_id JOIN people p ON p.id = ph.person_id
            WHERE f.backbone = ? ORDER BY p.name, ph.path""", (backbone,)).fetchall()
     return [{"id": face_id(SAMPLE, r["id"]), "kind": SAMPLE,
-             **FaceResult(_face_from_columns(r["box"], r["landmarks"], r["confidence"]), r["name"], 1.0, None, 0,
+             **FaceResult(face_from_columns(r["box"], r["landmarks"], r["confidence"]), r["name"], 1.0, None, 0,
                           r["path"], named_by=NAMED_BY_PERSON).to_dict(), "group": None} for r in rows]
 
 

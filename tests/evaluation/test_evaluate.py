@@ -356,7 +356,7 @@ def build_gallery(path: Path, embedded, people: list[str]):
             face, vector = embedded(photo)
             stat = photo.stat()
             gallery.record_photo(name, photo, file_sha256(photo), stat.st_mtime, stat.st_size, "ok",
-                                 backbone=KEY, face=face, embedding=vector)
+                                 embedding_id=KEY, face=face, embedding=vector)
     return gallery
 
 

@@ -179,7 +179,7 @@ def test_a_dropped_face_does_not_come_back_after_recompute(tmp_path, analysed):
 
 def test_confirm_reject_and_undo_change_the_stored_face_and_nothing_on_a_bad_id(tmp_path, analysed):
     with Gallery(tmp_path / "g.sqlite") as gallery:
-        gallery.record_photo("Rose", "/people/rose_1.jpg", "s1", 0.0, 1, "ok", backbone=KEY,
+        gallery.record_photo("Rose", "/people/rose_1.jpg", "s1", 0.0, 1, "ok", embedding_id=KEY,
                              face=analysed["rose_1.jpg"].face, embedding=analysed["rose_1.jpg"].embedding)
         face = record_unknown(gallery, "/album/rose_2.jpg", analysed["rose_2.jpg"], name="Rose")
         kit = record_unknown(gallery, "/album/kit_1.jpg", analysed["kit_1.jpg"])
@@ -220,7 +220,7 @@ def test_decisions_table_refuses_an_unknown_kind(tmp_path, analysed):
 def test_faces_confirm_reject_undo_commands(tmp_path, analysed, capsys):
     path = tmp_path / "g.sqlite"
     with Gallery(path) as gallery:
-        gallery.record_photo("Rose", "/people/rose_1.jpg", "s1", 0.0, 1, "ok", backbone=KEY,
+        gallery.record_photo("Rose", "/people/rose_1.jpg", "s1", 0.0, 1, "ok", embedding_id=KEY,
                              face=analysed["rose_1.jpg"].face, embedding=analysed["rose_1.jpg"].embedding)
         face = record_unknown(gallery, "/album/rose_2.jpg", analysed["rose_2.jpg"], name="Rose")
         record_unknown(gallery, "/album/kit_1.jpg", analysed["kit_1.jpg"])
@@ -251,7 +251,7 @@ def test_faces_confirm_reject_undo_commands(tmp_path, analysed, capsys):
 
 def test_forgetting_a_person_forgets_the_decisions_that_name_them(tmp_path, analysed):
     with Gallery(tmp_path / "g.sqlite") as gallery:
-        gallery.record_photo("Rose", "/people/rose_1.jpg", "s1", 0.0, 1, "ok", backbone=KEY,
+        gallery.record_photo("Rose", "/people/rose_1.jpg", "s1", 0.0, 1, "ok", embedding_id=KEY,
                              face=analysed["rose_1.jpg"].face, embedding=analysed["rose_1.jpg"].embedding)
         kit = record_unknown(gallery, "/album/kit_1.jpg", analysed["kit_1.jpg"])
         decisions.reject(gallery, [f"a{kit}"], "Rose")  # "this is not Rose" on a face that stays

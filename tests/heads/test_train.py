@@ -84,7 +84,7 @@ def make_gallery(path: Path, faces, folder: Path = PEOPLE):
         if photo.is_relative_to(folder):
             stat = photo.stat()
             gallery.record_photo(person, photo, file_sha256(photo), stat.st_mtime, stat.st_size, "ok",
-                                 backbone=embedding_id("dlib"), face=face, embedding=vector)
+                                 embedding_id=embedding_id("dlib"), face=face, embedding=vector)
     return gallery
 
 
