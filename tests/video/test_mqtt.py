@@ -127,7 +127,9 @@ def test_events_presence_and_home_assistant_discovery(broker):
     presence = [json.loads(p) for t, p, _ in msgs if t == "facerec/front_door/person/Barack_Obama"]
     assert [p["state"] for p in presence][-2:] == ["home", "away"] and presence[-1]["name"] == "Barack_Obama"
     assert json.loads(sub.last("facerec/front_door/last_person"))["name"] == "unknown"
-    assert sub.last("facerec/status") == b"offline"  # a clean stop says goodbye
+    # a clean stop says goodbye (the broker hands it to the subscriber a moment after stop() returns)
+    sub.wait_for(lambda t, p: t == "facerec/status" and p == b"offline")
+    assert sub.last("facerec/status") == b"offline"
 
     configs = {t: json.loads(p) for t, p, _ in msgs if t.startswith("homeassistant/") and p}
     sensor = configs["homeassistant/sensor/facerec_front_door/last_person/config"]
