@@ -80,11 +80,11 @@ class TrainingPhoto:
     embedding: np.ndarray
 
 
-def gallery_training_photos(gallery, backbone: str) -> list[TrainingPhoto]:
-    """Every enrolled photo with a face embedded by `backbone`."""
+def gallery_training_photos(gallery, embedding: str) -> list[TrainingPhoto]:
+    """Every enrolled photo with a face embedded as `embedding` (an embedding id)."""
     photos = []
     for record in gallery.photos():
-        stored = gallery.face(record.id, backbone)
+        stored = gallery.face(record.id, embedding)
         if stored is None:
             continue
         face, embedding, _ = stored
