@@ -87,11 +87,11 @@ def gallery_training_photos(gallery, embedding: str) -> list[TrainingPhoto]:
         stored = gallery.face(record.id, embedding)
         if stored is None:
             continue
-        face, embedding, _ = stored
+        face, vector, _ = stored
         path = record.path
         if record.source == "tag" and "#face" in path:  # a face named from a group photo: "<media>#face<i>"
             path = path.rsplit("#face", 1)[0]
-        photos.append(TrainingPhoto(record.person, Path(path), record.sha256, face, embedding))
+        photos.append(TrainingPhoto(record.person, Path(path), record.sha256, face, vector))
     return photos
 
 
