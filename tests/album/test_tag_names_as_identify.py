@@ -176,3 +176,26 @@ def test_ray_gives_the_faces_identify_gives(album, capsys, local_cluster):
     assert_decisions_hold(decided, rejected, confirmed)
     assert_same_faces(decided, tag(album, capsys, "--ray", "--force"), "tag --ray --force after decisions")
     assert_same_faces(decided, ray_api(album), "record_results after decisions")
+
+
+def test_a_recognizer_of_other_embeddings_is_refused(tmp_path, dlib_pipeline):
+    """Embeddings of one recipe are never named by a matcher fitted on another's (nor stored beside them)."""
+    from facerec.album.distributed import record_results
+    from facerec.album.tag import tag_album
+    from facerec.errors import FacerecError
+    from facerec.gallery.store import Gallery
+    from facerec.recognition.pipeline import build_pipeline
+    from facerec.recognition.recognizer import Recognizer
+
+    album = tmp_path / "album"
+    album.mkdir()
+    shutil.copy(PHOTOS["obama.jpg"], album / "obama.jpg")
+    other = build_pipeline(dlib_pipeline.backbone, detector=dlib_pipeline.detector, flip=not dlib_pipeline.flip)
+    with Gallery(tmp_path / "g.sqlite") as gallery:
+        recognizer = Recognizer(gallery.path, pipeline=dlib_pipeline)
+        with pytest.raises(FacerecError, match="embedded as"):
+            tag_album(album, gallery, other, recognizer=recognizer)
+        result = {"path": str(album / "obama.jpg"), "backbone": other.embedding_id, "faces": []}
+        with pytest.raises(FacerecError, match="embedded as"):
+            record_results([result], gallery, recognizer)
+        assert gallery.media_record(str(album / "obama.jpg")) is None
