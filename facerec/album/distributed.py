@@ -105,10 +105,8 @@ class WorkerSpec:
         return build_pipeline(self.backbone, weights=self.weights, detector=detector, flip=self.flip)
 
 
-def worker_pipeline(backbone_name: str | WorkerSpec, weights: str | None = None, min_face_size: int = 20) -> Any:
-    """This process's FacePipeline for a backbone (or a WorkerSpec), built on first use and then reused."""
-    spec = backbone_name if isinstance(backbone_name, WorkerSpec) else WorkerSpec(
-        backbone_name, None if weights is None else str(weights), int(min_face_size))
+def worker_pipeline(spec: WorkerSpec) -> Any:
+    """This process's FacePipeline for `spec`, built on first use and then reused."""
     with _lock:
         if spec not in _pipelines:
             _pipelines[spec] = spec.build()
