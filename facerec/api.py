@@ -132,11 +132,11 @@ def tag_album(album_dir: str | Path, gallery: str | Path | None = None, backbone
     from facerec.recognition.recognizer import Recognizer
 
     path = _gallery_path(gallery)
+    album_pipeline = pipeline(backbone)
     with Gallery(path) as g:
-        album_recognizer = Recognizer(path, pipeline=pipeline(backbone), threshold=options.pop("threshold", None),
+        album_recognizer = Recognizer(path, pipeline=album_pipeline, threshold=options.pop("threshold", None),
                                       matcher=options.pop("matcher", "nn"))
-        return tag(album_dir, g, album_recognizer.pipeline, matcher=album_recognizer.matcher_for_stored_embeddings(g),
-                   **options)
+        return tag(album_dir, g, album_pipeline, recognizer=album_recognizer, **options)
 
 
 def forget_person(name: str, gallery: str | Path | None = None) -> bool:

@@ -83,6 +83,14 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 ROW_FIELDS: tuple[str, ...] = ("path", "face_index", "name", "score", "distance", "x", "y", "w", "h", "confidence",
                                "named_by", "probability")
 
+def row_cell(value: Any) -> Any:
+    """A FaceResult.to_row() value as every CSV about faces writes it (identify, tag --csv): a float to 4 decimals,
+    None as an empty cell, the rest as it is."""
+    if value is None:
+        return ""
+    return f"{value:.4f}" if isinstance(value, float) else value
+
+
 # Who gave a face its name (FaceResult.named_by): facerec's own match, a face region the photo already
 # carried (a person's tag from digiKam, Lightroom, Picasa ...), or a person's decision in facerec's review.
 NAMED_BY_FACEREC, NAMED_BY_REGION, NAMED_BY_PERSON = "facerec", "region", "person"

@@ -136,7 +136,7 @@ class _RssProgress:
         pass
 
 
-def bench_album(args: argparse.Namespace, tmp: Path, pipeline, gallery, matcher) -> dict:
+def bench_album(args: argparse.Namespace, tmp: Path, pipeline, gallery, recognizer) -> dict:
     import facerec.album.tag as tag
 
     log = RssLog("album")
@@ -150,7 +150,7 @@ def bench_album(args: argparse.Namespace, tmp: Path, pipeline, gallery, matcher)
     original = tag.progress_bar
     tag.progress_bar = lambda total, enabled: _RssProgress(log, args.every, warmup)  # samples as photos finish
     try:
-        summary = tag.tag_album(album, gallery, pipeline, matcher=matcher, progress=True)
+        summary = tag.tag_album(album, gallery, pipeline, recognizer=recognizer, progress=True)
     finally:
         tag.progress_bar = original
     log.sample("end", summary.photos)
@@ -272,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = FacePipeline("dlib")
         with Gallery(tmp / "gallery.sqlite") as gallery:
             enroll_folder(args.people, gallery, pipeline, progress=False)
-            matcher = Recognizer(gallery.path, pipeline=pipeline).matcher(gallery)
+            recognizer = Recognizer(gallery.path, pipeline=pipeline)
+            matcher = recognizer.matcher(gallery)
             if args.photos > 0:
-                phases.append(bench_album(args, tmp, pipeline, gallery, matcher))
+                phases.append(bench_album(args, tmp, pipeline, gallery, recognizer))
         if args.minutes > 0:
             phases.append(bench_video(args, tmp, pipeline, matcher))
     print_table(phases)

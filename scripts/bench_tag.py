@@ -136,11 +136,11 @@ def bench_facerec(photos: list[Path], people: Path, workers: int | None, thresho
         links = linked_album(album, photos)
         with Gallery(Path(tmp) / "gallery.sqlite") as gallery:
             enroll_folder(people, gallery, pipeline, progress=False)
-            matcher = Recognizer(gallery.path, pipeline=pipeline, threshold=threshold).matcher(gallery)
+            recognizer = Recognizer(gallery.path, pipeline=pipeline, threshold=threshold)
             warm_up(pipeline, photos)
             rss_start = rss_mb()
             start = time.perf_counter()
-            summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=workers)
+            summary = tag_album(album, gallery, pipeline, recognizer=recognizer, workers=workers)
             seconds = time.perf_counter() - start
             rss_end = rss_mb()
     found = {links[r.path]: len(r.faces) for r in summary.results if r.path in links}

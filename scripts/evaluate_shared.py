@@ -116,7 +116,7 @@ def open_set_draws(people, embedded, args, key: str) -> dict:
     runs = []
     for seed in range(args.draws):
         r = evaluate_people(people, None, k=args.k, matchers=["nn"], unknown_fraction=args.unknown_fraction,
-                               seed=seed, threshold=args.threshold, backbone=key, embedded=embedded)
+                               seed=seed, threshold=args.threshold, embedding=key, embedded=embedded)
         runs.append({"seed": seed, "top1": r["top1_accuracy"], "strangers_named": r["open_set_far"],
                      "stranger_probes": r["n_impostor_probes"]})
     named = [r["strangers_named"] for r in runs]
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
             save_cache(args.cache, key, embedded)
     report = evaluate_people(people, pipeline, k=args.k, matchers=args.matcher,
                                 unknown_fraction=args.unknown_fraction, seed=args.seed, threshold=args.threshold,
-                                backbone=key, embedded=embedded)
+                                embedding=key, embedded=embedded)
     results = report["matchers"] if "matchers" in report else {args.matcher[0]: report}
     v = report["verification"]
     cv = v.get("cross_validation", {})

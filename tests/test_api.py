@@ -104,3 +104,22 @@ def test_identify_with_the_head_answers_as_the_cli(gallery, capsys):
     cli = [[f["name"] for f in image["faces"]] for image in json.loads(capsys.readouterr().out)["images"]]
     api = [[f["name"] for f in facerec.identify_faces(p, gallery=gallery, matcher="head")] for p in probes]
     assert api == cli == [["deepface_id05"], ["Angelina_Jolie"]]
+
+
+def test_tag_album_names_faces_as_identify_faces(gallery, tmp_path):
+    """facerec.tag_album names each face by the rule facerec.identify_faces follows (the Recognizer's)."""
+    import json
+    import shutil
+
+    album = tmp_path / "album"
+    shutil.copytree(DATA / "holdout", album)
+    summary = facerec.tag_album(album, gallery=gallery, jsonl_path=tmp_path / "faces.jsonl")
+    assert summary.analysed == len(list(album.iterdir())) == 4
+    tagged = [json.loads(line) for line in (tmp_path / "faces.jsonl").read_text().splitlines()]
+    identified = [{**face, "path": photo.name} for photo in sorted(album.iterdir())
+                  for face in facerec.identify_faces(photo, gallery=gallery)]
+    assert [(f["path"], f["name"], f["box"], f["named_by"]) for f in tagged] == \
+        [(f["path"], f["name"], f["box"], f["named_by"]) for f in identified]
+    assert {f["name"] for f in tagged} >= {"deepface_id05", "Angelina_Jolie", "unknown"}
+    for mine, theirs in zip(tagged, identified):
+        assert (mine["score"], mine["distance"]) == pytest.approx((theirs["score"], theirs["distance"]), abs=2e-4)

@@ -201,31 +201,31 @@ def pairwise_precision_recall(labels: Sequence[int], truth: Sequence[Any]) -> di
     }
 
 
-def recompute_clusters(gallery: Any, backbone: str, *, eps: float | None = None, min_samples: int = 2,
+def recompute_clusters(gallery: Any, embedding: str, *, eps: float | None = None, min_samples: int = 2,
                        method: str = DEFAULT_METHOD) -> int:
-    """Cluster every unknown detection for `backbone` (an embedding id) and store the groups; returns the
+    """Cluster every unknown detection for `embedding` (an embedding id) and store the groups; returns the
     number of clusters. Faces dropped from a group stay apart from its faces; group ids are stable
     (facerec.gallery.groups)."""
-    ids, X = gallery.unknown_detections(backbone)
-    groups = gallery.unknown_detection_media(backbone)
-    eps = eps if eps is not None else threshold_for(backbone, "cluster")
+    ids, X = gallery.unknown_detections(embedding)
+    groups = gallery.unknown_detection_media(embedding)
+    eps = eps if eps is not None else threshold_for(embedding, "cluster")
     labels = cluster_embeddings(X, eps, min_samples, method, groups=groups)
     labels = _drop_small(np.array(apply_cannot_link(ids, labels, cannot_link(gallery)), dtype=int), min_samples)
-    store_groups(gallery, backbone, {int(i): int(c) for i, c in zip(ids, labels)})  # stable ids, never reused
+    store_groups(gallery, embedding, {int(i): int(c) for i, c in zip(ids, labels)})  # stable ids, never reused
     return len({int(c) for c in labels if c != NOISE})
 
 
-def needs_clustering(gallery: Any, backbone: str) -> bool:
+def needs_clustering(gallery: Any, embedding: str) -> bool:
     """True when some unknown face has never been clustered (tag ran since the last clustering)."""
-    ids, _ = gallery.unknown_detections(backbone)
-    clustered = {d.id for dets in gallery.clusters(backbone).values() for d in dets}
+    ids, _ = gallery.unknown_detections(embedding)
+    clustered = {d.id for dets in gallery.clusters(embedding).values() for d in dets}
     return any(i not in clustered for i in ids)
 
 
-def list_clusters(gallery: Any, backbone: str, examples: int = 3) -> list[ClusterInfo]:
+def list_clusters(gallery: Any, embedding: str, examples: int = 3) -> list[ClusterInfo]:
     """The stored clusters (noise left out), largest first (ties by id)."""
     out = []
-    stored = gallery.clusters(backbone)
+    stored = gallery.clusters(embedding)
     for cluster_id, detections in sorted(stored.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         if cluster_id == NOISE:
             continue
@@ -283,7 +283,7 @@ def grid_with_title(tiles: list[np.ndarray], title: str, tile: int, columns: int
     return sheet
 
 
-def write_contact_sheets(gallery: Any, backbone: str, out_dir: str | Path,
+def write_contact_sheets(gallery: Any, embedding: str, out_dir: str | Path,
                          cluster_ids: Iterable[int] | None = None) -> dict[int, Path]:
     """One PNG per cluster, `cluster_<id>.png` in out_dir; returns {cluster id: path}."""
     from facerec.album.annotate import save_image
@@ -292,7 +292,7 @@ def write_contact_sheets(gallery: Any, backbone: str, out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = None if cluster_ids is None else set(cluster_ids)
     written = {}
-    for cluster_id, detections in sorted(gallery.clusters(backbone).items()):
+    for cluster_id, detections in sorted(gallery.clusters(embedding).items()):
         if cluster_id == NOISE or (wanted is not None and cluster_id not in wanted):
             continue
         photos = len({d.media_path for d in detections})

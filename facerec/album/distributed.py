@@ -3,15 +3,16 @@
 `tag_photo(path, backbone_name)` reads, hashes, decodes, detects and embeds one photo and returns a
 plain dict (strings, numbers, lists: picklable and JSON-serialisable). It builds its FacePipeline
 lazily, once per worker process, so a cluster framework can ship the function by reference and
-call it millions of times. Identification and the gallery stay on the driver: enrolled embeddings
-are small, and one SQLite writer avoids locking trouble.
+call it millions of times. Naming and the gallery stay on the driver: enrolled embeddings
+are small, and one SQLite writer avoids locking trouble. The driver names faces with the Recognizer's
+rule (`Recognizer.name_faces`), so they get the names, scores and distances `facerec identify` gives.
 
 Ray (optional extra ``pip install 'facerec[ray]'``)::
 
     from facerec.album.distributed import tag_with_ray, record_results
     results = tag_with_ray(paths, "dlib")                 # runs tag_photo as Ray tasks
     with Gallery(db) as g:
-        rows = record_results(results, g, Recognizer(db, "dlib").matcher(g))  # facerec.recognition.recognizer
+        rows = record_results(results, g, Recognizer(db, "dlib"))  # facerec.recognition.recognizer
 
 Spark: the same function in mapPartitions, so each executor process builds its pipeline once::
 
@@ -43,9 +44,11 @@ from typing import Any
 
 import numpy as np
 
+from facerec.backbones import DEFAULT_BACKBONE
+from facerec.detectors import DEFAULT_DETECTOR
 from facerec.vision.detect import DEFAULT_STAGE_THRESHOLDS
 from facerec.errors import FacerecError, ImageError, MissingExtraError
-from facerec.types import Face, FaceResult
+from facerec.types import Face
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ RAY_INSTALL_HINT = "pip install 'facerec[ray]'"
 class WorkerSpec:
     """What a worker needs to build the driver's pipeline: backbone, weights and detector settings."""
 
-    backbone: str = "dlib"
+    backbone: str = DEFAULT_BACKBONE
     weights: str | None = None  # a path readable on every worker, "random", or None (the backbone's default)
     min_face_size: int = 20
     max_side: int = 1280
@@ -66,7 +69,7 @@ class WorkerSpec:
     stage_thresholds: tuple[float, float, float] = DEFAULT_STAGE_THRESHOLDS
     engine: str = "auto"
     flip: bool | None = None  # test-time flip; None: the backbone's default
-    detector: str = "mtcnn"  # a registered detector; the MTCNN fields above apply to MTCNN only
+    detector: str = DEFAULT_DETECTOR  # a registered detector; the MTCNN fields above apply to MTCNN only
 
     @classmethod
     def of(cls, pipeline: Any) -> "WorkerSpec":
@@ -81,7 +84,7 @@ class WorkerSpec:
             path = getattr(pipeline.backbone, "weights_path", None)
             weights = str(path) if path else "random"
         d = pipeline.detector
-        from facerec.detectors import DEFAULT_DETECTOR, detector_name
+        from facerec.detectors import detector_name
 
         name = detector_name(d)
         if name != DEFAULT_DETECTOR:
@@ -91,7 +94,7 @@ class WorkerSpec:
                    tuple(d.stage_thresholds), d.engine, getattr(pipeline, "flip", None))
 
     def build(self) -> Any:
-        from facerec.detectors import DEFAULT_DETECTOR, get_detector
+        from facerec.detectors import get_detector
         from facerec.recognition.pipeline import build_pipeline
 
         options: dict[str, Any] = {"min_face_size": self.min_face_size, "max_side": self.max_side}
@@ -102,10 +105,8 @@ class WorkerSpec:
         return build_pipeline(self.backbone, weights=self.weights, detector=detector, flip=self.flip)
 
 
-def worker_pipeline(backbone_name: str | WorkerSpec, weights: str | None = None, min_face_size: int = 20) -> Any:
-    """This process's FacePipeline for a backbone (or a WorkerSpec), built on first use and then reused."""
-    spec = backbone_name if isinstance(backbone_name, WorkerSpec) else WorkerSpec(
-        backbone_name, None if weights is None else str(weights), int(min_face_size))
+def worker_pipeline(spec: WorkerSpec) -> Any:
+    """This process's FacePipeline for `spec`, built on first use and then reused."""
     with _lock:
         if spec not in _pipelines:
             _pipelines[spec] = spec.build()
@@ -148,18 +149,18 @@ def faces_of(result: dict) -> list[Face]:
     return [Face(tuple(f["box"]), f["confidence"], tuple((x, y) for x, y in f["landmarks"])) for f in result["faces"]]
 
 
-def tag_photo(path: str, backbone_name: str = "dlib", weights: str | None = None, min_face_size: int = 20) -> dict:
+def tag_photo(path: str, backbone_name: str = DEFAULT_BACKBONE, weights: str | None = None,
+              min_face_size: int = 20) -> dict:
     """Detect and embed the faces of one photo.
 
-    Returns {"path", "sha256", "size", "mtime", "width", "height", "backbone", "status" ("ok", "no_face"
-    or "unreadable"), "note", "faces": [{"face_index", "face": Face.to_dict(), "embedding": [floats]}]}.
-    Never raises for a bad photo: the status says what happened.
+    Returns {"path", "sha256", "size", "mtime", "width", "height", "backbone" (the embedding id: the gallery's key
+    for these embeddings), "status" ("ok", "no_face" or "unreadable"), "note", "faces": [{"face_index",
+    "face": Face.to_dict(), "embedding": [floats]}]}. Never raises for a bad photo: the status says what happened.
     """
-    from facerec.backbones import embedding_id
-
+    spec = WorkerSpec(backbone_name, None if weights is None else str(weights), int(min_face_size))
     result: dict[str, Any] = {"path": str(path), "sha256": None, "size": None, "mtime": None, "width": None,
-                              "height": None, "backbone": embedding_id(backbone_name), "status": "unreadable", "note": "",
-                              "faces": []}
+                              "height": None, "backbone": worker_pipeline(spec).embedding_id, "status": "unreadable",
+                              "note": "", "faces": []}
     try:
         st = os.stat(path)
         with open(path, "rb") as f:
@@ -168,37 +169,36 @@ def tag_photo(path: str, backbone_name: str = "dlib", weights: str | None = None
         result["note"] = f"cannot read file: {e.strerror or e}"
         return result
     result.update(sha256=hashlib.sha256(data).hexdigest(), size=st.st_size, mtime=st.st_mtime)
-    spec = WorkerSpec(backbone_name, None if weights is None else str(weights), int(min_face_size))
     analysed = analyse_photo(data, spec, Path(path).suffix)
     result.update(status=analysed["status"], note=analysed["note"], width=analysed["width"],
                   height=analysed["height"])
-    result["backbone"] = worker_pipeline(spec).embedding_id  # the gallery's key for these embeddings
     result["faces"] = [{"face_index": i, "face": f.to_dict(), "embedding": [float(x) for x in v]}
                        for i, (f, v) in enumerate(zip(faces_of(analysed), analysed["embeddings"]))]
     return result
 
 
-def record_results(results: Iterable[dict], gallery: Any, matcher: Any = None) -> list[dict]:
-    """On the driver: identify the faces of `tag_photo` results and record them in the gallery.
+def record_results(results: Iterable[dict], gallery: Any, recognizer: Any) -> list[dict]:
+    """On the driver: name the faces of `tag_photo` results and record them in the gallery.
 
-    Returns FaceResult.to_dict() per face (as `facerec tag --jsonl`, with the paths given). `matcher` None =
-    every face unknown.
+    `recognizer` (facerec.recognition.recognizer.Recognizer, for the results' embeddings) names them by the rule
+    `facerec identify` and `facerec tag` follow. Returns FaceResult.to_dict() per face (as `facerec tag --jsonl`,
+    with the paths given).
     """
-    from facerec.recognition.match import one_name_per_photo
+    from facerec.album.photos import decision_key
+    from facerec.album.tagger import detections
 
     version = gallery.version()
+    decision = decision_key(recognizer.matcher_for_stored_embeddings(gallery))
     rows = []
     for r in results:
+        if r["backbone"] != recognizer.embedding_id:  # a gallery never mixes embeddings of two recipes
+            raise FacerecError(f"{r['path']}: embedded as {r['backbone']}, but the recognizer names "
+                               f"{recognizer.embedding_id} embeddings")
         faces = [Face.from_dict(f["face"]) for f in r["faces"]]
         X = np.asarray([f["embedding"] for f in r["faces"]], dtype=np.float32)
-        known = len(faces) and matcher is not None
-        identities = one_name_per_photo(matcher.predict_identities(X)) if known else [None] * len(faces)
-        named = [FaceResult.of(f, ident, i, r["path"]) for i, (f, ident) in enumerate(zip(faces, identities))]
-        detections = [{"face_index": i, "face": f.face, "embedding": v, "predicted_name": f.name, "score": f.score or 0.0,
-                       "distance": f.distance}
-                      for i, (f, v) in enumerate(zip(named, X))]
+        named = recognizer.name_faces(faces, X, r["path"], gallery)
         gallery.record_media(os.path.abspath(r["path"]), r["sha256"], r["mtime"], r["size"], r["backbone"], version,
-                             r["status"], r["note"], detections)
+                             r["status"], r["note"], detections(named, X), decision=decision)
         rows.extend(f.to_dict() for f in named)
     return rows
 
@@ -315,7 +315,7 @@ def first_line(error: BaseException) -> str:
     return lines[-1] if lines else type(cause).__name__
 
 
-def tag_with_ray(paths: Sequence[str], backbone_name: str = "dlib", *, weights: str | None = None,
+def tag_with_ray(paths: Sequence[str], backbone_name: str = DEFAULT_BACKBONE, *, weights: str | None = None,
                  min_face_size: int = 20, num_cpus: float = 1, max_in_flight: int | None = None,
                  address: str | None = None) -> list[dict]:
     """Run `tag_photo` over `paths` as Ray tasks; results in the order of `paths`.

@@ -138,12 +138,12 @@ def decision_key(matcher: Any) -> str:
     return SCORE_SCALE + type(matcher).__name__ + json.dumps(params, sort_keys=True, default=str)
 
 
-def decide(record: Any, sha256: str, backbone: str, version: int, force: bool, decision: str | None = None) -> str:
+def decide(record: Any, sha256: str, embedding: str, version: int, force: bool, decision: str | None = None) -> str:
     """ANALYSED, REIDENTIFIED or SKIPPED for a photo whose gallery record is `record` (or None).
 
     `version` is the gallery's version and `decision` the run's decision_key: the stored names are
     reused only when both are those they were given under."""
-    if force or record is None or record.sha256 != sha256 or record.backbone != backbone:
+    if force or record is None or record.sha256 != sha256 or record.backbone != embedding:
         return ANALYSED
     if record.status != OK:
         return SKIPPED  # same bytes: still no face / still unreadable; identities do not matter

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from facerec.files.atomic import atomic_write_text, csv_cell
-from facerec.types import ROW_FIELDS, FaceResult
+from facerec.types import ROW_FIELDS, FaceResult, row_cell
 from facerec.album.results import PhotoResult
 
 
@@ -22,7 +22,7 @@ def write_csv(path: str | Path, results: Iterable[PhotoResult]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(ROW_FIELDS)
     for face in face_results(results):
-        writer.writerow([csv_cell(v) for v in face.to_row()])
+        writer.writerow([csv_cell(row_cell(v)) for v in face.to_row()])  # as `facerec identify` writes them
     atomic_write_text(Path(path), buffer.getvalue())
 
 

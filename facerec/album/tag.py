@@ -13,9 +13,11 @@
    flight, so memory stays flat however big the album is. With `ray=RayCluster(...)` (`facerec tag
    --ray`) decode + detect + embed run as Ray tasks instead (facerec.album.distributed.analyse_photo), and
    everything else below stays here, so the results are those of a local run;
-3. every face is identified with the matcher (fitted from the gallery) and the photo is recorded in
-   the gallery (media + detections: box, landmarks, embedding, predicted name and score), which is
-   what `facerec clusters` groups and `facerec name` enrolls from.
+3. every face is named by the Recognizer's rule (facerec.recognition.recognizer.Recognizer.name_faces: the
+   matcher fitted from the gallery, one name per photo, people's decisions honoured), so a photo's faces get
+   the names `facerec identify` gives them, and the photo is recorded in the gallery (media + detections: box,
+   landmarks, embedding, predicted name and score), which is what `facerec clusters` groups and `facerec name`
+   enrolls from.
 
 Outputs cover the whole album on every run, skipped photos included (their faces are read back
 from the gallery), so a CSV/JSONL is always complete rather than a diff:
@@ -74,7 +76,7 @@ def tag_album(
     gallery: Any,
     pipeline: Any,
     *,
-    matcher: Any = None,
+    recognizer: Any = None,
     workers: int | None = None,
     force: bool = False,
     csv_path: str | Path | None = None,
@@ -95,8 +97,9 @@ def tag_album(
 
     gallery: an open facerec.gallery.store.Gallery (used from this thread only).
     pipeline: a facerec.recognition.pipeline.FacePipeline (detector + backbone).
-    matcher: anything with predict_identities(X) -> list[Identity]; None = every face is unknown
-             (facerec.recognition.recognizer.Recognizer builds the usual one from the gallery).
+    recognizer: the facerec.recognition.recognizer.Recognizer that names the faces (its matcher, threshold and
+             rule, as `facerec identify`); None = a Recognizer with the default matcher for `gallery` (every face
+             unknown when nobody is enrolled). Its embeddings must be `pipeline`'s.
     embed_in_process: run the backbone in a child process beside decode + detect (facerec.album.embed_process);
              None = when the backbone holds the GIL (dlib's own engine: without the `onnx` extra, or
              FACEREC_DLIB_ENGINE=dlib) and the album has EMBED_PROCESS_MIN_PHOTOS photos.
@@ -131,7 +134,7 @@ def tag_album(
     started = time.perf_counter()
     photos, walk_problems = walk_album(root, exclude=[options.annotate_dir] if options.annotate_dir else [],
                                        confine=confine)
-    tagger = AlbumTagger(root, gallery, pipeline, matcher, options)
+    tagger = AlbumTagger(root, gallery, pipeline, album_recognizer(recognizer, gallery, pipeline), options)
     tagger.inputs = input_set(photos)
     for report in (csv_path, jsonl_path):
         if report:
@@ -169,6 +172,18 @@ def tag_album(
         if tagger.embedding is not None:
             tagger.embedding.close()
     return finish_run(tagger.summary, options, csv_path, jsonl_path, started)
+
+
+def album_recognizer(recognizer: Any, gallery: Any, pipeline: Any) -> Any:
+    """The Recognizer naming this run's faces: `recognizer`, checked to expect `pipeline`'s embeddings, or the default."""
+    if recognizer is None:
+        from facerec.recognition.recognizer import Recognizer
+
+        return Recognizer(gallery.path, pipeline=pipeline)
+    if recognizer.embedding_id != pipeline.embedding_id:  # a gallery never mixes embeddings of two recipes
+        raise FacerecError(f"the recognizer names {recognizer.embedding_id} embeddings, but the album is embedded"
+                           f" as {pipeline.embedding_id}")
+    return recognizer
 
 
 def finish_run(summary: TagSummary, options: TagOptions, csv_path: str | Path | None,

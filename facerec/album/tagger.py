@@ -1,5 +1,5 @@
-"""The main-thread side of a tagging run: embedding in batches, identification, the gallery, the outputs
-of each photo (annotated copies, XMP sidecars) and the counts."""
+"""The main-thread side of a tagging run: embedding in batches, naming (the Recognizer's rule, as `facerec identify`),
+the gallery, the outputs of each photo (annotated copies, XMP sidecars) and the counts."""
 from __future__ import annotations
 
 import logging
@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from facerec.files.outputs import OutputRefused, refuse_input
-from facerec.recognition.match import name_photo_faces
-from facerec.types import NAMED_BY_PERSON, NAMED_BY_REGION, UNKNOWN, Face, FaceResult, Identity
+from facerec.types import NAMED_BY_PERSON, NAMED_BY_REGION, UNKNOWN, Face, FaceResult
 from facerec.album.photos import Prepared, TagOptions, decision_key, relative_name
 from facerec.album.results import ANALYSED, FAILED, NO_FACE, OK, REIDENTIFIED, SKIPPED, UNREADABLE, PhotoResult, TagSummary
 
@@ -19,13 +18,14 @@ log = logging.getLogger(__name__)
 
 
 class AlbumTagger:
-    """One `tag_album` run: the main-thread side (embedding, identification, gallery, outputs)."""
+    """One `tag_album` run: the main-thread side (embedding, naming, gallery, outputs). `recognizer` (a
+    facerec.recognition.recognizer.Recognizer for `pipeline`'s embeddings) names the faces of each photo."""
 
-    def __init__(self, root: Path, gallery: Any, pipeline: Any, matcher: Any, options: TagOptions):
-        self.root, self.gallery, self.pipeline, self.matcher, self.options = root, gallery, pipeline, matcher, options
-        self.backbone = pipeline.embedding_id
+    def __init__(self, root: Path, gallery: Any, pipeline: Any, recognizer: Any, options: TagOptions):
+        self.root, self.gallery, self.pipeline, self.recognizer, self.options = root, gallery, pipeline, recognizer, options
+        self.embedding_id = pipeline.embedding_id
         self.version = gallery.version()
-        self.decision = decision_key(matcher)
+        self.decision = decision_key(recognizer.matcher_for_stored_embeddings(gallery))
         self.summary = TagSummary(album=str(root))
         self.pending: list[Prepared] = []
         self.inputs: frozenset[str] = frozenset()  # real paths of the photos: no output may replace one
@@ -33,18 +33,9 @@ class AlbumTagger:
         self.embedding: Any = None  # a facerec.album.embed_process.EmbeddingProcess, when embedding runs beside detection
         self.in_flight: list[Prepared] = []  # photos whose faces the embedding process is working on
 
-    # ---- identification
-
-    def identify(self, X: np.ndarray) -> list[Identity]:
-        return name_photo_faces(self.matcher, X)  # X: the faces of one photo
-
-    def honour_decisions(self, key: str, faces: Sequence[Face],
-                         identities: Sequence[Identity]) -> tuple[list[Identity], list[bool]]:
-        """People's decisions about this photo's faces outrank the matcher (facerec.gallery.decisions)."""
-        from facerec.gallery.decisions import honour, verdicts_for_media
-
-        verdicts = verdicts_for_media(self.gallery, key)
-        return honour(verdicts, faces, identities) if verdicts else (list(identities), [False] * len(identities))
+    def name(self, p: Prepared, faces: Sequence[Face], X: np.ndarray) -> list[FaceResult]:
+        """The faces of one photo named as `facerec identify` names them, decisions about them honoured."""
+        return self.recognizer.name_faces(faces, X, p.key, self.gallery, shown_as=relative_name(p.path, self.root))
 
     # ---- per photo
 
@@ -56,7 +47,7 @@ class AlbumTagger:
                 self.flush()
         elif prepared.mode == ANALYSED:
             self.summary.detection_calls += 1
-            self.record(prepared, [], np.zeros((0, 0), np.float32), [])
+            self.record(prepared, [], np.zeros((0, 0), np.float32))
         elif prepared.mode == REIDENTIFIED:
             self.reidentify(prepared)
         elif prepared.mode == SKIPPED:
@@ -65,7 +56,7 @@ class AlbumTagger:
             self.fail(prepared)
 
     def accept_remote(self, prepared: Prepared, result: dict) -> None:
-        """Identify and record a photo analysed by a Ray task (facerec.album.distributed.analyse_photo)."""
+        """Name and record a photo analysed by a Ray task (facerec.album.distributed.analyse_photo)."""
         from facerec.album.distributed import faces_of
 
         prepared.width, prepared.height = result["width"], result["height"]
@@ -74,11 +65,10 @@ class AlbumTagger:
             self.fail(prepared)
             return
         self.summary.detection_calls += 1
-        X = result["embeddings"]
-        self.record(prepared, faces_of(result), X, self.identify(X))
+        self.record(prepared, faces_of(result), result["embeddings"])
 
     def flush(self, wait: bool = False) -> None:
-        """Embed the faces of all pending photos in one backbone call, then identify and record them.
+        """Embed the faces of all pending photos in one backbone call, then name and record them.
 
         With an embedding process the batch is sent off and recorded when it comes back (the previous
         batch is collected first), so decoding and detection go on meanwhile; `wait` collects everything.
@@ -106,43 +96,30 @@ class AlbumTagger:
             vectors = X[start:start + n]
             start += n
             self.summary.detection_calls += 1
-            self.record(p, p.faces, vectors, self.identify(vectors))
+            self.record(p, p.faces, vectors)
 
-    def record(self, p: Prepared, faces: Sequence[Face], X: np.ndarray, identities: Sequence[Identity]) -> None:
+    def record(self, p: Prepared, faces: Sequence[Face], X: np.ndarray) -> None:
         status = OK if faces else NO_FACE
         note = "" if faces else "no face found"
-        identities, by_person = self.honour_decisions(p.key, faces, identities)
-        detections = [
-            {"face_index": i, "face": f, "embedding": v, "predicted_name": ident.name, "score": float(ident.score),
-             "distance": ident.distance}
-            for i, (f, v, ident) in enumerate(zip(faces, X, identities))
-        ]
-        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, status, note,
-                                  detections, decision=self.decision)
-        rel = relative_name(p.path, self.root)
-        tags = [FaceResult.of(f, ident, i, rel) for i, (f, ident) in enumerate(zip(faces, identities))]
-        for tag, person in zip(tags, by_person):
-            tag.named_by = NAMED_BY_PERSON if person else tag.named_by
+        tags = self.name(p, faces, X)
+        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.embedding_id, self.version, status, note,
+                                  detections(tags, X), decision=self.decision)
         self.finish(p, ANALYSED, status, note, tags)
 
     def reidentify(self, p: Prepared) -> None:
-        stored = self.gallery.detections(p.key)
-        stored = [d for d in stored if d.backbone == self.backbone]
+        stored = [d for d in self.gallery.detections(p.key) if d.backbone == self.embedding_id]
         X = np.stack([d.embedding for d in stored]) if stored else np.zeros((0, 0), np.float32)
-        identities, by_person = self.honour_decisions(p.key, [d.face for d in stored], self.identify(X))
-        detections = [
-            {"face_index": d.face_index, "face": d.face, "embedding": d.embedding,
-             "predicted_name": ident.name, "score": float(ident.score), "distance": ident.distance}
-            for d, ident in zip(stored, identities)
-        ]
+        tags = self.name(p, [d.face for d in stored], X)
+        rows = detections(tags, X)
+        for row, d in zip(rows, stored):
+            row["face_index"] = d.face_index
         record = self.gallery.media_record(p.key)
-        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, OK,
-                                  record.note if record else "", detections, decision=self.decision)
-        rel = relative_name(p.path, self.root)
-        tags = [FaceResult(d.face, d.assigned_person or ident.name, ident.score, ident.distance, d.face_index, rel,
-                           named_by=NAMED_BY_PERSON if d.assigned_person or person else None,
-                           probability=ident.probability)
-                for d, ident, person in zip(stored, identities, by_person)]
+        self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.embedding_id, self.version, OK,
+                                  record.note if record else "", rows, decision=self.decision)
+        for tag, d in zip(tags, stored):
+            tag.face_index = d.face_index
+            if d.assigned_person:  # named by a person (`facerec name`, a confirmation): that name is shown
+                tag.name, tag.named_by = d.assigned_person, NAMED_BY_PERSON
         self.finish(p, REIDENTIFIED, OK, "", tags)
 
     def stored(self, p: Prepared) -> tuple[str, str, list[FaceResult]]:
@@ -153,12 +130,12 @@ class AlbumTagger:
         rel = relative_name(p.path, self.root)
         tags = [FaceResult(d.face, d.assigned_person or d.predicted_name or UNKNOWN, d.score, d.distance, d.face_index, rel,
                            named_by=NAMED_BY_PERSON if d.assigned_person else None)
-                for d in self.gallery.detections(p.key) if d.backbone == self.backbone]
+                for d in self.gallery.detections(p.key) if d.backbone == self.embedding_id]
         return OK, record.note, tags
 
     def fail(self, p: Prepared) -> None:
         if p.sha256 is not None:  # remember it, so an unchanged bad file is not decoded again next run
-            self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.backbone, self.version, UNREADABLE,
+            self.gallery.record_media(p.key, p.sha256, p.mtime, p.size, self.embedding_id, self.version, UNREADABLE,
                                       p.error, [], decision=self.decision)
         self.finish(p, FAILED, UNREADABLE, p.error, [])
 
@@ -245,6 +222,12 @@ class AlbumTagger:
             self.summary.output_errors += 1
             self.summary.problems.append({"path": r.rel_path, "kind": "xmp",
                                           "reason": f"cannot write its sidecar: {e.strerror or e}"})
+
+
+def detections(tags: Sequence[FaceResult], X: np.ndarray) -> list[dict[str, Any]]:
+    """The gallery's rows for one photo's named faces (facerec.gallery.store.Gallery.record_media)."""
+    return [{"face_index": t.face_index, "face": t.face, "embedding": v, "predicted_name": t.name,
+             "score": float(t.score), "distance": t.distance} for t, v in zip(tags, X)]
 
 
 EMBED_PROCESS_MIN_PHOTOS = 8  # below this, starting a second interpreter costs more than it saves

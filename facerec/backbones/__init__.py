@@ -47,6 +47,9 @@ for _name, _size, _thresholds in (("vgg16", 4096, {"verify": 0.40, "identify": 0
         weights_file=True))
 
 BACKBONE_NAMES = tuple(REGISTRY)
+# The backbone used when none is named and FACEREC_BACKBONE is unset (with the dlib extra installed; works offline),
+# and the default of every function that takes a backbone's name.
+DEFAULT_BACKBONE = "dlib"
 
 _cache: dict[tuple[str, str], Backbone] = {}
 _lock = threading.Lock()
@@ -60,7 +63,7 @@ def default_backbone() -> str:
     chosen = default_backbone_from_env()
     if chosen:
         return chosen
-    return "dlib" if installed(*DLIB_MODULES) else "resnet50"
+    return DEFAULT_BACKBONE if installed(*DLIB_MODULES) else "resnet50"
 
 
 def flip_default(name: str) -> bool:
@@ -98,5 +101,5 @@ def get_backbone(name: str, weights: str | Path | None = None) -> Backbone:
         return _cache[key]
 
 
-__all__ = ["Backbone", "BackboneEntry", "BACKBONE_NAMES", "REGISTRY", "backbone_of", "default_backbone", "embedding_id",
+__all__ = ["Backbone", "BackboneEntry", "BACKBONE_NAMES", "DEFAULT_BACKBONE", "REGISTRY", "backbone_of", "default_backbone", "embedding_id",
            "entry", "flip_default", "get_backbone", "l2_normalise", "register"]

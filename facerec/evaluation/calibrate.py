@@ -42,14 +42,14 @@ def calibrate_embeddings(X: np.ndarray, names: Sequence[str], target_far: float 
     return result
 
 
-def calibrate(gallery, backbone, target_far: float = 1e-3) -> dict[str, Any]:
-    """Suggest a cosine-distance threshold for `backbone` from the gallery's enrolled faces."""
-    X, names, _ = gallery.embeddings(backbone)
+def calibrate(gallery, embedding: str, target_far: float = 1e-3) -> dict[str, Any]:
+    """Suggest a cosine-distance threshold for `embedding` (an embedding id) from the gallery's enrolled faces."""
+    X, names, _ = gallery.embeddings(embedding)
     if len(names) == 0:
-        raise GalleryError(f"the gallery has no faces embedded with {getattr(backbone, 'name', backbone)}; "
+        raise GalleryError(f"the gallery has no faces embedded with {embedding}; "
                            "enroll people first with `facerec enroll`")
     result = calibrate_embeddings(np.asarray(X, dtype=np.float32), list(names), target_far)
-    result["backbone"] = getattr(backbone, "name", backbone)
+    result["backbone"] = embedding
     result.update(effective_identify_threshold(result["backbone"], len(names)))
     return result
 

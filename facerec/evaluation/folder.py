@@ -75,9 +75,10 @@ def split_people(photos: dict[str, list[Path]], k: int, unknown_fraction: float 
     return split
 
 
-def evaluate_identification(embeddings: dict[Path, np.ndarray], split: Split, matcher_kind: str = "nn",
-                            backbone: str = "dlib", threshold: float | None = None, seed: int = 0) -> dict[str, Any]:
-    """Enroll the split's enrolled photos (those with an embedding), identify every probe and impostor photo."""
+def evaluate_identification(embeddings: dict[Path, np.ndarray], split: Split, matcher_kind: str, embedding: str,
+                            threshold: float | None = None, seed: int = 0) -> dict[str, Any]:
+    """Enroll the split's enrolled photos (those with an embedding), identify every probe and impostor photo.
+    `embedding`: the embedding id of `embeddings` (it decides the default threshold)."""
     enroll_names, enroll_vectors = [], []
     for name, paths in split.enrolled.items():
         for p in paths:
@@ -97,7 +98,7 @@ def evaluate_identification(embeddings: dict[Path, np.ndarray], split: Split, ma
             if p in embeddings:
                 probe_paths.append(p)
                 true_names.append(UNKNOWN)
-    matcher = match.make_matcher(matcher_kind, backbone=backbone, threshold=threshold, seed=seed)
+    matcher = match.make_matcher(matcher_kind, backbone=embedding, threshold=threshold, seed=seed)
     matcher.fit(np.stack(enroll_vectors).astype(np.float32), list(enroll_names))
     identities = matcher.predict_identities(np.stack([embeddings[p] for p in probe_paths]).astype(np.float32)) \
         if probe_paths else []
@@ -114,13 +115,13 @@ def evaluate_identification(embeddings: dict[Path, np.ndarray], split: Split, ma
 
 
 def evaluate_folder(root: Path, pipeline=None, k: int = 3, matcher: str = "nn", unknown_fraction: float = 0.0,
-                    seed: int = 0, threshold: float | None = None, backbone: str | None = None,
+                    seed: int = 0, threshold: float | None = None, embedding: str | None = None,
                     embed_one: Callable[[Path], np.ndarray | None] | None = None,
                     progress: bool = False) -> dict[str, Any]:
     """Labelled-folder evaluation (<root>/<Name>/*): identification with k enrolled photos per person,
     plus verification over all pairs of photos."""
     report = evaluate_people(labelled_folder(root), pipeline, k, [matcher], unknown_fraction, seed, threshold,
-                             backbone, embed_one, progress)
+                             embedding, embed_one, progress)
     report["folder"] = str(root)
     return report
 
@@ -136,7 +137,7 @@ def embed_people(photos: dict[str, list[Path]], pipeline=None,
 
 def evaluate_people(photos: dict[str, list[Path]], pipeline=None, k: int = 3, matchers: Sequence[str] = ("nn",),
                     unknown_fraction: float = 0.0, seed: int = 0, threshold: float | None = None,
-                    backbone: str | None = None, embed_one: Callable[[Path], np.ndarray | None] | None = None,
+                    embedding: str | None = None, embed_one: Callable[[Path], np.ndarray | None] | None = None,
                     progress: bool = False,
                     embedded: tuple[dict[Path, np.ndarray], dict[Path, str]] | None = None) -> dict[str, Any]:
     """Evaluation of {person: photos}. With one matcher its identification metrics are at the top level of the
@@ -144,7 +145,7 @@ def evaluate_people(photos: dict[str, list[Path]], pipeline=None, k: int = 3, ma
     for matcher in matchers:
         if matcher not in MATCHERS:
             raise FacerecError(f"unknown matcher {matcher!r}; choose one of {', '.join(MATCHERS)}")
-    backbone = backbone or getattr(pipeline, "embedding_id", None) or pipeline.backbone.name
+    embedding = embedding or getattr(pipeline, "embedding_id", None) or pipeline.backbone.name
     embeddings, failures = embedded or embed_people(photos, pipeline, embed_one, progress)
     # Photos without a face can be neither enrolled nor probed: drop them before splitting so k counts usable photos.
     usable = {name: [p for p in ps if p in embeddings] for name, ps in photos.items()}
@@ -152,14 +153,14 @@ def evaluate_people(photos: dict[str, list[Path]], pipeline=None, k: int = 3, ma
     needs_two = any(m != "nn" for m in matchers)
     split = split_people(usable, k, unknown_fraction, seed, min_enrolled=2 if needs_two else 1)
     report: dict[str, Any] = {
-        "backbone": backbone, "k": k, "seed": seed, "unknown_fraction": unknown_fraction,
+        "backbone": embedding, "k": k, "seed": seed, "unknown_fraction": unknown_fraction,
         "n_people": len(photos), "n_enrolled_people": len(split.enrolled), "n_impostor_people": len(split.impostors),
         "impostor_people": sorted(split.impostors),
         "n_photos": sum(len(ps) for ps in photos.values()),
         "n_failed_photos": len(failures),
         "failed_photos": {str(p): reason for p, reason in sorted(failures.items())},
     }
-    results = {m: evaluate_identification(embeddings, split, m, backbone, threshold, seed) for m in matchers}
+    results = {m: evaluate_identification(embeddings, split, m, embedding, threshold, seed) for m in matchers}
     if len(matchers) == 1:
         report["matcher"] = matchers[0]
         report.update(results[matchers[0]])

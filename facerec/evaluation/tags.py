@@ -116,7 +116,7 @@ def evaluate_tags(album_dir: str | Path, pipeline: Any, *, matcher: str = "nn", 
             "photos": len(photos), "people": people, "totals": totals, "mistakes": mistakes, "problems": problems}
 
 
-def score_photos(photos: list[TaggedPhotoFaces], backbone: str, kind: str, threshold: float | None,
+def score_photos(photos: list[TaggedPhotoFaces], embedding: str, kind: str, threshold: float | None,
                  album: Path) -> tuple[dict[str, PersonScore], list[dict[str, Any]], float | None]:
     scores: dict[str, PersonScore] = {}
     for name in {n for p in photos for n, _ in p.samples}:
@@ -125,7 +125,7 @@ def score_photos(photos: list[TaggedPhotoFaces], backbone: str, kind: str, thres
     used_threshold = threshold
     for photo in photos:
         others = [(n, v) for p in photos if p.sha256 != photo.sha256 for n, v in p.samples]
-        identities = identify(photo.vectors, others, kind, backbone, threshold)
+        identities = identify(photo.vectors, others, kind, embedding, threshold)
         if identities is not None and identities[1] is not None:
             used_threshold = identities[1]
         names = identities[0] if identities is not None else [UNKNOWN] * len(photo.vectors)
@@ -147,7 +147,7 @@ def score_photos(photos: list[TaggedPhotoFaces], backbone: str, kind: str, thres
     return scores, mistakes, used_threshold
 
 
-def identify(X: np.ndarray, enrolled: Iterable[tuple[str, np.ndarray]], kind: str, backbone: str,
+def identify(X: np.ndarray, enrolled: Iterable[tuple[str, np.ndarray]], kind: str, embedding: str,
              threshold: float | None) -> tuple[list[str], float | None] | None:
     """The names `facerec tag` would give a photo's faces with `enrolled` as the gallery (None: nobody)."""
     from facerec.recognition import match
@@ -155,7 +155,7 @@ def identify(X: np.ndarray, enrolled: Iterable[tuple[str, np.ndarray]], kind: st
     enrolled = list(enrolled)
     if not enrolled or len(X) == 0:
         return None
-    matcher = match.make_matcher(kind, backbone=backbone, threshold=threshold)
+    matcher = match.make_matcher(kind, backbone=embedding, threshold=threshold)
     try:
         matcher.fit(np.stack([v for _, v in enrolled]).astype(np.float32), [n for n, _ in enrolled])
     except (ValueError, FacerecError):  # e.g. a classifier with a single person enrolled: nobody to tell apart

@@ -80,18 +80,18 @@ class TrainingPhoto:
     embedding: np.ndarray
 
 
-def gallery_training_photos(gallery, backbone: str) -> list[TrainingPhoto]:
-    """Every enrolled photo with a face embedded by `backbone`."""
+def gallery_training_photos(gallery, embedding: str) -> list[TrainingPhoto]:
+    """Every enrolled photo with a face embedded as `embedding` (an embedding id)."""
     photos = []
     for record in gallery.photos():
-        stored = gallery.face(record.id, backbone)
+        stored = gallery.face(record.id, embedding)
         if stored is None:
             continue
-        face, embedding, _ = stored
+        face, vector, _ = stored
         path = record.path
         if record.source == "tag" and "#face" in path:  # a face named from a group photo: "<media>#face<i>"
             path = path.rsplit("#face", 1)[0]
-        photos.append(TrainingPhoto(record.person, Path(path), record.sha256, face, embedding))
+        photos.append(TrainingPhoto(record.person, Path(path), record.sha256, face, vector))
     return photos
 
 

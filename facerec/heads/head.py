@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from facerec.backbones import DEFAULT_BACKBONE
 from facerec.backbones.registry import entry
 from facerec.heads.augment import ORIGINAL
 from facerec.errors import FacerecError, MissingExtraError
@@ -153,7 +154,7 @@ class FaceHead:
                   larger (None: facerec.thresholds.threshold_for(backbone)).
     """
 
-    def __init__(self, backbone: str = "dlib", hidden: Sequence[int] = (256,), dropout: float = 0.5,
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, hidden: Sequence[int] = (256,), dropout: float = 0.5,
                  min_probability: float = 0.5, max_distance: float | None = None, epochs: int = 200,
                  batch_size: int = 32, learning_rate: float = 1e-3, patience: int = 15,
                  validation_fraction: float = 0.2, seed: int = 0, verbose: int = 0):

@@ -361,7 +361,9 @@ def make_matcher(kind: str = "nn", backbone: str | None = None, threshold: float
     if kind == "head":
         from facerec.heads.head import FaceHead
 
-        return FaceHead(backbone=backbone or "dlib", max_distance=threshold, seed=seed)
+        from facerec.backbones import DEFAULT_BACKBONE
+
+        return FaceHead(backbone=backbone or DEFAULT_BACKBONE, max_distance=threshold, seed=seed)
     raise ValueError(f"unknown matcher {kind!r}; choose one of {', '.join(MATCHER_KINDS)}")
 
 
@@ -373,18 +375,18 @@ class NobodyEnrolled(GalleryError):
         self.why = why
 
 
-def matcher_from_gallery(gallery: Any, kind: str = "nn", backbone: str = "dlib", threshold: float | None = None,
+def matcher_from_gallery(gallery: Any, kind: str, embedding: str, threshold: float | None = None,
                          **kwargs: Any) -> IdentityPredictor:
-    """A matcher fitted on everyone enrolled in `gallery` for `backbone` (an embedding id), or for 'head' the
+    """A matcher fitted on everyone enrolled in `gallery` for `embedding` (an embedding id), or for 'head' the
     head trained on this gallery (checked to name only people it holds). NobodyEnrolled when nobody is."""
     if kind == "head":
-        return head_from_gallery(gallery, backbone)
-    X, names, _ = gallery.embeddings(backbone)
+        return head_from_gallery(gallery, embedding)
+    X, names, _ = gallery.embeddings(embedding)
     if len(X) == 0:
         from facerec.backbones import backbone_of
 
-        raise NobodyEnrolled(f"nobody is enrolled for backbone {backbone} in {gallery.path}", backbone_of(backbone))
-    return make_matcher(kind, backbone=backbone, threshold=threshold, **kwargs).fit(X, names)
+        raise NobodyEnrolled(f"nobody is enrolled for backbone {embedding} in {gallery.path}", backbone_of(embedding))
+    return make_matcher(kind, backbone=embedding, threshold=threshold, **kwargs).fit(X, names)
 
 
 def head_from_gallery(gallery: Any, embedding: str) -> IdentityPredictor:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from facerec.backbones import Backbone, embedding_id, flip_default, get_backbone
+from facerec.backbones import DEFAULT_BACKBONE, Backbone, embedding_id, flip_default, get_backbone
 from facerec.detectors import detector_name, get_detector
 from facerec.vision.imageio import ImageSource, Photo, load_image
 from facerec.types import Face
@@ -35,7 +35,7 @@ class FaceEmbedding:
 class FacePipeline:
     def __init__(
         self,
-        backbone: str | Backbone = "dlib",
+        backbone: str | Backbone = DEFAULT_BACKBONE,
         *,
         weights: str | Path | None = None,
         detector: str | object | None = None,

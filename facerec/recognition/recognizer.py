@@ -12,13 +12,15 @@ It owns the rules that used to be repeated by each caller:
   (facerec.thresholds.identify_threshold), unless a `threshold` was given (then it is fixed);
 - a head fine-tuned together with its base network gets embeddings from that base (`pipeline`);
 - nobody enrolled: an error (`require_people`, as `facerec identify`) or every face unknown (tag, webcam, server);
-- one name per photo (a person is in a photo once; the closest face keeps the name).
+- one naming rule for a photo's faces (`name_faces`: identify, tag, Ray, the server): one name per photo (a person is
+  in a photo once; the closest face keeps the name), then people's decisions about an album photo's faces.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from facerec.errors import FacerecError, GalleryError
 from facerec.recognition.pipeline import FacePipeline
-from facerec.types import NAMED_BY_PERSON, UNKNOWN, FaceResult, Identity
+from facerec.types import NAMED_BY_PERSON, UNKNOWN, Face, FaceResult, Identity
 from facerec.vision.imageio import ImageSource, load_image
 
 log = logging.getLogger(__name__)
@@ -111,12 +113,6 @@ class Recognizer:
 
     # ---- identification
 
-    def identify_embeddings(self, X: np.ndarray, gallery: Any = None) -> list[Identity]:
-        """The faces of ONE photo or frame, each person named at most once."""
-        from facerec.recognition.match import name_photo_faces
-
-        return name_photo_faces(self.matcher(gallery), X)
-
     def predict_identities(self, X: np.ndarray) -> list[Identity]:
         """Matcher-shaped access (the live video loop asks for its tracks' faces)."""
         fitted = self.matcher()
@@ -128,18 +124,37 @@ class Recognizer:
                        gallery: Any = None) -> list[FaceResult]:
         """Every face of a decoded RGB image, named. The second look (a padded, an upscaled and a relaxed copy)
         is for photos given one by one, where a face thumbnail that fills the frame must still be found."""
-        from facerec.recognition.match import name_photo_faces
-
         fitted = self.matcher(gallery)  # fitted (or refitted) first: it decides the pipeline (a fine-tuned head's base)
         found = self._pipeline.analyse_image(image, second_look=second_look)
-        identities = name_photo_faces(fitted, np.stack([f.embedding for f in found])) if found else []
+        X = np.stack([f.embedding for f in found]) if found else np.zeros((0, 0), np.float32)
+        results = self._name(fitted, [f.face for f in found], X, path, gallery, path)
+        for result, f in zip(results, found):
+            result.embedding = f.embedding
+        return results
+
+    def name_faces(self, faces: Sequence[Face], X: np.ndarray, photo: str | Path | None = None, gallery: Any = None,
+                   shown_as: str | None = None) -> list[FaceResult]:
+        """The faces of ONE photo or frame and their embeddings made by the base pipeline (tagging, stored or new;
+        Ray workers), named by the rule `identify` follows: the matcher's names, each person at most once, then
+        people's decisions about the faces of `photo` (if it is an album photo). The results carry `shown_as`
+        as their path (default: `photo`). A head fine-tuned with its base network cannot name such embeddings."""
+        photo = None if photo is None else str(photo)
+        return self._name(self.matcher_for_stored_embeddings(gallery), faces, X, photo, gallery,
+                          photo if shown_as is None else shown_as)
+
+    def _name(self, fitted: Any, faces: Sequence[Face], X: np.ndarray, photo: str | None, gallery: Any,
+              shown_as: str | None) -> list[FaceResult]:
+        """The one naming rule (identify, tag, Ray): one name per photo, then people's decisions, as FaceResults."""
+        from facerec.recognition.match import name_photo_faces
+
+        identities = name_photo_faces(fitted, X)
         by_person = [False] * len(identities)
-        if path is not None and found:  # an album photo: people's decisions about its faces outrank the matcher
+        if photo is not None and faces:  # an album photo: people's decisions about its faces outrank the matcher
             from facerec.gallery.decisions import honour_album_photo
 
-            identities, by_person = honour_album_photo(gallery if gallery is not None else self._gallery(), path,
-                                                       [f.face for f in found], identities)
-        results = [FaceResult.of(f.face, ident, i, path, f.embedding) for i, (f, ident) in enumerate(zip(found, identities))]
+            identities, by_person = honour_album_photo(gallery if gallery is not None else self._gallery(), photo,
+                                                       list(faces), identities)
+        results = [FaceResult.of(face, ident, i, shown_as) for i, (face, ident) in enumerate(zip(faces, identities))]
         for result, person in zip(results, by_person):
             result.named_by = NAMED_BY_PERSON if person else result.named_by
         return results

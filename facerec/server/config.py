@@ -5,6 +5,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facerec.backbones import DEFAULT_BACKBONE
 from facerec.paths import uploads_dir
 
 DEFAULT_HOST = "127.0.0.1"
@@ -16,7 +17,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost
 @dataclass(frozen=True)
 class ServerConfig:
     gallery: Path
-    backbone: str = "dlib"
+    backbone: str = DEFAULT_BACKBONE
     weights: Path | None = None
     flip: bool | None = None  # test-time flip; None: the backbone's default
     detector: str | None = None  # a registered detector; None: FACEREC_DETECTOR, else MTCNN

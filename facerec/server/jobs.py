@@ -131,9 +131,8 @@ class TagJobs:
 
         job.state = RUNNING
         with Gallery(self.state.config.gallery) as gallery:  # this thread's own connection, fresh on each attempt
-            matcher = self.state.recognizer.matcher(gallery)
-            summary = tag_album(job.album, gallery, job.counter, matcher=matcher, force=job.force, workers=2,
-                                confine=self.roots())
+            summary = tag_album(job.album, gallery, job.counter, recognizer=self.state.recognizer, force=job.force,
+                                workers=2, confine=self.roots())
             return summary, self.group_unknown_faces(gallery)
 
     def group_unknown_faces(self, gallery: Gallery) -> int | None:

@@ -4,14 +4,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import numpy as np
-
 from facerec.gallery.store import Gallery
 from facerec.server.auth import LoginThrottle
 from facerec.server.config import ServerConfig
 from facerec.recognition.recognizer import Recognizer
 from facerec.server.pipelines import LockedPipeline
-from facerec.types import Identity
 
 
 class ServerState:
@@ -35,10 +32,6 @@ class ServerState:
             gallery = Gallery(self.config.gallery)
             self._local.gallery = gallery
         return gallery
-
-    def identify(self, embeddings: np.ndarray) -> list[Identity]:
-        """The faces of one image: each person named at most once (facerec.recognition.match.one_name_per_photo)."""
-        return self.recognizer.identify_embeddings(embeddings, self.gallery())
 
     @property
     def threshold(self) -> float:

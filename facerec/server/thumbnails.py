@@ -47,10 +47,10 @@ def media_path_of(photo_path: str, source: str) -> str:
     return photo_path
 
 
-def person_thumbnail(gallery: Any, name: str, backbone: str) -> bytes | None:
+def person_thumbnail(gallery: Any, name: str, embedding: str) -> bytes | None:
     """The first of the person's enrolled photos that can be read, cropped to the enrolled face."""
     for photo in gallery.photos(person=name):
-        stored = gallery.face(photo.id, backbone) or gallery.face(photo.id)
+        stored = gallery.face(photo.id, embedding) or gallery.face(photo.id)
         if stored is None:
             continue
         jpeg = crop_file(media_path_of(photo.path, photo.source), stored[0].box)
@@ -59,9 +59,9 @@ def person_thumbnail(gallery: Any, name: str, backbone: str) -> bytes | None:
     return None
 
 
-def find_cluster_detection(gallery: Any, backbone: str, detection_id: int) -> Any | None:
+def find_cluster_detection(gallery: Any, embedding: str, detection_id: int) -> Any | None:
     """A still-unnamed detection that belongs to a group (the faces the review page shows), by id."""
-    for cluster_id, detections in gallery.clusters(backbone).items():
+    for cluster_id, detections in gallery.clusters(embedding).items():
         if cluster_id == NOISE:
             continue
         for d in detections:
@@ -70,6 +70,6 @@ def find_cluster_detection(gallery: Any, backbone: str, detection_id: int) -> An
     return None
 
 
-def detection_thumbnail(gallery: Any, backbone: str, detection_id: int) -> bytes | None:
-    detection = find_cluster_detection(gallery, backbone, detection_id)
+def detection_thumbnail(gallery: Any, embedding: str, detection_id: int) -> bytes | None:
+    detection = find_cluster_detection(gallery, embedding, detection_id)
     return None if detection is None else crop_file(detection.media_path, detection.face.box)

@@ -117,9 +117,9 @@ class CountingPipeline:
         return self._pipeline.embed_chips(chips)
 
 
-def album_matcher(gallery, pipeline):
-    """What `facerec tag` identifies with: the Recognizer's matcher over everyone enrolled."""
-    return Recognizer(gallery.path, pipeline=pipeline, threshold=THRESHOLD).matcher_for_stored_embeddings(gallery)
+def album_recognizer(gallery, pipeline):
+    """What `facerec tag` names faces with: a Recognizer over everyone enrolled."""
+    return Recognizer(gallery.path, pipeline=pipeline, threshold=THRESHOLD)
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +135,9 @@ def tagged(tmp_path_factory, dlib_pipeline):
     pipeline = CountingPipeline(dlib_pipeline)
     with Gallery(gallery_path) as gallery:
         enroll_folder(people, gallery, dlib_pipeline, progress=False)
-        matcher = album_matcher(gallery, dlib_pipeline)
-        summary = tag_album(album, gallery, pipeline, matcher=matcher, workers=2, csv_path=out / "faces.csv",
-                            jsonl_path=out / "faces.jsonl", annotate_dir=out / "annotated", xmp=True)
+        summary = tag_album(album, gallery, pipeline, recognizer=album_recognizer(gallery, dlib_pipeline), workers=2,
+                            csv_path=out / "faces.csv", jsonl_path=out / "faces.jsonl", annotate_dir=out / "annotated",
+                            xmp=True)
     return {"root": root, "album": album, "gallery": gallery_path, "out": out, "summary": summary,
             "before": before, "pipeline": pipeline, "first_detections": pipeline.detections}
 
@@ -265,7 +265,7 @@ def test_second_run_does_no_work_and_gives_the_same_output(tagged):
     out = tagged["root"] / "out2"
     stamps = {p: p.stat().st_mtime_ns for p in tagged["album"].rglob("*.xmp")}
     with Gallery(tagged["gallery"]) as gallery:
-        summary = tag_album(tagged["album"], gallery, pipeline, matcher=album_matcher(gallery, pipeline),
+        summary = tag_album(tagged["album"], gallery, pipeline, recognizer=album_recognizer(gallery, pipeline),
                             workers=2, csv_path=out / "faces.csv", xmp=True)
     assert pipeline.detections == start
     assert (summary.skipped, summary.analysed, summary.reidentified, summary.detection_calls) == (8, 0, 0, 0)
@@ -428,7 +428,7 @@ def test_naming_a_group_then_retagging_names_it_everywhere_without_detection(tag
     pipeline = tagged["pipeline"]
     start = pipeline.detections
     with Gallery(tagged["gallery"]) as gallery:
-        summary = tag_album(tagged["album"], gallery, pipeline, matcher=album_matcher(gallery, pipeline),
+        summary = tag_album(tagged["album"], gallery, pipeline, recognizer=album_recognizer(gallery, pipeline),
                             workers=2, xmp=True)
     assert pipeline.detections == start  # names refreshed from stored embeddings
     assert summary.reidentified == 5 and summary.skipped == 3  # 5 photos with faces; bad + no-face unchanged

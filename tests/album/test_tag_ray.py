@@ -105,7 +105,7 @@ def test_ray_run_matches_the_local_run_face_by_face_and_resumes(tmp_path, dlib_p
     shutil.copy(local_gallery, ray_gallery)
     with Gallery(local_gallery) as gallery:
         local = tag_album(build_album(tmp_path / "local"), gallery, dlib_pipeline,
-                          matcher=Recognizer(gallery.path, pipeline=dlib_pipeline, threshold=THRESHOLD).matcher(gallery), workers=2)
+                          recognizer=Recognizer(gallery.path, pipeline=dlib_pipeline, threshold=THRESHOLD), workers=2)
 
     # Ray, first on the album without one photo (a run cut short), from the command line.
     album = build_album(tmp_path / "ray", with_rose=False)
@@ -117,7 +117,7 @@ def test_ray_run_matches_the_local_run_face_by_face_and_resumes(tmp_path, dlib_p
     # The rest: only the new photo is analysed; the unchanged ones are skipped, the bad one included.
     add_rose(album)
     with Gallery(ray_gallery) as gallery:
-        resumed = tag_album(album, gallery, dlib_pipeline, matcher=Recognizer(gallery.path, pipeline=dlib_pipeline, threshold=THRESHOLD).matcher(gallery),
+        resumed = tag_album(album, gallery, dlib_pipeline, recognizer=Recognizer(gallery.path, pipeline=dlib_pipeline, threshold=THRESHOLD),
                             workers=2, ray=RayCluster(num_cpus=1))
     assert (resumed.analysed, resumed.skipped, resumed.failed) == (1, 4, 0)
 

@@ -78,8 +78,8 @@ def tagged(tmp_path_factory, dlib_pipeline):
     gallery_path = root / "gallery.sqlite"
     with Gallery(gallery_path) as gallery:
         enroll_folder(people, gallery, dlib_pipeline, progress=False)
-        matcher = Recognizer(gallery_path, pipeline=dlib_pipeline, threshold=THRESHOLD).matcher_for_stored_embeddings(gallery)
-        summary = tag_album(album, gallery, dlib_pipeline, matcher=matcher, workers=1, csv_path=root / "faces.csv",
+        recognizer = Recognizer(gallery_path, pipeline=dlib_pipeline, threshold=THRESHOLD)
+        summary = tag_album(album, gallery, dlib_pipeline, recognizer=recognizer, workers=1, csv_path=root / "faces.csv",
                             jsonl_path=root / "faces.jsonl", xmp=True, xmp_naming="both")
     return {"root": root, "album": album, "summary": summary, "before": before, "gallery": gallery_path,
             "people": people}
@@ -140,10 +140,9 @@ def test_rerun_skips_but_still_names_from_regions(tagged, dlib_pipeline):
     from facerec.gallery.store import Gallery
 
     with Gallery(tagged["gallery"]) as gallery:
-        matcher = Recognizer(tagged["gallery"], pipeline=dlib_pipeline,
-                             threshold=THRESHOLD).matcher_for_stored_embeddings(gallery)
-        again = tag_album(tagged["album"], gallery, dlib_pipeline, matcher=matcher, workers=1)
-        ignoring = tag_album(tagged["album"], gallery, dlib_pipeline, matcher=matcher, workers=1, regions=False)
+        recognizer = Recognizer(tagged["gallery"], pipeline=dlib_pipeline, threshold=THRESHOLD)
+        again = tag_album(tagged["album"], gallery, dlib_pipeline, recognizer=recognizer, workers=1)
+        ignoring = tag_album(tagged["album"], gallery, dlib_pipeline, recognizer=recognizer, workers=1, regions=False)
     assert again.skipped == 4
     assert [f.name for f in faces_of(again, "group.jpg")] == ["Joe_Biden", "Someone Else", "Little One", "Side Face"]
     assert len(again.disagreements) == 1

@@ -77,9 +77,10 @@ def test_one_name_per_photo(enrolled, dlib_pipeline):
     """The same face twice in one 'photo': the person is named once, the other face is unknown."""
     recognizer = Recognizer(enrolled, pipeline=dlib_pipeline)
     (known,) = recognizer.identify(HOLDOUT / "deepface_id05_img61.jpg")
-    twice = recognizer.identify_embeddings(np.stack([known.embedding, known.embedding * 0.999]))
-    assert sorted(i.name for i in twice) == sorted([UNKNOWN, "deepface_id05"])
-    assert [i.extra.get("nearest") for i in twice if i.name == UNKNOWN] == ["deepface_id05"]  # why, for --json
+    twice = recognizer.name_faces([known.face, known.face], np.stack([known.embedding, known.embedding * 0.999]))
+    assert sorted(f.name for f in twice) == sorted([UNKNOWN, "deepface_id05"])
+    assert [f.score for f in twice if f.name == UNKNOWN] == [0.0]
+    assert twice[0].distance == pytest.approx(twice[1].distance, abs=1e-4)  # as close, named once
 
 
 def test_a_fine_tuned_head_embeds_with_its_own_base(enrolled, dlib_pipeline):

@@ -11,7 +11,7 @@ from facerec import errors
 from facerec.names import printable
 from facerec.cli.commands._util import (DISTANCE, PROBABILITY, add_min_face_size, exit_for_inputs, pipeline_from_args,
                                         print_json, report_input_problem)
-from facerec.types import ROW_FIELDS
+from facerec.types import ROW_FIELDS, row_cell
 
 NO_FACE = "no face found"
 
@@ -115,14 +115,8 @@ def print_csv(results: list[dict[str, Any]]) -> None:
             out.writerow([csv_cell(printable(str(row.get(f, "")))) for f in fields])
         for face in r["faces"]:
             # csv_cell: a file or person name can hold a formula or control characters
-            out.writerow([csv_cell(printable(_cell(v))) for v in face.to_row(fields)])
+            out.writerow([csv_cell(printable(str(row_cell(v)))) for v in face.to_row(fields)])
     sys.stdout.flush()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def exit_code(results: list[dict[str, Any]]) -> int:

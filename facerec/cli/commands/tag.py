@@ -120,8 +120,7 @@ def run(args) -> int:
         if args.people:
             enroll_before_tagging(args, gallery, pipeline)
         recognizer = Recognizer(args.gallery, pipeline=pipeline, matcher=args.matcher, threshold=args.threshold)
-        matcher = recognizer.matcher_for_stored_embeddings(gallery)
-        summary = tag_album(args.album_dir, gallery, pipeline, matcher=matcher, workers=workers, force=args.force,
+        summary = tag_album(args.album_dir, gallery, pipeline, recognizer=recognizer, workers=workers, force=args.force,
                             csv_path=args.csv, jsonl_path=args.jsonl, annotate_dir=args.annotate, xmp=args.xmp,
                             xmp_naming=args.xmp_naming, xmp_unknown=not args.xmp_named_only,
                             progress=progress_enabled(args), ray=cluster, regions=not args.no_regions,
