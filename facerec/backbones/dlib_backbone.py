@@ -100,6 +100,14 @@ class DlibBackbone(Backbone):
         shape = self._shape_predictor(image, self._dlib.rectangle(left, top, right, bottom))
         return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding))
 
+    def align_generic(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """Another detector's face (not MTCNN's, which the box mapping was fitted on): dlib's 5-point predictor in
+        that detector's own box, as face_recognition runs it in dlib's HOG and CNN boxes (HOG's are the boxes the
+        predictor was trained on)."""
+        x, y, w, h = (int(round(v)) for v in face.box)
+        shape = self._shape_predictor(image, self._dlib.rectangle(x, y, x + w, y + h))
+        return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding))
+
     def align_in_box(self, image: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:
         """dlib's 5-point predictor run in a box a person drew (no MTCNN face, so no box mapping), and the chip
         and the five points it found (dlib's order: two per eye, then the nose)."""
