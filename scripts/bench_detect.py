@@ -424,8 +424,9 @@ def print_detector_table(results: dict) -> None:
             print(f"| {name} | not measured: {why} |" + " - |" * (4 + len(poses)))
             continue
         turned = r.get("turned_faces_found", {})
-        print(f"| {name} | {fraction(r.get('voc_faces_found', 0), r.get('voc_faces', 0))} | "
-              f"{r.get('voc_false_positives', '-')} | {fraction(r.get('lfw_faces_found', 0), r.get('lfw_images', 0))} | "
+        voc, lfw = fraction(r.get("voc_faces_found", 0), r.get("voc_faces", 0)), fraction(r.get("lfw_faces_found", 0),
+                                                                                         r.get("lfw_images", 0))
+        print(f"| {name} | {voc} | {r.get('voc_false_positives', '-')} | {lfw} | "
               + "".join(f"{fraction(*turned.get(p, (0, 0)))} | " for p in poses)
               + f"{r['ms_per_frame']} | {r['cpu_ms_per_frame']} |")
 

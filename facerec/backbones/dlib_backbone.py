@@ -14,6 +14,9 @@ MTCNN boxes of the same faces in LFW View 1 DevTrain (`scripts/fit_dlib_box.py` 
     centre_y = mtcnn_centre_y + CY[0]*w + CY[1]*h
     side     = SIDE[0]*w + SIDE[1]*h                  (w, h: the MTCNN box)
 
+The mapping holds for MTCNN's boxes only (the registry entry's fitted_detectors): another detector's faces get
+`align_generic`, the predictor run in that detector's own box.
+
 Engine: the network's weights are dlib's own file either way; `engine="onnx"` runs them with ONNX Runtime
 (facerec.backbones.dlib_onnx: the graph built in memory from that file, descriptors within ~3e-7 of
 dlib's, about 6 ms per face on one core here against dlib's 84 ms), `engine="dlib"` with dlib's own
