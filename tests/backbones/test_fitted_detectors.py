@@ -122,3 +122,19 @@ def test_dlib_runs_its_predictor_in_dlib_detectors_own_boxes(detector, core_imag
     assert np.array_equal(mtcnn.align(image, mtcnn.detect(image))[0], backbone.align(image, mtcnn.detect(image)[0]))
     vectors = np.concatenate([pipeline.embed(image, faces), mtcnn.embed(image, mtcnn.detect(image))])
     assert 1.0 - float(vectors[0] @ vectors[1]) < REGISTRY["dlib"].thresholds["verify"] / 2
+
+
+def test_training_realigns_a_stored_face_the_way_its_detector_was_aligned(tmp_path, core_images):
+    """Fine-tuning cuts the enrolled faces again: a face stored under a dlib-hog id is a dlib-hog box."""
+    from facerec.gallery.store import Gallery
+    from facerec.heads.bottlenecks import gallery_training_photos
+
+    face = Face((338, 144, 99, 128), 0.99, ((365.0, 193.0), (410.0, 192.0), (389.0, 218.0), (369.0, 240.0),
+                                             (409.0, 240.0)))
+    with Gallery(tmp_path / "g.sqlite") as gallery:
+        for i, (detector, photo) in enumerate((("mtcnn", "group_3.jpg"), ("dlib-hog", "kit_1.jpg"))):
+            key = embedding_id("dlib", detector=detector)
+            gallery.record_photo("P", str(core_images / photo), str(i), None, None, "ok", "", key, face,
+                                 np.eye(128, dtype=np.float32)[i])
+        assert [p.detector for p in gallery_training_photos(gallery, embedding_id("dlib"))] == ["mtcnn"]
+        assert [p.detector for p in gallery_training_photos(gallery, "dlib:ownbox+flip@dlib-hog")] == ["dlib-hog"]
