@@ -117,5 +117,5 @@ def get_backbone(name: str, weights: str | Path | None = None) -> Backbone:
         return _cache[key]
 
 
-__all__ = ["Backbone", "BackboneEntry", "BACKBONE_NAMES", "REGISTRY", "align_detected", "backbone_of", "default_backbone", "embedding_id",
-           "entry", "flip_default", "get_backbone", "l2_normalise", "register"]
+__all__ = ["Backbone", "BackboneEntry", "BACKBONE_NAMES", "REGISTRY", "align_detected", "backbone_of", "default_backbone",
+           "embedding_id", "entry", "flip_default", "get_backbone", "l2_normalise", "register"]
