@@ -18,6 +18,15 @@ face found = a box at IoU >= 0.4, as tests/vision/test_detect.py) and the photos
     python scripts/bench_detect.py                                # 640x480 and 1280x960, all engines
     python scripts/bench_detect.py --baseline a4c8603 --one-thread --out bench-detect.json
     python scripts/bench_detect.py --photos ../shared/faces --sizes 640x480 --out bench-detect.json
+
+`--detectors mtcnn,dlib-hog,dlib-cnn,yunet` compares registered detectors instead (facerec.detectors, each built as
+a pipeline builds it, with --min-face-size): VOC faces found and false positives (a detection matching no VOC box at
+IoU >= 0.4) on --voc; LFW View 1 faces found (--lfw: the images of pairsDevTrain and pairsDevTest, an evenly spaced
+subset of --lfw-limit; found = a detected box covering the image centre, where LFW centres its face); faces found in
+the hand-labelled turned faces of --profiles (scripts/data/profile_faces.tsv); median ms per 640x480 frame (the
+frames above, after a warm-up). A detector whose weights are missing (yunet offline) gets a row saying so.
+
+    python scripts/bench_detect.py --detectors mtcnn,dlib-hog,dlib-cnn,yunet --lfw-limit 200 --out bench-detectors.json
 """
 from __future__ import annotations
 
@@ -46,6 +55,10 @@ DEFAULT_PHOTOS = [REPO / "tests" / "data" / d / n for d, n in (
     ("core", "kit_1.jpg"), ("core", "rose_1.jpg"), ("core", "noface_017.jpg"), ("core", "kit_2.jpg"))]
 
 DEFAULT_VOC = REPO.parent / "shared" / "faces" / "dlib" / "_group"
+SHARED = REPO.parent / "shared"
+DEFAULT_LFW = SHARED / "lfw-view1"
+DEFAULT_PROFILES = REPO / "scripts" / "data" / "profile_faces.tsv"
+FOUND_IOU = 0.4  # a VOC / labelled face is found by a detection at this IoU (as tests/vision/test_detect.py)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,6 +76,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder with annotations_testing.xml for the recall column (default: %(default)s)")
     p.add_argument("--no-voc", dest="voc", action="store_const", const=None, help="skip the VOC recall column")
     p.add_argument("--out", type=Path, help="write the results as JSON")
+    p.add_argument("--detectors", help="compare these registered detectors (comma-separated) instead of MTCNN engines")
+    p.add_argument("--lfw", type=Path, default=DEFAULT_LFW if DEFAULT_LFW.is_dir() else None,
+                   help="LFW View 1 folder for --detectors (default: %(default)s)")
+    p.add_argument("--lfw-limit", type=int, default=200,
+                   help="evenly spaced LFW images to look at, 0 = all (default: %(default)s)")
+    p.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES,
+                   help="labelled turned faces for --detectors (default: %(default)s)")
+    p.add_argument("--shared", type=Path, default=SHARED, help="what --profiles paths are relative to")
     return p.parse_args(argv)
 
 
@@ -171,6 +192,8 @@ def available_engines(names: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.detectors:
+        return compare_detectors(args)
     if args.voc is not None and not (args.voc / "annotations_testing.xml").is_file():
         print(f"error: no annotations_testing.xml in {args.voc}", file=sys.stderr)
         return 2
@@ -218,6 +241,194 @@ def print_table(results: dict, photos: int, repeats: int) -> None:
                 agree = "-" if same_voc is None or name == "reference" else f"{same_voc}/{v['voc_photos']}"
                 line += f" {v['voc_faces_found']}/{v['voc_faces']} | {agree} |"
             print(line)
+
+
+
+# ---- --detectors: registered detectors side by side (public names only: facerec.detectors, facerec.types)
+
+def match_faces(truth: list, detected: list, threshold: float = FOUND_IOU) -> tuple[int, int]:
+    """(truth boxes found, false positives): a truth box is found when a detected box overlaps it at IoU >=
+    threshold; a detected box matching no truth box at that IoU is a false positive. Boxes are (x, y, w, h)."""
+    from facerec.types import box_iou
+
+    found = sum(any(box_iou(t, d) >= threshold for d in detected) for t in truth)
+    false_positives = sum(not any(box_iou(t, d) >= threshold for t in truth) for d in detected)
+    return found, false_positives
+
+
+def covers_centre(box, width: int, height: int) -> bool:
+    """Whether an (x, y, w, h) box covers the centre of a width x height image (where LFW puts its face)."""
+    x, y, w, h = box
+    return x <= width / 2 <= x + w and y <= height / 2 <= y + h
+
+
+def face_found(boxes: list, width: int, height: int, truth_box=None) -> bool:
+    """A labelled face is found: a box at IoU >= FOUND_IOU with its rough box, or (no box) one covering the centre."""
+    if truth_box is not None:
+        return match_faces([truth_box], boxes)[0] == 1
+    return any(covers_centre(b, width, height) for b in boxes)
+
+
+def lfw_images(folder: Path, limit: int = 0) -> list[Path]:
+    """The distinct images of LFW View 1's pairsDevTrain and pairsDevTest, sorted; `limit` > 0: that many,
+    evenly spaced (a fixed subset, the same on every run)."""
+    names: set[tuple[str, int]] = set()
+    for pairs in ("pairsDevTrain.txt", "pairsDevTest.txt"):
+        for line in (folder / pairs).read_text().splitlines()[1:]:
+            f = line.split()
+            if len(f) == 3:
+                names |= {(f[0], int(f[1])), (f[0], int(f[2]))}
+            elif len(f) == 4:
+                names |= {(f[0], int(f[1])), (f[2], int(f[3]))}
+    paths = [folder / "images" / n / f"{n}_{i:04d}.jpg" for n, i in sorted(names)]
+    if 0 < limit < len(paths):
+        paths = [paths[k * len(paths) // limit] for k in range(limit)]
+    return paths
+
+
+def read_labelled_faces(path: Path, root: Path) -> list[tuple[Path, str, tuple[int, int, int, int] | None]]:
+    """scripts/data/profile_faces.tsv: (photo under `root`, pose label, rough box or None) per face."""
+    faces = []
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        photo, pose, *rest = line.split("\t")
+        box = tuple(int(v) for v in rest[0].split(",")) if rest and rest[0].strip() else None
+        faces.append((root / photo, pose.strip(), box))
+    return faces
+
+
+def labelled_poses(labelled: list) -> list[str]:
+    """The pose labels in the labelled set, "profile" first."""
+    return sorted({pose for _, pose, _ in labelled}, key=lambda pose: (pose != "profile", pose))
+
+
+def count_voc(detect, truth: dict[Path, list]) -> dict:
+    found = false_positives = 0
+    for photo, boxes in truth.items():
+        f, fp = match_faces(boxes, [face.box for face in detect(load_image(photo))])
+        found, false_positives = found + f, false_positives + fp
+    return {"voc_faces_found": found, "voc_false_positives": false_positives,
+            "voc_faces": sum(len(b) for b in truth.values()), "voc_photos": len(truth)}
+
+
+def count_lfw(detect, photos: list[Path]) -> dict:
+    found = 0
+    for photo in photos:
+        image = load_image(photo)
+        found += face_found([face.box for face in detect(image)], image.shape[1], image.shape[0])
+    return {"lfw_faces_found": found, "lfw_images": len(photos)}
+
+
+def count_labelled(detect, labelled: list) -> dict:
+    """Faces found per pose label: {"profile": [found, of], ...}."""
+    counts: dict[str, list[int]] = {}
+    for photo, pose, box in labelled:
+        image = load_image(photo)
+        hit = face_found([face.box for face in detect(image)], image.shape[1], image.shape[0], box)
+        counts.setdefault(pose, [0, 0])
+        counts[pose][0] += hit
+        counts[pose][1] += 1
+    return {"turned_faces_found": counts}
+
+
+def time_frames(detect, frames: list[np.ndarray], repeats: int) -> dict:
+    """Median wall and process-CPU ms per frame, after one warm-up call."""
+    detect(frames[0])
+    wall, cpu = [], []
+    for _ in range(repeats):
+        for frame in frames:
+            w0, c0 = time.perf_counter(), time.process_time()
+            detect(frame)
+            wall.append(1000 * (time.perf_counter() - w0))
+            cpu.append(1000 * (time.process_time() - c0))
+    return {"ms_per_frame": round(float(np.median(wall)), 1), "cpu_ms_per_frame": round(float(np.median(cpu)), 1),
+            "frames_timed": len(wall)}
+
+
+def detector_or_status(name: str, min_face_size: int, probe: np.ndarray) -> tuple[object | None, dict]:
+    """(detector, its registry status), or (None, status with the error) when it cannot run here: a first call
+    fetches what it lacks (YuNet's download), and its error (offline, extra not installed) is reported, not raised."""
+    from facerec.detectors import entry, get_detector
+    from facerec.errors import FacerecError
+
+    found = entry(name)
+    status = {"description": found.description, "device": found.device_name(), **found.weights_status()}
+    try:
+        detector = get_detector(name, min_face_size=min_face_size)
+        detector.detect(probe)
+    except FacerecError as error:
+        return None, {**status, "present": False, "error": str(error).splitlines()[0]}
+    return detector, status
+
+
+def compare_detectors(args: argparse.Namespace) -> int:
+    from facerec.errors import UsageError
+
+    names = [n.strip() for n in args.detectors.split(",") if n.strip()]
+    try:
+        from facerec.detectors import entry
+
+        for name in names:
+            entry(name)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    voc = voc_faces(args.voc) if args.voc is not None and (args.voc / "annotations_testing.xml").is_file() else {}
+    lfw = lfw_images(args.lfw, args.lfw_limit) if args.lfw is not None else []
+    labelled = read_labelled_faces(args.profiles, args.shared) if args.profiles.is_file() else []
+    labelled = [face for face in labelled if face[0].is_file()]
+    frames = [fit_frame(load_image(p), 640, 480) for p in find_photos(args.photos, args.max_photos)]
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                           "load_average_start": os.getloadavg()},
+               "date": time.strftime("%Y-%m-%d"), "min_face_size": args.min_face_size, "voc": str(args.voc),
+               "lfw": str(args.lfw), "lfw_limit": args.lfw_limit, "profiles": str(args.profiles),
+               "frames": len(frames), "repeats": args.repeats, "poses": labelled_poses(labelled), "detectors": {}}
+    for name in names:
+        detector, status = detector_or_status(name, args.min_face_size, frames[0])
+        row: dict = {"status": status}
+        if detector is not None:
+            detect = detector.detect
+            row.update(time_frames(detect, frames, args.repeats))
+            if voc:
+                row.update(count_voc(detect, voc))
+            if lfw:
+                row.update(count_lfw(detect, lfw))
+            if labelled:
+                row.update(count_labelled(detect, labelled))
+        results["detectors"][name] = row
+        print(f"{name}: done", file=sys.stderr)
+    results["machine"]["load_average_end"] = os.getloadavg()
+    print_detector_table(results)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def fraction(found: int, total: int) -> str:
+    return f"{found}/{total} ({100 * found / total:.0f} %)" if total else "-"
+
+
+def print_detector_table(results: dict) -> None:
+    machine = results["machine"]
+    print(f"{results['date']}, min face size {results['min_face_size']} px; {results['frames']} frames of 640x480, "
+          f"median of {results['repeats']} passes after a warm-up; load average "
+          f"{machine['load_average_start'][0]:.2f} -> {machine['load_average_end'][0]:.2f} on {machine['cpus']} CPUs")
+    poses = results["poses"]
+    print("| detector | VOC faces found (IoU >= 0.4) | VOC false positives | LFW View 1 faces found | "
+          + "".join(f"{p} faces found | " for p in poses) + "ms per 640x480 frame | CPU ms per frame |")
+    print("|---|---|---|---|" + "---|" * len(poses) + "---|---|")
+    for name, r in results["detectors"].items():
+        if "ms_per_frame" not in r:
+            why = r["status"].get("error", "")
+            print(f"| {name} | not measured: {why} |" + " - |" * (4 + len(poses)))
+            continue
+        turned = r.get("turned_faces_found", {})
+        voc, lfw = fraction(r.get("voc_faces_found", 0), r.get("voc_faces", 0)), fraction(r.get("lfw_faces_found", 0),
+                                                                                         r.get("lfw_images", 0))
+        print(f"| {name} | {voc} | {r.get('voc_false_positives', '-')} | {lfw} | "
+              + "".join(f"{fraction(*turned.get(p, (0, 0)))} | " for p in poses)
+              + f"{r['ms_per_frame']} | {r['cpu_ms_per_frame']} |")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,13 @@ class Backbone(ABC):
 
         return align_face(image, face.landmarks_array(), size=self.input_size)
 
+    def align_generic(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The chip of a face found by a detector `align` was not fitted on (the registry entry's fitted_detectors):
+        the 5-landmark similarity alignment, which every detector's landmarks allow."""
+        from facerec.vision.align import align_face
+
+        return align_face(image, face.landmarks_array(), size=self.input_size)
+
     def align_in_box(self, image: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:
         """(chip, five points) for a face a person boxed where no detector found one (a face region): a loose
         crop of the box here; backbones with their own landmark model align inside the box. Embeddings made

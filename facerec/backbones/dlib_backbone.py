@@ -14,6 +14,9 @@ MTCNN boxes of the same faces in LFW View 1 DevTrain (`scripts/fit_dlib_box.py` 
     centre_y = mtcnn_centre_y + CY[0]*w + CY[1]*h
     side     = SIDE[0]*w + SIDE[1]*h                  (w, h: the MTCNN box)
 
+The mapping holds for MTCNN's boxes only (the registry entry's fitted_detectors): another detector's faces get
+`align_generic`, the predictor run in that detector's own box.
+
 Engine: the network's weights are dlib's own file either way; `engine="onnx"` runs them with ONNX Runtime
 (facerec.backbones.dlib_onnx: the graph built in memory from that file, descriptors within ~3e-7 of
 dlib's, about 6 ms per face on one core here against dlib's 84 ms), `engine="dlib"` with dlib's own
@@ -98,6 +101,14 @@ class DlibBackbone(Backbone):
             x, y, w, h = face.box
             left, top, right, bottom = int(x), int(y), int(x + w), int(y + h)
         shape = self._shape_predictor(image, self._dlib.rectangle(left, top, right, bottom))
+        return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding))
+
+    def align_generic(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """Another detector's face (not MTCNN's, which the box mapping was fitted on): dlib's 5-point predictor in
+        that detector's own box, as face_recognition runs it in dlib's HOG and CNN boxes (HOG's are the boxes the
+        predictor was trained on)."""
+        x, y, w, h = (int(round(v)) for v in face.box)
+        shape = self._shape_predictor(image, self._dlib.rectangle(x, y, x + w, y + h))
         return np.asarray(self._dlib.get_face_chip(image, shape, size=self.input_size, padding=self.padding))
 
     def align_in_box(self, image: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:

@@ -39,9 +39,26 @@ class BackboneEntry:
     # head on its frozen embeddings can be trained (no --fine-tune-blocks)
     fine_tune: str = ""
     weights_file: bool = False  # takes --weights PATH (a file the user may have to provide)
+    # The detectors whose boxes `alignment` was fitted on (dlib's box mapping and VGGFace2's loose crop were fitted
+    # on MTCNN's); the faces of any other detector get the backbone's generic alignment (Backbone.align_generic),
+    # named `generic_alignment` in their embedding id. None: `alignment` uses only what every detector gives (the
+    # 5 landmarks), so it serves them all.
+    fitted_detectors: tuple[str, ...] | None = None
+    generic_alignment: str = "5point"
 
     def build(self, weights: Any = None) -> Any:
         return load(self.factory)(self.name, weights)
+
+    def fitted_to(self, detector: str | None) -> bool:
+        """The one rule for a detector's faces: True when this backbone's own `align` was fitted on that detector's
+        boxes (None: the default detector, MTCNN), False when they get its generic alignment instead."""
+        from facerec.detectors import DEFAULT_DETECTOR
+
+        return self.fitted_detectors is None or (detector or DEFAULT_DETECTOR).lower() in self.fitted_detectors
+
+    def alignment_for(self, detector: str | None) -> str:
+        """The alignment recipe a detector's faces get (the embedding id's alignment part)."""
+        return self.alignment if self.fitted_to(detector) else self.generic_alignment
 
     def device_name(self) -> str:
         return str(load(self.device)())
@@ -73,6 +90,8 @@ def register(entry: BackboneEntry) -> BackboneEntry:
         raise ValueError(f"backbone {entry.name!r} is registered twice")
     if set(entry.thresholds) != {"verify", "identify", "cluster"}:
         raise ValueError(f"backbone {entry.name!r}: thresholds need verify, identify and cluster")
+    if entry.fitted_detectors is not None and entry.generic_alignment == entry.alignment:
+        raise ValueError(f"backbone {entry.name!r}: generic_alignment must differ from alignment (embedding ids)")
     REGISTRY[entry.name] = entry
     return entry
 

@@ -65,7 +65,7 @@ def embedding_suffix(name: str | None) -> str:
 
 
 def detector_of(embedding: str) -> str:
-    """The detector in an embedding id ("dlib:dlibbox2+flip@dlib-hog" -> "dlib-hog"; no "@": MTCNN)."""
+    """The detector in an embedding id ("dlib:ownbox+flip@dlib-hog" -> "dlib-hog"; no "@": MTCNN)."""
     return embedding.rpartition("@")[2] if "@" in embedding else DEFAULT_DETECTOR
 
 

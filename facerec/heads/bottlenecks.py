@@ -78,10 +78,13 @@ class TrainingPhoto:
     sha256: str
     face: Face
     embedding: np.ndarray
+    detector: str | None = None  # whose box `face` is (None: MTCNN): it chooses the backbone's alignment
 
 
 def gallery_training_photos(gallery, embedding: str) -> list[TrainingPhoto]:
     """Every enrolled photo with a face embedded as `embedding` (an embedding id)."""
+    from facerec.detectors import detector_of
+
     photos = []
     for record in gallery.photos():
         stored = gallery.face(record.id, embedding)
@@ -91,12 +94,13 @@ def gallery_training_photos(gallery, embedding: str) -> list[TrainingPhoto]:
         path = record.path
         if record.source == "tag" and "#face" in path:  # a face named from a group photo: "<media>#face<i>"
             path = path.rsplit("#face", 1)[0]
-        photos.append(TrainingPhoto(record.person, Path(path), record.sha256, face, vector))
+        photos.append(TrainingPhoto(record.person, Path(path), record.sha256, face, vector, detector_of(embedding)))
     return photos
 
 
 def photo_chip(photo: TrainingPhoto, backbone) -> np.ndarray | None:
     """The aligned chip of a training photo, or None when the file is gone or has changed since enrollment."""
+    from facerec.backbones import align_detected
     from facerec.files.atomic import file_sha256
     from facerec.vision.imageio import load_image
 
@@ -104,7 +108,7 @@ def photo_chip(photo: TrainingPhoto, backbone) -> np.ndarray | None:
         if file_sha256(photo.path) != photo.sha256:
             log.warning("%s changed since it was enrolled; re-enroll it (using its stored embedding only)", photo.path)
             return None
-        return backbone.align(load_image(photo.path), photo.face)
+        return align_detected(backbone, load_image(photo.path), photo.face, photo.detector)
     except (OSError, FacerecError) as e:
         log.warning("cannot read %s (%s); using its stored embedding only", photo.path, e)
         return None

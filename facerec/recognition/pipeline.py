@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from facerec.backbones import DEFAULT_BACKBONE, Backbone, embedding_id, flip_default, get_backbone
+from facerec.backbones import DEFAULT_BACKBONE, Backbone, align_detected, embedding_id, flip_default, get_backbone
 from facerec.detectors import detector_name, get_detector
 from facerec.vision.imageio import ImageSource, Photo, load_image
 from facerec.types import Face
@@ -78,7 +78,8 @@ class FacePipeline:
         size = self.backbone.input_size
         if not faces:
             return np.zeros((0, size, size, 3), dtype=np.uint8)
-        return np.stack([self.backbone.align(image, f) for f in faces])
+        detector = self.detector_name  # the backbone's own alignment or its generic one (BackboneEntry.fitted_to)
+        return np.stack([align_detected(self.backbone, image, f, detector) for f in faces])
 
     def detect_photo(self, photo: Photo) -> tuple[list[Face], np.ndarray]:
         """Faces (in the photo's displayed pixels) and their aligned chips, decoding only what each step needs:

@@ -18,8 +18,8 @@ def test_the_four_detectors_are_registered_with_mtcnn_the_default():
 
 def test_mtcnn_keeps_the_embedding_id_galleries_already_hold_and_others_add_their_name():
     assert embedding_id("dlib") == embedding_id("dlib", detector="mtcnn") == "dlib:dlibbox2+flip"
-    assert embedding_id("dlib", detector="dlib-hog") == "dlib:dlibbox2+flip@dlib-hog"
-    assert embedding_id("resnet50", False, "yunet") == "resnet50:loose30@yunet"
+    assert embedding_id("dlib", detector="dlib-hog") == "dlib:ownbox+flip@dlib-hog"
+    assert embedding_id("resnet50", False, "yunet") == "resnet50:5point@yunet"
     assert detector_of("dlib:dlibbox2+flip@dlib-cnn") == "dlib-cnn" and detector_of("dlib:dlibbox2+flip") == "mtcnn"
 
 

@@ -102,7 +102,7 @@ def test_a_gallery_enrolled_with_one_detector_is_re_embedded_not_mixed_with_anot
     assert code == 1 and "--detector" not in answer["error"] and "nobody is enrolled" in answer["error"]
     assert main(["enroll", str(people), "--gallery", str(gallery), "-q"]) == 0
     with Gallery(gallery, create=False) as g:
-        hog_vectors, hog_names, _ = g.embeddings("dlib:dlibbox2+flip@dlib-hog")
+        hog_vectors, hog_names, _ = g.embeddings("dlib:ownbox+flip@dlib-hog")
         mtcnn_vectors, mtcnn_names, _ = g.embeddings("dlib:dlibbox2+flip")
     assert sorted(hog_names) == sorted(mtcnn_names) == sorted(ENROLLED)
     # the same photos, other boxes: other embeddings, each kept under its own detector's id

@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.slow  # builds real pipelines (dlib's models)
 pytest.importorskip("dlib", reason="the dlib extra is not installed")
 
-HOG_ID = "dlib:dlibbox2+flip@dlib-hog"
+HOG_ID = "dlib:ownbox+flip@dlib-hog"  # dlib's generic alignment: its box mapping was fitted on MTCNN's
 
 
 def test_no_module_constructs_a_pipeline_but_the_factory():

@@ -62,7 +62,7 @@ def test_enroll_keeps_the_toys_embeddings_under_its_own_id(gallery):
     from facerec.gallery.store import Gallery
 
     with Gallery(gallery, create=False) as g:
-        assert sorted(g.embeddings("dlib:dlibbox2+flip@largest")[1]) == ["Barack_Obama", "Joe_Biden"]
+        assert sorted(g.embeddings("dlib:ownbox+flip@largest")[1]) == ["Barack_Obama", "Joe_Biden"]
         assert g.embeddings("dlib:dlibbox2+flip")[1] == []  # nothing under MTCNN's
 
 

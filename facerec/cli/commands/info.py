@@ -60,8 +60,15 @@ def backbone_status() -> list[dict]:
         device = spec.device_name()
         for status in spec.weights_status():
             rows.append({"name": spec.name, "embedding_size": spec.embedding_size, "device": device,
-                         "fine_tunable": spec.fine_tunable, **status})
+                         "fine_tunable": spec.fine_tunable, **alignments(spec), **status})
     return rows
+
+
+def alignments(spec) -> dict:
+    """Which detectors' boxes the backbone's alignment was fitted on (null: any detector's), and what the others get."""
+    fitted = list(spec.fitted_detectors) if spec.fitted_detectors is not None else None
+    return {"alignment": spec.alignment, "fitted_detectors": fitted,
+            "generic_alignment": spec.generic_alignment if fitted is not None else None}
 
 
 def detector_status() -> list[dict]:
