@@ -46,7 +46,7 @@ def public_url(config: ServerConfig) -> str:
 def create_app(config: ServerConfig, pipeline: Any = None, *, warm: bool = True, mqtt: Any = None) -> FastAPI:
     """`mqtt`: a facerec.video.mqtt.MqttPublisher (not started) that the cameras publish to."""
     from facerec import __version__
-    from facerec.server import api, deepstack, live, page
+    from facerec.server import api, deepstack, live, page, review_api
     from facerec.server.jobs import TagJobs
 
     state = ServerState(config, pipeline if pipeline is not None else load_pipeline(config))
@@ -81,6 +81,7 @@ def create_app(config: ServerConfig, pipeline: Any = None, *, warm: bool = True,
     app.state.facerec = state
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(review_api.router)
     app.include_router(deepstack.router)
     app.include_router(live.router)
     page.install(app)
