@@ -99,7 +99,10 @@ def test_review_page_names_drops_and_merges_groups(page, server, tagged):
     assert "3 photos" in card.inner_text()
     wait_for_images(page, ".person img, .cluster .face img")
     assert card.locator("img").evaluate("img => img.naturalWidth") == 112
-    # Two groups, three face thumbnails each.
+    # Two groups, three face thumbnails each, on the "Unknown faces" view.
+    page.click("nav a[data-view='unknown']")
+    page.wait_for_selector("body[data-view='unknown']")
+    wait_for_images(page, ".cluster .face img")
     groups = page.locator(".cluster")
     assert groups.count() == 2
     assert page.locator(".cluster .face img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)") == [112] * 6
@@ -118,7 +121,6 @@ def test_review_page_names_drops_and_merges_groups(page, server, tagged):
     first.locator(".name-input").fill("Alice Example")
     first.locator(".name-button").click()
     page.wait_for_selector("#status:has-text('enrolled as Alice Example')")
-    page.locator(".person[data-name='Alice Example']").wait_for()
     assert people(server)["Alice Example"]["faces"] == 3
 
     # Merge group 2 (two faces left) into the person enrolled above (another person here: the mechanics are tested).
@@ -144,3 +146,138 @@ def test_review_page_without_the_key_shows_only_the_sign_in_form(page, server):
     page.wait_for_selector("#login-form")
     assert page.locator("#main").is_hidden()
     assert requests.get(server.url + "/api/v1/clusters", timeout=30).status_code == 401
+
+
+# --------------------------------------------------------------------------- the page as a product (issue 19)
+
+VIEWS = ("#/people", "#/person/Angelina_Jolie", "#/unknown", "#/add", "#/history")
+
+
+def show(page, hash_: str) -> None:
+    """Show a view of the page and wait until it has been drawn from the server's answers."""
+    page.evaluate("() => { document.body.dataset.ready = ''; }")
+    page.evaluate("h => { if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange'));"
+                  " else location.hash = h; }", hash_)
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def enroll_many(server, tmp_path, count: int) -> list[str]:
+    """`count` people written straight into the server's gallery (another process, as `facerec enroll` would):
+    one real photo each, an embedding far from everyone's (a random direction), so they name nobody."""
+    import hashlib
+
+    import numpy as np
+
+    from facerec.gallery.store import Gallery
+    from facerec.types import Face
+
+    backbone = requests.get(server.url + "/api/v1/info", headers=HEADERS, timeout=30).json()["backbone"]
+    photo = (DATA / "core" / "kit_1.jpg").read_bytes()
+    rng = np.random.default_rng(19)
+    names = [f"Person {i:02d}" for i in range(count)]
+    with Gallery(server.gallery) as gallery:
+        for name in names:
+            path = tmp_path / f"{name}.jpg"
+            path.write_bytes(photo)
+            vector = rng.normal(size=128)
+            face = Face((150, 90, 220, 260), 0.99, tuple((200.0 + i, 180.0) for i in range(5)))
+            gallery.record_photo(name, path, hashlib.sha256(name.encode()).hexdigest(), 1.0, len(photo), "ok",
+                                 "test", backbone, face, vector / np.linalg.norm(vector))
+    return names
+
+
+def test_test_an_image_draws_boxes_and_names(page, server, tagged, request, tmp_path):
+    from browser import artifacts_dir
+
+    sign_in(page, server)
+    show(page, "#/add")
+    page.set_input_files("#test-photo", str(DATA / "holdout" / "Angelina_Jolie_img10.jpg"))  # never enrolled
+    page.click("#test-form button")
+    page.wait_for_selector("#status:has-text('1 face found: Angelina_Jolie')")
+    assert page.locator(".tested-face").evaluate_all("li => li.map(i => i.dataset.name)") == ["Angelina_Jolie"]
+    box = page.locator(".boxed .box.known")
+    assert box.count() == 1 and box.inner_text() == "1. Angelina_Jolie"
+    size = box.bounding_box()
+    assert size["width"] > 20 and size["height"] > 20  # drawn over the face, scaled with the photo
+    page.screenshot(path=str(artifacts_dir(request, tmp_path) / "test-an-image.png"), full_page=True)
+
+
+def test_people_search_and_paging(page, server, tagged, request, tmp_path):
+    from browser import artifacts_dir
+
+    enroll_many(server, tmp_path, 60)
+    total = requests.get(server.url + "/api/v1/people", headers=HEADERS, timeout=30).json()["people"]
+    sign_in(page, server)
+    assert page.locator("#people .person").count() == 48  # one page, never everyone at once
+    assert page.inner_text("#people-pager .range") == f"1–48 of {len(total)}"
+    page.screenshot(path=str(artifacts_dir(request, tmp_path) / "people-page-1.png"), full_page=True)
+    page.evaluate("() => { document.body.dataset.ready = ''; }")
+    page.click("#people-pager .next")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#people .person").count() == len(total) - 48
+    assert page.locator("#people-pager .next").is_disabled()
+    # search: any part of the name, whatever the case and separators; back to the first page
+    page.evaluate("() => { document.body.dataset.ready = ''; }")
+    page.fill("#people-search", "person_07")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#people .person").evaluate_all("cards => cards.map(c => c.dataset.name)") == ["Person 07"]
+    assert page.inner_text("#people-count") == "(1 matching “person_07”)"
+    page.evaluate("() => { document.body.dataset.ready = ''; }")
+    page.fill("#people-search", "ANGELINA jolie")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#people .person").evaluate_all("cards => cards.map(c => c.dataset.name)") == ["Angelina_Jolie"]
+    page.click("#people .person a")  # the person's page, by its link
+    page.wait_for_selector("body[data-view='person']")
+    wait_for_images(page, "#person-faces img")
+    assert page.inner_text("#person-name") == "Angelina_Jolie"
+    assert page.locator("#person-faces .face img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)") == [112] * 3
+
+
+def test_the_page_fits_390_px_without_horizontal_scroll(browser, server, tagged, request, tmp_path):
+    from browser import artifacts_dir
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        sign_in(page, server)
+        for view in VIEWS:
+            show(page, view)
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert widths[0] <= widths[1] == 390, (view, widths)
+            name = view.strip("#/").replace("/", "-") or "people"
+            page.screenshot(path=str(artifacts_dir(request, tmp_path) / f"390px-{name}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_page_is_keyboard_reachable(page, server, tagged):
+    sign_in(page, server)
+
+    def tab_to(selector: str, limit: int = 80) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+                outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+                assert outline != "none", f"{selector} has no visible focus"
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("nav a[data-view='unknown']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-view='unknown']")
+    tab_to("#tag-album")  # the form's field, by its label
+    assert page.evaluate("() => document.activeElement.labels[0].textContent") == "Folder on the server"
+    show(page, "#/people")
+    tab_to(".person[data-name='Angelina_Jolie'] a")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-view='person']")
+    tab_to("#person-faces .face-open")
+    page.keyboard.press("Enter")  # the photo the face came from
+    page.wait_for_function("() => document.getElementById('photo-dialog').open")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.getElementById('photo-dialog').open")
+    # every control is a real button, link or labelled field
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden])')]
+        .filter(i => !i.labels.length && !i.getAttribute('aria-label')).map(i => i.id || i.className)""")
+    assert unlabelled == []

@@ -87,13 +87,14 @@ async function render() {
   }
 }
 
-// Run a change; say what it did; show the page again. `after` may change the route (a renamed person).
+// Run a change, show the page again, then say what it did. `after` may change the route (a renamed person).
 async function act(work, done, after) {
   try {
     const result = await work();
-    say(done(result));
+    const message = done(result);
     if (after) after(result);
     await render();
+    say(message);  // last: once it shows, the page shows the change too
     return result;
   } catch (error) {
     if (error instanceof AuthNeeded) await render();
