@@ -206,10 +206,11 @@ def rename(gallery: Any, old: str, new: str) -> dict[str, Any]:
         if clash:
             raise DecisionError(f"{clash[0]!r} is enrolled already: to make one person of {person.name!r} and "
                                 f"{clash[0]!r}, merge them (`facerec merge`)", 409)
-        _rename_everywhere(db, person.id, person.name, target)
-        before = {"old": person.name, "new": target,
-                  "alias_replaced": _put_alias(db, person.name, person.id),
+        # the aliases this replaces, by the names people have before the step (what undo comes back to)
+        before = {"old": person.name, "new": target, "alias_replaced": _alias_row(db, person.name),
                   "alias_removed": _alias_row(db, target)}
+        _rename_everywhere(db, person.id, person.name, target)
+        _put_alias(db, person.name, person.id)
         db.execute("DELETE FROM aliases WHERE alias = ?", (target,))  # a name is its own person's, never an alias
         bump_version(db)  # tagging re-identifies, so photos and sidecars carry the new name
         step = newest_step(db) + 1
