@@ -197,7 +197,7 @@ class MediaTables:
         return db.execute(
             """SELECT d.*, m.path AS media_path, m.sha256 AS media_sha, m.mtime AS media_mtime, m.size AS media_size
                FROM detections d JOIN media m ON m.id = d.media_id
-               WHERE d.cluster_id = ? AND d.backbone = ? AND d.assigned_person_id IS NULL""",
+               WHERE d.cluster_id = ? AND d.backbone = ? AND d.assigned_person_id IS NULL ORDER BY d.id""",
             (int(cluster_id), embedding_id),
         ).fetchall()
 
