@@ -1,4 +1,5 @@
-"""facerec undo [N] — take back the last N review decisions (confirm, reject, drop from a group)."""
+"""facerec undo [N] — take back the last N review steps (confirm, reject, drop, rename, merge, hide, cover, move,
+naming a group)."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,9 @@ from facerec import errors
 from facerec.cli.commands._util import COUNT, print_json
 
 DESCRIPTION = """Undo the last N steps of review decisions (default 1), newest first: each `facerec confirm`,
-`facerec reject` or drop from a group on the review page is one step, shared by every process using the
-gallery. The faces get back the names and group they had before the step.
+`reject`, `rename`, `merge`, `hide`, `unhide`, `cover`, `move`, `name` or an action on the review page is one
+step, on one stack shared by every process using the gallery. What the step changed gets back what it had:
+names of samples and album faces, groups, decisions, hidden, cover faces, folder aliases.
 
 examples:
   facerec undo
@@ -25,15 +27,15 @@ def register(sub, common) -> None:
 
 
 def run(args) -> int:
-    from facerec.gallery.decisions import undo
+    from facerec.gallery.people_decisions import undo
     from facerec.gallery.store import Gallery
 
     with Gallery(args.gallery, create=False) as gallery:
-        undone = undo(gallery, args.steps)
+        steps = undo(gallery, args.steps)
     if args.json:
-        print_json({"undone": [d.to_dict() for d in undone]})
+        print_json({"undone": [d.to_dict() for step in steps for d in step.decisions],
+                    "steps": [step.to_dict() for step in steps]})
     else:
-        for d in undone:
-            print(f"undone: {d.face} {d.kind}" + (f" {d.person}" if d.person else "")
-                  + (f" (group {d.group_id})" if d.group_id is not None else ""))
+        for step in steps:
+            print(f"undone step {step.step}: {step.summary}")
     return errors.EXIT_OK
