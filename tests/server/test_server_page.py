@@ -281,3 +281,61 @@ def test_the_page_is_keyboard_reachable(page, server, tagged):
     unlabelled = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden])')]
         .filter(i => !i.labels.length && !i.getAttribute('aria-label')).map(i => i.id || i.className)""")
     assert unlabelled == []
+
+
+def test_cover_move_hide_and_undo_on_the_person_page(page, server, tagged, request, tmp_path):
+    from browser import artifacts_dir, route_missing
+
+    for method, path in (("post", "/api/v1/people/{name}/cover"), ("post", "/api/v1/faces/{face_id}/move"),
+                         ("post", "/api/v1/people/{name}/hide")):
+        missing = route_missing(server.url, method, path, HEADERS)
+        if missing:
+            pytest.skip(missing)
+    # Setup through the API: Kit enrolled; an album face of the tagged folder confirmed as Angelina (wrongly).
+    kit = (DATA / "core" / "kit_1.jpg").read_bytes()
+    assert requests.post(server.url + "/api/v1/people/Kit/photos", files={"images": kit}, headers=HEADERS,
+                         timeout=120).status_code == 200
+    album = [f for f in requests.get(server.url + "/api/v1/faces", headers=HEADERS, timeout=30).json()["faces"]
+             if f["kind"] == "album"]
+    face = album[0]["id"]
+    assert requests.post(server.url + f"/api/v1/faces/{face}/confirm", json={"name": "Angelina_Jolie"},
+                         headers=HEADERS, timeout=30).status_code == 200
+
+    sign_in(page, server)
+    show(page, "#/person/Angelina_Jolie")
+    # Cover: the second enrolled face; the people grid shows it.
+    second = page.locator("#person-faces .face[data-kind='sample']").nth(1)
+    cover = second.get_attribute("data-face")
+    second.locator(".cover-button").click()
+    page.wait_for_selector(f"#status:has-text('The cover of Angelina_Jolie is now face {cover}')")
+    assert page.locator(f"#person-faces .face.is-cover[data-face='{cover}']").count() == 1
+    show(page, "#/people")
+    src = page.locator(".person[data-name='Angelina_Jolie'] img").get_attribute("src")
+    assert src == f"/api/v1/faces/{cover}/thumbnail"
+
+    # Move the album face to Kit, with the keyboard-reachable form in its card; Ctrl+Z takes it back.
+    show(page, "#/person/Angelina_Jolie")
+    card = page.locator(f"#person-faces .face[data-face='{face}']")
+    card.locator(".move-button").click()
+    card.locator(".move-input").fill("Kit")
+    card.locator(".move-form button").click()
+    page.wait_for_selector(f"#status:has-text('Moved face {face} from Angelina_Jolie to Kit')")
+    assert page.locator(f"#person-faces .face[data-face='{face}']").count() == 0
+    page.screenshot(path=str(artifacts_dir(request, tmp_path) / "person-page.png"), full_page=True)
+    page.keyboard.press("Control+z")
+    page.wait_for_selector("#status:has-text('Undone')")
+    page.locator(f"#person-faces .face[data-face='{face}']").wait_for()
+
+    # Hide: out of the grid, back with "Show hidden"; unhide.
+    page.click("#hide-button")
+    page.wait_for_selector("#status:has-text('Angelina_Jolie is hidden')")
+    assert page.locator("#person-hidden").is_visible()
+    show(page, "#/people")
+    assert page.locator(".person[data-name='Angelina_Jolie']").count() == 0
+    page.check("#show-hidden")
+    page.locator(".person.is-hidden[data-name='Angelina_Jolie']").wait_for()
+    page.click(".person[data-name='Angelina_Jolie'] a")
+    page.wait_for_selector("body[data-view='person']")
+    page.click("#hide-button")
+    page.wait_for_selector("#status:has-text('Angelina_Jolie is shown again')")
+    assert not any(p["hidden"] for p in people(server).values())

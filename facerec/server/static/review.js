@@ -482,7 +482,10 @@ async function showHistoryView() {
 
 function undo(steps = 1) {
   return act(() => call("POST", "/api/v1/undo", { steps }),
-    (r) => `Undone: ${plural(steps, "change")}${r.undone && r.undone.length && r.undone[0].summary ? ` (${r.undone[0].summary})` : ""}.`);
+    (r) => {
+      const summaries = (r.steps || []).map((s) => s.summary).filter(Boolean);
+      return summaries.length ? `Undone: ${summaries.join("; ")}.` : `Undone: ${plural(steps, "change")}.`;
+    });
 }
 
 $("undo-button").addEventListener("click", () => undo(1));
