@@ -339,3 +339,35 @@ def test_cover_move_hide_and_undo_on_the_person_page(page, server, tagged, reque
     page.click("#hide-button")
     page.wait_for_selector("#status:has-text('Angelina_Jolie is shown again')")
     assert not any(p["hidden"] for p in people(server).values())
+
+
+def test_review_routes_answer_images_and_pages_and_refuse_bad_requests(server, tagged):
+    """The routes the page uses (facerec.server.review_api), over plain HTTP."""
+    import io
+
+    from PIL import Image
+
+    def get(path: str, **kwargs):
+        return requests.get(server.url + path, timeout=60, **{"headers": HEADERS, **kwargs})
+
+    faces = get("/api/v1/faces").json()["faces"]
+    for face in (next(f for f in faces if f["kind"] == "sample"), next(f for f in faces if f["kind"] == "album")):
+        thumb = get(f"/api/v1/faces/{face['id']}/thumbnail")
+        assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).size == (112, 112)
+        photo = get(f"/api/v1/faces/{face['id']}/photo")
+        assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+        assert max(Image.open(io.BytesIO(photo.content)).size) <= 1024
+    for bad in ("a999999", "s999999", "x1", "12"):
+        r = get(f"/api/v1/faces/{bad}/photo")
+        assert r.status_code == 404 and r.json()["detail"], bad
+    assert get("/api/v1/review/people", headers={}).status_code == 401  # the key, as everywhere
+    assert get("/api/v1/faces/a1/photo", headers={**HEADERS, "Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert get("/api/v1/review/people?limit=0").status_code == 422
+    assert get("/api/v1/review/faces?offset=-1").status_code == 422
+    page = get("/api/v1/review/people?q=angelina&limit=1").json()
+    assert [p["name"] for p in page["people"]] == ["Angelina_Jolie"] and page["total"] == 1
+    assert page["people"][0]["cover_thumbnail"].startswith("/api/v1/")
+    hers = [f["id"] for f in get("/api/v1/faces?person=Angelina_Jolie").json()["faces"]]
+    samples = get("/api/v1/review/faces?person=Angelina_Jolie&limit=2&offset=1").json()
+    assert samples["total"] == len(hers) >= 3 and samples["offset"] == 1
+    assert [f["id"] for f in samples["faces"]] == hers[1:3]

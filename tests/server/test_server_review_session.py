@@ -169,7 +169,13 @@ def test_a_review_session_tag_name_confirm_reject_retag_rename_merge_undo(browse
     assert {p["name"]: p["faces"] for p in api(server, "GET", "/api/v1/people").json()["people"]} == {
         "Rose": 1, "Kit": 2, "alice_example": 2}
 
-    # Rose's page, "Is this Rose?": the best suggestion is right (confirm), the other is wrong (reject).
+    # Everyone's suggestions, best first, on the people view; then Rose's page, "Is this Rose?": the best
+    # suggestion is right (confirm), the other is wrong (reject).
+    go(page, "#/people")
+    assert page.locator("#checks .suggestion").evaluate_all("cards => cards.map(c => [c.dataset.face, c.dataset.name])") == [
+        [faces["rose_2.jpg"]["id"], "Rose"], [wrong_id, "Rose"]]
+    page.click("#checks .suggestion .question")  # "Is this Rose?" leads to Rose's page
+    page.wait_for_selector("body[data-view='person']")
     go(page, "#/person/Rose")
     suggestions = page.locator("#person-suggestions .suggestion")
     assert [suggestions.nth(i).get_attribute("data-face") for i in range(suggestions.count())] == [

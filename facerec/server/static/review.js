@@ -57,7 +57,7 @@ function route() {
 
 const personLink = (name) => `#/person/${enc(name)}`;
 const views = { people: showPeopleView, person: showPersonView, unknown: showUnknownView, add: async () => {}, history: showHistoryView };
-const paging = { people: 0, suggestions: 0, faces: 0, loose: 0 };
+const paging = { people: 0, checks: 0, suggestions: 0, faces: 0, loose: 0 };
 let shownPerson = null;
 
 async function render() {
@@ -138,8 +138,17 @@ function personCard(person) {
 async function showPeopleView() {
   const q = $("people-search").value.trim();
   const hidden = $("show-hidden").checked;
-  const page = await call("GET", `/api/v1/review/people?q=${enc(q)}&hidden=${hidden}&offset=${paging.people}&limit=${PAGE}`);
-  if (page.total && page.offset >= page.total) { paging.people = 0; return showPeopleView(); }
+  const [page, checks] = await Promise.all([
+    call("GET", `/api/v1/review/people?q=${enc(q)}&hidden=${hidden}&offset=${paging.people}&limit=${PAGE}`),
+    call("GET", `/api/v1/review/faces?suggested=true&offset=${paging.checks}&limit=${PAGE}`)]);
+  if ((page.total && page.offset >= page.total) || (checks.total && checks.offset >= checks.total)) {
+    paging.people = paging.checks = 0;
+    return showPeopleView();
+  }
+  $("checks").replaceChildren(...checks.faces.map((f) => suggestionCard(f, f.name, true)));
+  $("checks-count").textContent = `(${checks.total})`;
+  $("no-checks").hidden = checks.total > 0;
+  pager($("checks-pager"), checks, "checks", render);
   $("people").replaceChildren(...page.people.map(personCard));
   $("people-count").textContent = q ? `(${page.total} matching “${q}”)` : `(${page.total}${page.hidden ? `, ${page.hidden} hidden` : ""})`;
   $("no-people").hidden = page.total > 0 || Boolean(q);
@@ -209,10 +218,12 @@ function personFaceCard(face, person, cover) {
     move);
 }
 
-function suggestionCard(face, person) {
+// "Is this P?" with Yes / No; `asking`: the question shown on the card (the list of everyone's suggestions).
+function suggestionCard(face, person, asking = false) {
   const label = `face ${face.id}`;
-  return el("li", { class: "face card suggestion", dataset: { face: face.id } },
+  return el("li", { class: "face card suggestion", dataset: { face: face.id, name: person } },
     faceImage(face, label),
+    asking ? el("a", { href: personLink(person), class: "question" }, `Is this ${person}?`) : null,
     el("span", { class: "meta" }, `${Math.round((face.score || 0) * 100)} % sure`),
     el("div", { class: "buttons" },
       el("button", { type: "button", class: "confirm-button good",
