@@ -161,6 +161,9 @@ def show(page, hash_: str) -> None:
     page.wait_for_selector("body[data-ready='1']")
 
 
+HOSTILE = '<img src=x onerror="document.body.dataset.pwned=1"> & Co'  # a name is user data: shown as text
+
+
 def enroll_many(server, tmp_path, count: int) -> list[str]:
     """`count` people written straight into the server's gallery (another process, as `facerec enroll` would):
     one real photo each, an embedding far from everyone's (a random direction), so they name nobody."""
@@ -174,7 +177,7 @@ def enroll_many(server, tmp_path, count: int) -> list[str]:
     backbone = requests.get(server.url + "/api/v1/info", headers=HEADERS, timeout=30).json()["backbone"]
     photo = (DATA / "core" / "kit_1.jpg").read_bytes()
     rng = np.random.default_rng(19)
-    names = [f"Person {i:02d}" for i in range(count)]
+    names = [f"Person {i:02d}" for i in range(count)] + [HOSTILE]
     with Gallery(server.gallery) as gallery:
         for name in names:
             path = tmp_path / f"{name}.jpg"
@@ -222,6 +225,17 @@ def test_people_search_and_paging(page, server, tagged, request, tmp_path):
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("#people .person").evaluate_all("cards => cards.map(c => c.dataset.name)") == ["Person 07"]
     assert page.inner_text("#people-count") == "(1 matching “person_07”)"
+    # a name that looks like HTML is shown as the text it is, on the grid and on its page
+    page.evaluate("() => { document.body.dataset.ready = ''; }")
+    page.fill("#people-search", "onerror")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#people .person .name").all_inner_texts() == [HOSTILE]
+    page.click("#people .person a")
+    page.wait_for_selector("body[data-view='person']")
+    assert page.inner_text("#person-name") == HOSTILE
+    assert page.evaluate("() => document.body.dataset.pwned === undefined && !document.querySelector('main img[src=x]')")
+    page.go_back()
+    page.wait_for_selector("body[data-view='people']")
     page.evaluate("() => { document.body.dataset.ready = ''; }")
     page.fill("#people-search", "ANGELINA jolie")
     page.wait_for_selector("body[data-ready='1']")
