@@ -88,7 +88,10 @@ async function render() {
 }
 
 // Run a change, show the page again, then say what it did. `after` may change the route (a renamed person).
+let acting = false;  // a change in progress: the route it moves to keeps its message
+
 async function act(work, done, after) {
+  acting = true;
   try {
     const result = await work();
     const message = done(result);
@@ -103,6 +106,8 @@ async function act(work, done, after) {
       if (error.status === 409) await render();  // stale: show what the server has now
     }
     return null;
+  } finally {
+    acting = false;
   }
 }
 
@@ -197,7 +202,7 @@ function moveForm(face, person) {
 
 function personFaceCard(face, person, cover) {
   const label = `face ${face.id}`;
-  const move = moveForm(face, person);
+  const move = face.kind === "album" ? moveForm(face, person) : null;  // a sample is its person's by enrolment
   const isCover = face.id === cover;
   return el("li", { class: `face card${isCover ? " is-cover" : ""}`, dataset: { face: face.id, kind: face.kind } },
     faceImage(face, label),
@@ -206,12 +211,12 @@ function personFaceCard(face, person, cover) {
       isCover ? null : el("button", { type: "button", class: "cover-button",
         onclick: () => act(() => call("POST", `/api/v1/people/${enc(person)}/cover`, { face: face.id }),
           () => `The cover of ${person} is now face ${face.id}.`) }, "Make cover"),
-      el("button", { type: "button", class: "move-button", "aria-expanded": "false",
+      face.kind === "album" ? el("button", { type: "button", class: "move-button", "aria-expanded": "false",
         onclick: (event) => {
           move.hidden = !move.hidden;
           event.currentTarget.setAttribute("aria-expanded", String(!move.hidden));
           if (!move.hidden) move.querySelector("input").focus();
-        } }, "Move…"),
+        } }, "Move…") : null,
       face.kind === "album" ? el("button", { type: "button", class: "reject-button",
         onclick: () => act(() => call("POST", `/api/v1/faces/${face.id}/reject`, { seen: person }),
           () => `Face ${face.id} is not ${person}: facerec will not name it so again.`) }, `Not ${person}`) : null),
@@ -530,5 +535,9 @@ $("login-form").addEventListener("submit", async (event) => {
 });
 
 $("photo-dialog").addEventListener("close", () => { $("photo-image").removeAttribute("src"); });
-window.addEventListener("hashchange", () => { render(); $("main").focus({ preventScroll: true }); });
+window.addEventListener("hashchange", () => {
+  if (!acting) say("");  // the last action's message belongs to the view it was made on
+  render();
+  $("main").focus({ preventScroll: true });
+});
 render();
