@@ -111,6 +111,13 @@ def find_person(db: sqlite3.Connection, raw: str) -> Person | None:
     return Person(int(matches[0]["id"]), matches[0]["name"], name) if matches else None  # type: ignore[arg-type]
 
 
+def enrolled_spelling(db: sqlite3.Connection, name: str) -> str:
+    """`name` through facerec.names, spelt as the enrolled person it means when it differs from their name only by
+    case or separators ("katy_perry" -> "Katy_Perry", `find_person`): for confirm / reject and uploads."""
+    found = find_person(db, name)
+    return found.name if found is not None else person_name(name)
+
+
 def person_named(db: sqlite3.Connection, raw: str) -> Person:
     person = find_person(db, raw)
     if person is None:
