@@ -149,10 +149,12 @@ def _faces_and_names(db: sqlite3.Connection, ids: Iterable[str], name: str | Non
                      what: str) -> list[tuple[sqlite3.Row, str]]:
     """Each album face of `ids` with the person a decision on it is about (`name`, or the name it carries now);
     refuses a stale view or a face with no name to decide on (`what` says what to do instead)."""
+    from facerec.gallery.people_decisions import enrolled_spelling
+
     out = []
     for row in _album_rows(db, ids):
         _check_seen(row, seen)
-        person = person_name(name) if name is not None else current_name(row)
+        person = enrolled_spelling(db, name) if name is not None else current_name(row)
         if person == UNKNOWN:
             raise DecisionError(f"face a{row['id']} carries no name to {what}", 409)
         out.append((row, person))

@@ -111,6 +111,13 @@ def find_person(db: sqlite3.Connection, raw: str) -> Person | None:
     return Person(int(matches[0]["id"]), matches[0]["name"], name) if matches else None  # type: ignore[arg-type]
 
 
+def enrolled_spelling(db: sqlite3.Connection, name: str) -> str:
+    """`name` through facerec.names, spelt as the enrolled person it means when it differs from their name only by
+    case or separators ("katy_perry" -> "Katy_Perry", `find_person`): for confirm / reject and uploads."""
+    found = find_person(db, name)
+    return found.name if found is not None else person_name(name)
+
+
 def person_named(db: sqlite3.Connection, raw: str) -> Person:
     person = find_person(db, raw)
     if person is None:
@@ -365,13 +372,32 @@ def _tag_sample(db: sqlite3.Connection, detection: sqlite3.Row) -> sqlite3.Row |
                       (f"{media[0]}#face{detection['face_index']}",)).fetchone()
 
 
+def _album_face_of_sample(db: sqlite3.Connection, text: str) -> str:
+    """The album face id a face id stands for: a sample made by naming a group is its album face; a sample enrolled
+    from a folder or an upload is refused (its photo decides: move the file and enroll again)."""
+    kind, row_id = parse_face_id(text)
+    if kind == ALBUM:
+        return text
+    row = db.execute("SELECT path, source FROM photos WHERE id = ?", (row_id,)).fetchone()
+    if row is None:
+        raise DecisionError(f"no enrolled sample {text} (see `facerec faces`)", 404)
+    media, _, index = row["path"].rpartition("#face")
+    detection = db.execute("SELECT d.id FROM detections d JOIN media m ON m.id = d.media_id WHERE m.path = ?"
+                           " AND d.face_index = ?", (media, int(index) if index.isdigit() else -1)).fetchone()
+    if row["source"] != "tag" or detection is None:
+        raise DecisionError(f"{text} is the enrolled photo {row['path']}: to give it to someone else, move the file "
+                            "to their folder and run `facerec enroll` again", 409)
+    return face_id(ALBUM, detection[0])
+
+
 def move(gallery: Any, ids: Sequence[str], to: str, seen: str | None = None) -> list[dict[str, Any]]:
     """Album faces are NAME's, not who they are named now: each is rejected as its current name (if it has one)
-    and confirmed as NAME, and a sample a named group made of it goes to NAME too -- all one undo step. NAME must be
-    enrolled. `seen`: the name the user saw on the faces (409 when it changed). All ids are checked first."""
+    and confirmed as NAME, and a sample a named group made of it goes to NAME too -- all one undo step. A sample
+    made by naming a group (s<N>) moves as its album face. NAME must be enrolled. `seen`: the name the user saw on
+    the faces (409 when it changed). All ids are checked first."""
     with gallery._transaction() as db:
         target = person_named(db, to)
-        rows = _album_rows(db, ids)
+        rows = _album_rows(db, [_album_face_of_sample(db, i) for i in ids])
         for row in rows:
             _check_seen(row, seen)
             if current_name(row) == target.name:

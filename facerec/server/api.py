@@ -161,8 +161,10 @@ def people(request: Request) -> dict[str, Any]:
 
 @router.post("/people/{name:path}/photos", dependencies=keyed, summary="Enrol photos of a person (the largest face of each)")
 def enroll_photos(request: Request, name: str, images: list[UploadFile] = File(...)) -> dict[str, Any]:
+    from facerec.gallery.people_decisions import enrolled_spelling
+
     state = state_of(request)
-    name = valid_name(name)
+    name = enrolled_spelling(state.gallery()._db, valid_name(name))  # "katy_perry" adds to Katy_Perry
     rows = [enroll_upload(state, name, *read_upload(upload, "images")) for upload in images]
     enrolled = sum(r["status"] in OK_STATUSES for r in rows)
     if not enrolled:

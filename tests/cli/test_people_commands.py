@@ -116,6 +116,14 @@ def test_hide_unhide_cover_and_people_all(capsys, gallery_path):
     assert details["Kit"]["hidden"] is False and details["Katy_Perry"]["cover"] is None
 
 
+def test_confirm_as_a_name_spelt_otherwise_finds_the_person(capsys, gallery_path):
+    face = album_face(gallery_path)
+    code, out, _ = run(capsys, gallery_path, "confirm", face, "--as", "katy-perry")
+    assert code == 0 and f"{face}: confirmed as Katy_Perry" in out
+    code, out, _ = run(capsys, gallery_path, "reject", face, "--name", "KIT")
+    assert code == 0 and f"{face}: is not Kit" in out
+
+
 def test_move_command_is_one_step(capsys, gallery_path):
     face = album_face(gallery_path)
     code, _, err = run(capsys, gallery_path, "move", face, "a999999", "--to", "Kit")

@@ -251,6 +251,14 @@ def test_moving_a_face_of_a_named_group_moves_its_sample_too(gallery):
     assert samples == {"/album/group.jpg#face0": "Ann", "/album/group.jpg#face1": "Rose"}
     pd.undo(gallery)
     assert state(gallery) == before
+    # the sample's own id moves it the same way; a sample enrolled from a folder is its photo's: refused
+    sample = next(p.id for p in gallery.photos(source="tag") if p.path.endswith("#face0"))
+    (moved,) = pd.move(gallery, [f"s{sample}"], "Kit")
+    assert moved["face"] == f"a{ids[0]}" and moved["from"] == "Ann"
+    folder_sample = gallery.photo("/people/Rose/1.jpg").id
+    with pytest.raises(DecisionError, match="move the file") as refused:
+        pd.move(gallery, [f"s{folder_sample}"], "Kit")
+    assert refused.value.status == 409
 
 
 # --------------------------------------------------------------------------- naming a group

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serverproc import ServerProcess, require_server_extra
+from serverproc import DATA, ServerProcess, require_server_extra
 
 pytestmark = pytest.mark.slow  # the server loads the dlib model
 
@@ -152,3 +152,10 @@ def test_naming_a_group_answers_its_step_and_undo_gives_the_group_back(server):
     assert people(server)["Kit"]["photos"] == 1
     (again,) = call(server, "GET", "/api/v1/clusters").json()["clusters"]
     assert again["cluster"] == group["cluster"] and [d["id"] for d in again["detections"]] == shown
+
+
+def test_photos_uploaded_for_a_name_spelt_otherwise_go_to_the_person(server):
+    photo = (DATA / "core" / "kit_1.jpg").read_bytes()
+    r = call(server, "POST", "/api/v1/people/KIT/photos", files={"images": photo})
+    assert r.status_code == 200 and r.json()["person"] == "Kit"
+    assert "KIT" not in people(server) and people(server)["Kit"]["photos"] == 2

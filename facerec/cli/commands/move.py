@@ -10,7 +10,8 @@ from facerec.cli.commands._util import print_json
 DESCRIPTION = f"""Move album faces (a<N> from `facerec faces`) to NAME, someone enrolled: each face is rejected
 as the name it carries now (tagging never gives it that name again) and confirmed as NAME (it keeps NAME
 whatever the threshold), and a sample a named group made of it goes to NAME too -- all one step that
-`facerec undo` takes back.
+`facerec undo` takes back. Such a sample's own id (s<N>) moves it the same way; a photo enrolled from a folder
+is refused (move the file to the other person's folder and run `facerec enroll`).
 
 {NAME_RULE}
 
