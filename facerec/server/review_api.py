@@ -11,7 +11,6 @@ face is one the gallery records, and what goes back is a re-encoded image, never
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +23,7 @@ from facerec.errors import ImageError
 from facerec.server.api import jpeg, keyed, people, state_of
 from facerec.server.errors import ApiError
 from facerec.server.thumbnails import TAG_SAMPLE_MARK, crop_file, jpeg_bytes, media_path_of
+from facerec.names import name_key
 from facerec.types import NAMED_BY_FACEREC, UNKNOWN
 
 PHOTO_LONG_SIDE = 1024
@@ -102,9 +102,6 @@ def face_photo(request: Request, face_id: str) -> Response:
 # --------------------------------------------------------------------------- pages
 
 
-def folded(text: str) -> str:
-    """A name as search compares it: case and separators (_ - . and spaces) do not count."""
-    return re.sub(r"[\s_.\-]+", " ", text).casefold().strip()
 
 
 def page_of(items: list[Any], offset: int, limit: int) -> dict[str, Any]:
@@ -126,9 +123,9 @@ def people_page(request: Request, q: str = Query("", max_length=200), hidden: bo
     """Everyone GET /people lists (with its fields: hidden, cover, similar ...), filtered and cut to one page.
     `q` matches any part of a name, whatever the case and separators; `hidden`: hidden people too."""
     everyone = people(request)["people"]
-    wanted = folded(q)
-    shown = [p for p in everyone if (hidden or not p.get("hidden")) and wanted in folded(p["name"])]
-    shown.sort(key=lambda p: folded(p["name"]))
+    wanted = name_key(q)  # case and separators do not count: "katy perry" finds Katy_Perry (facerec.names)
+    shown = [p for p in everyone if (hidden or not p.get("hidden")) and wanted in name_key(p["name"])]
+    shown.sort(key=lambda p: (name_key(p["name"]), p["name"]))
     page = page_of([{**p, "cover_thumbnail": cover_url(p)} for p in shown], offset, limit)
     return {"people": page.pop("items"), **page, "hidden": sum(bool(p.get("hidden")) for p in everyone)}
 
