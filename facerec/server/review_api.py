@@ -15,15 +15,14 @@ from typing import Any
 from urllib.parse import quote
 
 import cv2
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from facerec.errors import ImageError
+from facerec.names import name_key
 from facerec.server.api import jpeg, keyed, people, state_of
 from facerec.server.errors import ApiError
 from facerec.server.thumbnails import TAG_SAMPLE_MARK, crop_file, jpeg_bytes, media_path_of
-from facerec.names import name_key
 from facerec.types import NAMED_BY_FACEREC, UNKNOWN
 
 PHOTO_LONG_SIDE = 1024
