@@ -278,14 +278,14 @@ function showSimilar(person) {
 
 function mergeInto(name, into) {
   return act(() => call("POST", `/api/v1/people/${enc(name)}/merge`, { into }),
-    (r) => `Merged ${r.merged} into ${r.person}.`, (r) => { window.location.hash = personLink(r.person); });
+    (r) => `Merged ${r.merged} into ${r.person}.${r.note ? ` ${r.note}` : ""}`, (r) => { window.location.hash = personLink(r.person); });
 }
 
 $("rename-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const name = route().name;
   act(() => call("POST", `/api/v1/people/${enc(name)}/rename`, { to: $("rename-input").value.trim() }),
-    (r) => `Renamed ${r.was} to ${r.person}.`,
+    (r) => `Renamed ${r.was} to ${r.person}.${r.note ? ` ${r.note}` : ""}`,
     (r) => { $("rename-input").value = ""; window.location.hash = personLink(r.person); });
 });
 
@@ -363,7 +363,7 @@ async function showUnknownView() {
 // `seen`: the faces this page shows; the server refuses (409) when the group no longer has exactly these.
 function nameGroup(cluster, name, seen) {
   return act(() => call("POST", `/api/v1/clusters/${cluster}/name`, { name: name.trim(), detections: seen }),
-    (r) => `${r.faces_enrolled} faces of group ${r.cluster} ${r.merged ? "merged into" : "enrolled as"} ${r.name}.`);
+    (r) => `${r.faces_enrolled} faces of group ${r.cluster} ${r.merged ? "merged into" : "enrolled as"} ${r.name}.${r.note ? ` ${r.note}` : ""}`);
 }
 
 function dropFaces(cluster, detections) {
@@ -407,7 +407,8 @@ $("enroll-form").addEventListener("submit", async (event) => {
   result.replaceChildren();
   try {
     const r = await call("POST", `/api/v1/people/${enc(name)}/photos`, body);
-    say(`Enrolled ${r.enrolled} of ${plural(r.photos.length, "photo")} as ${r.person}.`);
+    const spelt = r.person !== name ? ` (“${name}” is ${r.person}: names that differ only by case or separators are one person)` : "";
+    say(`Enrolled ${r.enrolled} of ${plural(r.photos.length, "photo")} as ${r.person}.${spelt}`);
     result.append(...r.photos.map((p) => el("li", { class: p.status }, `${p.file}: ${p.status}${p.note ? ` (${p.note})` : ""}`)));
     result.append(el("li", {}, el("a", { href: personLink(r.person) }, `See ${r.person}`)));
     $("enroll-form").reset();
