@@ -192,11 +192,21 @@ def _restore_aliases(db: sqlite3.Connection, rows: Iterable[dict[str, Any] | Non
                        (row["alias"], person[0], row["created_at"]))
 
 
-def _rename_everywhere(db: sqlite3.Connection, person_id: int, old: str, new: str) -> None:
-    """The person and every name facerec stored for them: faces tagging named, decisions about them."""
+def _rename_everywhere(db: sqlite3.Connection, person_id: int, old: str, new: str, keep: dict[str, list[int]]) -> None:
+    """The person and every name facerec stored for them: faces tagging named, decisions about them -- except the
+    rows of `keep` ("detections", "decisions": ids that carried `old` without meaning this person)."""
     db.execute("UPDATE people SET name = ? WHERE id = ?", (new, person_id))
-    db.execute("UPDATE detections SET predicted_name = ? WHERE predicted_name = ?", (new, old))
-    db.execute("UPDATE decisions SET person = ? WHERE person = ?", (new, old))
+    db.execute("UPDATE detections SET predicted_name = ? WHERE predicted_name = ?"
+               " AND id NOT IN (SELECT value FROM json_each(?))", (new, old, _ids(keep.get("detections", []))))
+    db.execute("UPDATE decisions SET person = ? WHERE person = ? AND id NOT IN (SELECT value FROM json_each(?))",
+               (new, old, _ids(keep.get("decisions", []))))
+
+
+def _carrying(db: sqlite3.Connection, name: str) -> dict[str, list[int]]:
+    """Rows that carry a name nobody has (left by a person deleted without forgetting): a rename onto that name
+    must not take them over when it is undone."""
+    return {"detections": [r[0] for r in db.execute("SELECT id FROM detections WHERE predicted_name = ?", (name,))],
+            "decisions": [r[0] for r in db.execute("SELECT id FROM decisions WHERE person = ?", (name,))]}
 
 
 def rename(gallery: Any, old: str, new: str) -> dict[str, Any]:
@@ -215,8 +225,8 @@ def rename(gallery: Any, old: str, new: str) -> dict[str, Any]:
                                 f"{clash[0]!r}, merge them (`facerec merge`)", 409)
         # the aliases this replaces, by the names people have before the step (what undo comes back to)
         before = {"old": person.name, "new": target, "alias_replaced": _alias_row(db, person.name),
-                  "alias_removed": _alias_row(db, target)}
-        _rename_everywhere(db, person.id, person.name, target)
+                  "alias_removed": _alias_row(db, target), "stale": _carrying(db, target)}
+        _rename_everywhere(db, person.id, person.name, target, {})
         _put_alias(db, person.name, person.id)
         db.execute("DELETE FROM aliases WHERE alias = ?", (target,))  # a name is its own person's, never an alias
         bump_version(db)  # tagging re-identifies, so photos and sidecars carry the new name
@@ -232,7 +242,7 @@ def _undo_rename(db: sqlite3.Connection, before: dict[str, Any]) -> None:
     person = db.execute("SELECT id FROM people WHERE name = ?", (new,)).fetchone()
     if person is None:
         return  # forgotten since
-    _rename_everywhere(db, int(person[0]), new, old)
+    _rename_everywhere(db, int(person[0]), new, old, before.get("stale", {}))
     db.execute("DELETE FROM aliases WHERE alias = ?", (old,))
     _restore_aliases(db, [before.get("alias_replaced"), before.get("alias_removed")])
     bump_version(db)

@@ -132,6 +132,16 @@ def test_rename_renames_everything_facerec_stored_and_undo_restores_it_exactly(g
     assert state(gallery) == before
 
 
+def test_undo_of_a_rename_leaves_faces_that_carried_the_new_name_before(gallery):
+    (left,) = tag(gallery, "/album/old.jpg", "Rosa")  # named by a person who was deleted without forgetting
+    before = state(gallery)
+    pd.rename(gallery, "Rose", "Rosa")
+    (tagged_since,) = tag(gallery, "/album/new.jpg", "Rosa")  # a tag run after the rename
+    pd.undo(gallery)
+    assert state(gallery)["detections"][:len(before["detections"])] == before["detections"]
+    assert gallery.detections("/album/new.jpg")[0].predicted_name == "Rose"  # hers: she is Rose again
+
+
 def test_rename_onto_an_existing_name_is_refused_and_changes_nothing(gallery):
     before = state(gallery)
     for new in ("Kit", "kit", "K_I_T"):  # Kit's name, or one that differs from it only by case or separators

@@ -46,8 +46,8 @@ def run(args) -> int:
                     "people": [{"name": p.name, "photos": p.photos, "faces": p.faces, "note": notes[p.name],
                                 **details.get(p.name, {})} for p in people]})
     elif people:
-        print_table(["name", "photos", "faces", "note"], [[p.name, p.photos, p.faces, hidden_note(p, hidden, notes)]
-                                                          for p in people])
+        print_table(["name", "photos", "faces", "note"],
+                    [[p.name, p.photos, p.faces, person_note(p, hidden, notes, details)] for p in people])
     elif not hidden:
         print(f"nobody is enrolled in {args.gallery} (use `facerec enroll PEOPLE_DIR`)")
     if hidden and not args.all and not args.json:
@@ -55,8 +55,11 @@ def run(args) -> int:
     return errors.EXIT_OK
 
 
-def hidden_note(person, hidden: list, notes: dict[str, str]) -> str:
-    return "; ".join(filter(None, ["hidden" if person in hidden else "", notes[person.name]]))
+def person_note(person, hidden: list, notes: dict[str, str], details: dict[str, dict]) -> str:
+    similar = details.get(person.name, {}).get("similar", [])
+    return "; ".join(filter(None, ["hidden" if person in hidden else "", notes[person.name],
+                                   f"same name as {', '.join(similar)} but for case or separators: `facerec merge`?"
+                                   if similar else ""]))
 
 
 def no_face_note(person, faces_any_backbone: int, backbone: str) -> str:
