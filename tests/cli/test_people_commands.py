@@ -80,12 +80,16 @@ def test_rename_merge_and_undo_commands(capsys, gallery_path):
     assert list(listed) == ["Katy"] and listed["Katy"]["photos"] == 2
     assert listed["Katy"]["aliases"] == ["Katy_Perry", "Kit"]
 
+    code, out, _ = run(capsys, gallery_path, "undo", "--list")  # undoes nothing
+    assert code == 0 and out.splitlines() == ["step 2: merged Kit into Katy", "step 1: renamed Katy_Perry to Katy"]
     code, out, _ = run(capsys, gallery_path, "undo", "2")
     assert code == 0 and out.splitlines()[0].endswith("merged Kit into Katy")
     assert "renamed Katy_Perry to Katy" in out.splitlines()[1]
     assert set(people_json(capsys, gallery_path)) == {"Katy_Perry", "Kit"}
     code, _, err = run(capsys, gallery_path, "undo")
     assert code == 1 and "nothing to undo" in err
+    code, out, _ = run(capsys, gallery_path, "undo", "--list", "--json")
+    assert code == 0 and json.loads(out) == {"steps": []}
 
 
 def test_hide_unhide_cover_and_people_all(capsys, gallery_path):
