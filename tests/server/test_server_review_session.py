@@ -1,7 +1,7 @@
 """A user's review session on the page, in a real headless browser against a real `facerec serve` (issue 19):
-enroll by upload, tag a folder of real photos, name the groups, confirm a right suggestion, reject a wrong one,
-re-tag with a looser threshold (the server restarted with it, the same gallery) and see the rejection hold,
-then rename, merge and undo. Screenshots go to $FACEREC_TEST_ARTIFACTS (or pytest's tmp_path)."""
+enroll by upload, tag a folder of real photos, see a stale view refused, name the groups, confirm a right
+suggestion, reject a wrong one, re-tag with a looser threshold (the server restarted with it, the same gallery)
+and see the rejection hold, then merge (offered for names that differ only by case), rename and undo. Screenshots go to $FACEREC_TEST_ARTIFACTS (or pytest's tmp_path)."""
 from __future__ import annotations
 
 import shutil
@@ -175,6 +175,22 @@ def test_a_review_session_tag_name_confirm_reject_retag_rename_merge_undo(browse
     page.screenshot(path=str(shots / "1-unknown-faces.png"), full_page=True)
     stranger = page.locator("#loose-faces .face")  # in no group: shown, not lost
     assert stranger.count() == 1 and stranger.get_attribute("data-face") == faces["stranger.jpg"]["id"]
+
+    # A view that is no longer true is refused: another tab (here the API) drops a face from the first group;
+    # naming the group as this page shows it enrolls nobody, and the page shows the group as it is now.
+    card = page.locator(".cluster").first
+    cluster = int(card.get_attribute("data-cluster"))
+    shown = card.locator(".drop-check").evaluate_all("boxes => boxes.map(b => Number(b.value))")
+    assert api(server, "POST", f"/api/v1/clusters/{cluster}/drop", json={"detections": shown[:1]}).status_code == 200
+    card.locator(".name-input").fill("Stale View")
+    act(page, lambda: card.locator(".name-button").click())
+    status(page, "changed since it was shown")
+    assert page.locator("#status.error").count() == 1
+    assert page.locator(f".cluster[data-cluster='{cluster}'] .face").count() == len(shown) - 1
+    assert "Stale View" not in {p["name"] for p in api(server, "GET", "/api/v1/people").json()["people"]}
+    assert api(server, "POST", "/api/v1/undo").status_code == 200  # the other tab takes its drop back
+    go(page, "#/unknown")
+    assert page.locator(".cluster").count() == 2
 
     # Name both groups: Kit, and alice_example (deepface_id03).
     for _ in range(2):
