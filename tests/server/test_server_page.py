@@ -364,6 +364,8 @@ def test_review_routes_answer_images_and_pages_and_refuse_bad_requests(server, t
     def get(path: str, **kwargs):
         return requests.get(server.url + path, timeout=60, **{"headers": HEADERS, **kwargs})
 
+    page = requests.get(server.url + "/", timeout=30)  # the page itself: its own resources only, never framed
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     faces = get("/api/v1/faces").json()["faces"]
     for face in (next(f for f in faces if f["kind"] == "sample"), next(f for f in faces if f["kind"] == "album")):
         thumb = get(f"/api/v1/faces/{face['id']}/thumbnail")

@@ -86,10 +86,15 @@ def album_faces(server) -> dict[str, dict]:
     return {Path(f["path"]).name: f for f in faces if f["kind"] == "album"}
 
 
+SCRIPT_ERRORS: list[str] = []  # uncaught script errors and CSP refusals, from every page this module opens
+
+
 def open_page(browser, server, hash_: str = "#/people", width: int = 1100):
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
+    page.on("pageerror", lambda error: SCRIPT_ERRORS.append(str(error)))
+    page.on("console", lambda m: SCRIPT_ERRORS.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(server.url + "/")
     page.wait_for_selector("#login-form")
     page.fill("#login-key", KEY)
@@ -289,3 +294,4 @@ def test_a_review_session_tag_name_confirm_reject_retag_rename_merge_undo(browse
     assert {"Alice Example", "alice_example"} <= names
     page.screenshot(path=str(shots / "6-after-undo.png"), full_page=True)
     context.close()
+    assert SCRIPT_ERRORS == []

@@ -15,6 +15,7 @@ function el(tag, attrs = {}, ...children) {
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (key === "class") node.className = value;
     else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "style") Object.assign(node.style, value);  // CSSOM: allowed by the page's CSP
     else node.setAttribute(key, value === true ? "" : value);
   }
   node.append(...children.filter((c) => c !== null && c !== undefined));
@@ -451,7 +452,7 @@ async function showTested(file, faces) {
     const [x, y, bw, bh] = face.box;
     const known = face.name !== "unknown";
     holder.append(el("span", { class: `box${known ? " known" : ""}`, "aria-hidden": "true",
-      style: `left:${(100 * x) / w}%;top:${(100 * y) / h}%;width:${(100 * bw) / w}%;height:${(100 * bh) / h}%` },
+      style: { left: `${(100 * x) / w}%`, top: `${(100 * y) / h}%`, width: `${(100 * bw) / w}%`, height: `${(100 * bh) / h}%` } },
     el("span", { class: "label" }, `${i + 1}. ${face.name}`)));
   });
   $("test-faces").replaceChildren(...faces.map((face) => el("li", { class: "tested-face", dataset: { name: face.name } },
