@@ -88,3 +88,15 @@ def printable(text: str) -> str:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return "".join(c.encode("unicode_escape").decode("ascii") if is_control(c) or is_invisible(c) else c
                    for c in text)
+
+
+# Characters that only separate the words of a name: "katy_perry", "Katy Perry" and "katy-perry" are one name.
+WORD_SEPARATORS = frozenset(" _-.")
+
+
+def name_key(name: str) -> str:
+    """What two names that differ only by case or word separators share: "Katy_Perry" and "katy perry" ->
+    "katyperry". facerec.gallery.people_decisions resolves a typed name by it, and lists people whose keys are
+    equal as `similar` (merge candidates)."""
+    normal = unicodedata.normalize("NFC", name.strip()).casefold()
+    return "".join(c for c in normal if c not in WORD_SEPARATORS and not c.isspace())

@@ -126,7 +126,9 @@ def _before(row: sqlite3.Row) -> str:
 
 
 def _next_step(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT COALESCE(MAX(step), 0) + 1 FROM decisions").fetchone()[0])
+    from facerec.gallery.people_decisions import newest_step
+
+    return newest_step(db) + 1  # one counter with the person-level steps: one undo stack
 
 
 def _insert(db: sqlite3.Connection, step: int, kind: str, row: sqlite3.Row, person: str | None,
@@ -147,10 +149,12 @@ def _faces_and_names(db: sqlite3.Connection, ids: Iterable[str], name: str | Non
                      what: str) -> list[tuple[sqlite3.Row, str]]:
     """Each album face of `ids` with the person a decision on it is about (`name`, or the name it carries now);
     refuses a stale view or a face with no name to decide on (`what` says what to do instead)."""
+    from facerec.gallery.people_decisions import enrolled_spelling
+
     out = []
     for row in _album_rows(db, ids):
         _check_seen(row, seen)
-        person = person_name(name) if name is not None else current_name(row)
+        person = enrolled_spelling(db, name) if name is not None else current_name(row)
         if person == UNKNOWN:
             raise DecisionError(f"face a{row['id']} carries no name to {what}", 409)
         out.append((row, person))
@@ -220,19 +224,21 @@ def history(gallery: Any, include_undone: bool = False) -> list[Decision]:
 
 
 def undo(gallery: Any, steps: int = 1) -> list[Decision]:
-    """Undo the newest `steps` steps still in force: each face gets back what it had before. Returns what was
-    undone; refuses (nothing changed) when there is nothing to undo."""
-    with gallery._transaction() as db:
-        wanted = [r[0] for r in db.execute(
-            "SELECT DISTINCT step FROM decisions WHERE undone_at IS NULL ORDER BY step DESC LIMIT ?", (int(steps),))]
-        if not wanted:
-            raise DecisionError("nothing to undo: no decision is in force", 409)
-        rows = db.execute(f"SELECT * FROM decisions WHERE step IN ({','.join('?' * len(wanted))})"
-                          " AND undone_at IS NULL ORDER BY id DESC", wanted).fetchall()
-        now = time.time()
-        for row in rows:
-            _restore(db, row)
-            db.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
+    """Undo the newest `steps` steps still in force, person-level ones too (facerec.gallery.people_decisions.undo):
+    each face gets back what it had before. Returns the face decisions undone; refuses (nothing changed) when
+    there is nothing to undo."""
+    from facerec.gallery.people_decisions import undo as undo_steps
+
+    return [d for step in undo_steps(gallery, steps) for d in step.decisions]
+
+
+def undo_step(db: sqlite3.Connection, step: int, now: float) -> list[Decision]:
+    """Inside the caller's transaction: the faces of one step's decisions get back what they had, newest first."""
+    rows = db.execute("SELECT * FROM decisions WHERE step = ? AND undone_at IS NULL ORDER BY id DESC",
+                      (step,)).fetchall()
+    for row in rows:
+        _restore(db, row)
+        db.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
     return [_decision(r) for r in rows]
 
 

@@ -76,6 +76,7 @@ class EnrollReport:
     rows: list[EnrollRow] = field(default_factory=list)
     removed_people: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # folders/links that could not be read: what came from them was kept
+    aliases: dict[str, str] = field(default_factory=dict)  # folder name -> the person it went to (renamed or merged)
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(r.status for r in self.rows))
@@ -97,6 +98,7 @@ class EnrollReport:
             "counts": self.counts(),
             "removed_people": self.removed_people,
             "unreadable": self.unreadable,
+            "aliases": self.aliases,
             "photos": [asdict(r) for r in self.rows],
         }
 
@@ -347,8 +349,9 @@ def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipe
     backbone = pipeline.embedding_id
     scan = scan_people(people_dir, gallery.path)
     refuse_empty_people_dir(gallery, people_dir, scan)
+    aliases = follow_aliases(gallery, scan)
     photos = scan.photos
-    report = EnrollReport(str(people_dir), backbone)
+    report = EnrollReport(str(people_dir), backbone, aliases=aliases)
     report.rows += [EnrollRow(person, printable(str(path)), "skipped", why) for person, path, why in scan.skipped]
     report.rows += [EnrollRow(person, printable(str(path)), "unreadable", why + "; what was enrolled from it is kept")
                     for person, path, why in scan.unreadable]
@@ -365,6 +368,20 @@ def enroll_folder(people_dir: str | Path, gallery: Gallery, pipeline: EnrollPipe
     # a person whose folder went is forgotten as `facerec forget` forgets: heads, caches, uploads, album faces
     report.removed_people = [r.name for r in forget_emptied_people(gallery, removed)]
     return report
+
+
+def follow_aliases(gallery: Gallery, scan: PeopleScan) -> dict[str, str]:
+    """A folder named after someone since renamed or merged (`facerec rename` / `merge`) is theirs under their name
+    now: its photos go to that person instead of recreating the old one. Returns folder name -> person."""
+    from facerec.gallery.people_decisions import alias_target
+
+    aliases = {folder: target for folder in sorted(scan.people) if (target := alias_target(gallery, folder))}
+    if aliases:
+        scan.photos = [(aliases.get(person, person), path) for person, path in scan.photos]
+        scan.people = {aliases.get(person, person) for person in scan.people}
+        scan.skipped = [(aliases.get(person, person), path, why) for person, path, why in scan.skipped]
+        scan.unreadable = [(aliases.get(person, person), path, why) for person, path, why in scan.unreadable]
+    return aliases
 
 
 def refuse_empty_people_dir(gallery: Gallery, people_dir: Path, scan: PeopleScan) -> None:

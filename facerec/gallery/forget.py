@@ -4,8 +4,9 @@
 DELETE /api/v1/people/NAME and DeepStack's /v1/vision/face/delete, and `facerec enroll` when their folder
 was deleted (`forget_emptied_people`). It removes:
 
-- the gallery: the person, their photo records and embeddings, and the album faces that tagging named as
-  them or that were named from a group -- detection row, box and embedding. Deleted rather than kept as
+- the gallery: the person, their photo records and embeddings, the review decisions that name them (their
+  aliases, cover face and hidden flag with them: facerec.gallery.people_decisions), and the album faces that
+  tagging named as them or that were named from a group -- detection row, box and embedding. Deleted rather than kept as
   anonymous unknown faces: an unknown face keeps its embedding (the schema requires one, since clustering
   and re-identification read it), so it would regroup at once into a group of this person, crops and all,
   on the review page. The album photos themselves are untouched: `facerec tag --force` looks at them

@@ -15,7 +15,6 @@ import numpy as np
 from facerec.gallery.encoding import as_face, decode_embedding, encode_embedding, face_columns, face_from_columns, finite_embedding
 from facerec.gallery.face_rows import store_detections
 from facerec.gallery.schema import bump_version
-from facerec.names import person_name
 from facerec.types import UNKNOWN, Face
 
 log = logging.getLogger("facerec.gallery.store")
@@ -186,35 +185,39 @@ class MediaTables:
         Each face becomes a photos row with source 'tag' and path "<media path>#face<index>" plus a
         copy of its embedding, so it survives re-tagging; the detection is marked as assigned. `seen`: the
         detection ids the user was shown; when the group's faces differ, nothing is enrolled (DecisionError, 409).
+        One undo step, and `name` found by the name rule: facerec.gallery.people_decisions.name_group.
         """
-        from facerec.gallery.groups import check_members
+        from facerec.gallery.people_decisions import name_group
 
-        name = person_name(name)
-        with self._transaction() as db:
-            rows = db.execute(
-                """SELECT d.*, m.path AS media_path, m.sha256 AS media_sha, m.mtime AS media_mtime, m.size AS media_size
-                   FROM detections d JOIN media m ON m.id = d.media_id
-                   WHERE d.cluster_id = ? AND d.backbone = ? AND d.assigned_person_id IS NULL""",
-                (int(cluster_id), embedding_id),
-            ).fetchall()
-            check_members(cluster_id, [r["id"] for r in rows], seen)
-            if not rows:
-                return 0
-            person_id = self._add_person(db, name)
-            for r in rows:
-                sample_path = f"{r['media_path']}#face{r['face_index']}"
-                db.execute(
-                    """INSERT INTO photos(person_id, path, sha256, mtime, size, status, note, added_at, source)
-                       VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, 'tag')
-                       ON CONFLICT(path) DO UPDATE SET person_id = excluded.person_id, sha256 = excluded.sha256,
-                         note = excluded.note, source = 'tag'""",
-                    (person_id, sample_path, r["media_sha"] or "", r["media_mtime"], r["media_size"],
-                     f"named from cluster {cluster_id}", time.time()),
-                )
-                photo_id = db.execute("SELECT id FROM photos WHERE path = ?", (sample_path,)).fetchone()[0]
-                face = face_from_columns(r["box"], r["landmarks"], r["confidence"])
-                self._insert_face(db, photo_id, embedding_id, face, decode_embedding(r["embedding"]))
-                db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ? WHERE id = ?",
-                           (person_id, name, r["id"]))
-            bump_version(db)
-        return len(rows)
+        return name_group(self, cluster_id, name, embedding_id, seen).faces
+
+    @staticmethod
+    def _cluster_rows(db: sqlite3.Connection, cluster_id: int, embedding_id: str) -> list[sqlite3.Row]:
+        """The unnamed faces of a cluster, with their media file's path and identity."""
+        return db.execute(
+            """SELECT d.*, m.path AS media_path, m.sha256 AS media_sha, m.mtime AS media_mtime, m.size AS media_size
+               FROM detections d JOIN media m ON m.id = d.media_id
+               WHERE d.cluster_id = ? AND d.backbone = ? AND d.assigned_person_id IS NULL ORDER BY d.id""",
+            (int(cluster_id), embedding_id),
+        ).fetchall()
+
+    def _enroll_cluster_rows(self, db: sqlite3.Connection, rows: list[sqlite3.Row], cluster_id: int, name: str,
+                             embedding_id: str) -> None:
+        """Inside the caller's transaction: each face of `rows` (from _cluster_rows) a sample of `name`."""
+        person_id = self._add_person(db, name)
+        for r in rows:
+            sample_path = f"{r['media_path']}#face{r['face_index']}"
+            db.execute(
+                """INSERT INTO photos(person_id, path, sha256, mtime, size, status, note, added_at, source)
+                   VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, 'tag')
+                   ON CONFLICT(path) DO UPDATE SET person_id = excluded.person_id, sha256 = excluded.sha256,
+                     note = excluded.note, source = 'tag'""",
+                (person_id, sample_path, r["media_sha"] or "", r["media_mtime"], r["media_size"],
+                 f"named from cluster {cluster_id}", time.time()),
+            )
+            photo_id = db.execute("SELECT id FROM photos WHERE path = ?", (sample_path,)).fetchone()[0]
+            face = face_from_columns(r["box"], r["landmarks"], r["confidence"])
+            self._insert_face(db, photo_id, embedding_id, face, decode_embedding(r["embedding"]))
+            db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ? WHERE id = ?",
+                       (person_id, name, r["id"]))
+        bump_version(db)

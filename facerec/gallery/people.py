@@ -80,11 +80,14 @@ class PeopleTables:
         """Delete a person with all their photos and embeddings, and the album faces that were named as them (by
         tagging or a named group) with their embeddings: kept as unknown faces they would regroup at once as
         this person (facerec.gallery.forget says more). False if nobody has that name."""
+        from facerec.gallery.people_decisions import forget_person_decisions
+
         with self._transaction() as db:
             db.execute("""DELETE FROM detections
                           WHERE predicted_name = ?1 OR assigned_person_id = (SELECT id FROM people WHERE name = ?1)""",
                        (name,))
             db.execute("DELETE FROM decisions WHERE person = ?", (name,))  # "a12 is not NAME" names them too
+            forget_person_decisions(db, name)  # renamed, merged, hidden...: their aliases and cover go with them
             deleted = db.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount
             if deleted:
                 bump_version(db)

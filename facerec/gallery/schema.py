@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PHOTO_STATUSES = ("ok", "no_face", "multiple_faces", "too_small", "unreadable")
 
 _SCHEMA_V1 = """
@@ -103,8 +103,15 @@ def _migrate_3_to_4(db: sqlite3.Connection) -> None:
     migrate_3_to_4(db)  # the review's decisions table and stable group ids (facerec.gallery.decisions)
 
 
+def _migrate_4_to_5(db: sqlite3.Connection) -> None:
+    from facerec.gallery.people_decisions import migrate_4_to_5
+
+    migrate_4_to_5(db)  # hidden people, cover faces, folder aliases, person-level decisions
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2,
-                                                              2: _migrate_2_to_3, 3: _migrate_3_to_4}
+                                                              2: _migrate_2_to_3, 3: _migrate_3_to_4,
+                                                              4: _migrate_4_to_5}
 
 
 

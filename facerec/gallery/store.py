@@ -24,7 +24,8 @@ Tables (schema version in `PRAGMA user_version`, upgraded by `MIGRATIONS`):
   whether the names it stored for a media file are stale.
 
 The methods live by table: facerec.gallery.people (people, photos, faces), facerec.gallery.media (media,
-detections, groups), facerec.gallery.decisions (the review's decisions); the schema and its migrations in
+detections, groups), facerec.gallery.decisions (the review's decisions), facerec.gallery.people_decisions (rename,
+merge, hide, cover, move; tables aliases and person_decisions, people.hidden and people.cover); the schema and its migrations in
 facerec.gallery.schema. Gallery joins them over one connection. A parameter `embedding_id` holds a
 pipeline's embedding id (backbone, detector, alignment: facerec.recognition.pipeline), which the
 column `backbone` stores.

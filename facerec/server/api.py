@@ -22,6 +22,7 @@
     POST   /api/v1/faces/{id}/confirm          the face is who it is named (or "name"); 404 unknown id, 409 stale
     POST   /api/v1/faces/{id}/reject           the face is not who it is named (or "name"); 404 / 409 likewise
     POST   /api/v1/undo                        take back the last "steps" decisions (409: nothing to undo)
+    rename, merge, hide, unhide, cover, move, history: facerec.server.people_api
 """
 from __future__ import annotations
 
@@ -146,19 +147,24 @@ def login(request: Request, api_key: str = Form(..., min_length=1)) -> Response:
 # --------------------------------------------------------------------------- people
 
 
-@router.get("/people", dependencies=keyed, summary="Everyone enrolled")
+@router.get("/people", dependencies=keyed, summary="Everyone enrolled (hidden people too, marked)")
 def people(request: Request) -> dict[str, Any]:
+    from facerec.gallery.people_decisions import person_details
+
     state = state_of(request)
+    details = person_details(state.gallery())  # hidden, cover, aliases, similar (facerec.server.people_api)
     return {"backbone": state.backbone, "people": [
         {"name": p.name, "photos": p.photos, "faces": p.faces,
-         "thumbnail": f"/api/v1/people/{quote(p.name, safe='')}/thumbnail"}
+         "thumbnail": f"/api/v1/people/{quote(p.name, safe='')}/thumbnail", **details.get(p.name, {})}
         for p in state.gallery().people(state.backbone)]}
 
 
 @router.post("/people/{name:path}/photos", dependencies=keyed, summary="Enrol photos of a person (the largest face of each)")
 def enroll_photos(request: Request, name: str, images: list[UploadFile] = File(...)) -> dict[str, Any]:
+    from facerec.gallery.people_decisions import enrolled_spelling
+
     state = state_of(request)
-    name = valid_name(name)
+    name = enrolled_spelling(state.gallery()._db, valid_name(name))  # "katy_perry" adds to Katy_Perry
     rows = [enroll_upload(state, name, *read_upload(upload, "images")) for upload in images]
     enrolled = sum(r["status"] in OK_STATUSES for r in rows)
     if not enrolled:
@@ -275,14 +281,16 @@ def cluster_detection_ids(state: ServerState, cluster_id: int) -> set[int]:
 
 @router.post("/clusters/{cluster_id}/name", dependencies=keyed, summary="Enrol a group as a person")
 def name_cluster(request: Request, cluster_id: int, body: NameRequest) -> dict[str, Any]:
+    from facerec.gallery.people_decisions import name_group
+
     state = state_of(request)
     name = valid_name(body.name)
     cluster_detection_ids(state, cluster_id)
-    merged = state.gallery().person_id(name) is not None
-    added = state.gallery().name_cluster(cluster_id, name, state.backbone, seen=body.detections)
-    if not added:
+    naming = name_group(state.gallery(), cluster_id, name, state.backbone, seen=body.detections)  # one undo step
+    if not naming.faces:
         raise ApiError(404, f"group {cluster_id} has no unnamed faces left")
-    return {"cluster": cluster_id, "name": name, "faces_enrolled": added, "merged": merged}
+    return {"cluster": cluster_id, "name": naming.person, "faces_enrolled": naming.faces, "merged": naming.existed,
+            "step": naming.step, "note": naming.note}
 
 
 @router.post("/clusters/{cluster_id}/drop", dependencies=keyed, summary="Take faces that do not belong out of a group")
@@ -339,6 +347,7 @@ def reject_face(request: Request, face_id: str, body: FaceDecisionRequest | None
 
 @router.post("/undo", dependencies=keyed, summary="Take back the last review decisions")
 def undo_decisions(request: Request, body: UndoRequest | None = None) -> dict[str, Any]:
-    from facerec.gallery.decisions import undo
+    from facerec.gallery.people_decisions import undo
 
-    return {"undone": [d.to_dict() for d in undo(state_of(request).gallery(), (body or UndoRequest()).steps)]}
+    steps = undo(state_of(request).gallery(), (body or UndoRequest()).steps)  # person-level steps too
+    return {"undone": [d.to_dict() for step in steps for d in step.decisions], "steps": [s.to_dict() for s in steps]}

@@ -46,8 +46,9 @@ def public_url(config: ServerConfig) -> str:
 def create_app(config: ServerConfig, pipeline: Any = None, *, warm: bool = True, mqtt: Any = None) -> FastAPI:
     """`mqtt`: a facerec.video.mqtt.MqttPublisher (not started) that the cameras publish to."""
     from facerec import __version__
-    from facerec.server import api, deepstack, live, page
+    from facerec.server import api, deepstack, live, page, review_api
     from facerec.server.jobs import TagJobs
+    from facerec.server import people_api
 
     state = ServerState(config, pipeline if pipeline is not None else load_pipeline(config))
     state.jobs = TagJobs(state)
@@ -81,6 +82,8 @@ def create_app(config: ServerConfig, pipeline: Any = None, *, warm: bool = True,
     app.state.facerec = state
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(people_api.router)  # rename, merge, hide, cover, move, history (issue 19)
+    app.include_router(review_api.router)
     app.include_router(deepstack.router)
     app.include_router(live.router)
     page.install(app)

@@ -14,7 +14,11 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).resolve().parent / "static"
-NO_STORE = {"Cache-Control": "no-store"}
+# Only this server's own script, styles and images (uploads shown from blob: URLs), and never inside another
+# site's frame: names are user data, and a framed page's buttons could be clicked for the user.
+PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
+               "form-action 'self'; frame-ancestors 'none'")
+NO_STORE = {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff"}
 
 
 def install(app: FastAPI) -> None:

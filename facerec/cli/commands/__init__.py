@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "enroll", "people", "forget", "identify", "train", "evaluate", "calibrate",  # gallery & identification
     "tag", "clusters", "name",  # album tagging
     "faces", "confirm", "reject", "undo",  # review decisions
+    "rename", "merge", "hide", "unhide", "cover", "move",  # person-level review decisions
     "webcam",  # live video
     "serve",  # HTTP server
 ]

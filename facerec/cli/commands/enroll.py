@@ -120,6 +120,8 @@ def print_report(report, people, args) -> None:
         print()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts().items())) or "no photos found"
     print(f"{report.people_dir}: {counts}")
+    for folder, person in sorted(getattr(report, "aliases", {}).items()):
+        print(f"folder {folder}: its photos go to {person} (renamed or merged; `facerec people --json` lists aliases)")
     if report.removed_people:
         print("removed (no photos left; forgotten as `facerec forget` does): " + ", ".join(report.removed_people))
     enrolled = sum(1 for p in people if p.faces)

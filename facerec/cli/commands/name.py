@@ -7,7 +7,8 @@ from facerec import errors
 from facerec.cli.commands._util import print_json
 
 DESCRIPTION = """Enroll every face of group CLUSTER_ID (see `facerec clusters`) as NAME in one step.
-NAME may be someone already enrolled (adds samples) or a new person. The faces stay enrolled
+NAME may be someone already enrolled (adds samples; a name differing from theirs only by case or by
+' ', '_', '-', '.' is theirs) or a new person. One step that `facerec undo` takes back. The faces stay enrolled
 even if the album is re-tagged. Run `facerec tag ALBUM_DIR` again afterwards to put the name on
 the other photos of that person (unchanged photos are only re-identified, which is fast).
 
@@ -49,6 +50,7 @@ def face_ids(text: str) -> list[int]:
 
 def run(args) -> int:
     from facerec.album.cluster import NOISE
+    from facerec.gallery.people_decisions import name_group
     from facerec.gallery.store import Gallery
     from facerec.names import person_name
 
@@ -57,12 +59,17 @@ def run(args) -> int:
     name = person_name(args.name)
     backbone = args.embedding
     with Gallery(args.gallery, create=False) as gallery:
-        added = gallery.name_cluster(args.cluster_id, name, backbone, seen=args.faces)
+        naming = name_group(gallery, args.cluster_id, name, backbone, seen=args.faces)
+    added, name = naming.faces, naming.person
     if args.json:
-        print_json({"cluster": args.cluster_id, "name": name, "faces_enrolled": added, "backbone": backbone})
+        print_json({"cluster": args.cluster_id, "name": name, "faces_enrolled": added, "backbone": backbone,
+                    "step": naming.step, "note": naming.note})
     elif added:
-        print(f"enrolled {added} face{'s' if added != 1 else ''} of group {args.cluster_id} as {name}; "
-              "run `facerec tag ALBUM_DIR` again to name them in the rest of the album")
+        if naming.note:
+            print(naming.note)
+        print(f"enrolled {added} face{'s' if added != 1 else ''} of group {args.cluster_id} as {name} (step "
+              f"{naming.step}; undo with `facerec undo`); run `facerec tag ALBUM_DIR` again to name them in the rest "
+              "of the album")
     if not added:
         if not args.json:
             print(f"facerec: no unnamed faces in group {args.cluster_id} for backbone {backbone}; "
