@@ -17,6 +17,11 @@ decisions in force, recomputed (`refresh`) whenever a decision about a person ch
 So undoing a confirmation removes its sample (and lets back one the cap had left out); rejecting P for a face
 removes every sample of P made from that face (a named group's too, given back by `undo`); forgetting P removes
 them with P's other photos. Each change bumps the gallery's version, so matchers refit.
+
+A confirmed sample whose album face is gone (its photo was removed from the album, or re-tagged without that
+face) stays, as a named group's samples do: it is then one of the person's other samples. A route that confirms
+a face by other means (moving a face to another person) records its decision and calls `refresh` for both
+people, inside its transaction, as facerec.gallery.decisions.confirm does.
 """
 from __future__ import annotations
 
