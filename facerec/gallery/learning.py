@@ -8,7 +8,7 @@ source 'tag', path "<media path>#face<index>" and a copy of the face's embedding
 from, "confirmed a<N>". The schema is unchanged. Which confirmed faces are samples is a function of the
 decisions in force, recomputed (`refresh`) whenever a decision about a person changes:
 
-- candidates: album faces assigned to P with a confirmation "is P" in force, oldest confirmation first;
+- candidates: album faces assigned to P with a confirmation in force, oldest confirmation first;
 - a candidate within `duplicate_distance` (cosine) of one of P's samples -- or of an earlier candidate kept --
   teaches nothing and is not added;
 - at most CONFIRMED_SAMPLE_CAP (facerec.thresholds) of the rest are kept: when there are more, the most diverse
@@ -143,7 +143,7 @@ def refresh(db: sqlite3.Connection, person: str) -> dict[int, Outcome]:
     if found is None:
         return {}
     person_id = int(found[0])
-    candidates = _candidates(db, person_id, person)
+    candidates = _candidates(db, person_id)
     samples = db.execute("""SELECT ph.id, ph.path, ph.note, ph.source, f.backbone, f.embedding, f.dim FROM photos ph
                             LEFT JOIN faces f ON f.photo_id = ph.id WHERE ph.person_id = ?""", (person_id,)).fetchall()
     noted = sorted({confirmed_detection(s["note"]) for s in samples} - {None})
@@ -179,16 +179,17 @@ def refresh(db: sqlite3.Connection, person: str) -> dict[int, Outcome]:
     return outcomes
 
 
-def _candidates(db: sqlite3.Connection, person_id: int, person: str) -> list[sqlite3.Row]:
-    """The album faces assigned to the person with a confirmation of them in force, oldest confirmation first."""
+def _candidates(db: sqlite3.Connection, person_id: int) -> list[sqlite3.Row]:
+    """The album faces assigned to the person with a confirmation in force, oldest confirmation first. By the
+    face's assigned person, not the name the decision recorded: a renamed or merged person keeps their samples."""
     return db.execute(
         """SELECT * FROM (SELECT d.id, d.face_index, d.box, d.landmarks, d.confidence, d.backbone, d.embedding,
                                  m.path AS media_path, m.sha256 AS media_sha, m.mtime AS media_mtime,
                                  m.size AS media_size,
                                  (SELECT MIN(c.id) FROM decisions c WHERE c.detection_id = d.id
-                                   AND c.kind = 'confirmed' AND c.person = ? AND c.undone_at IS NULL) AS first
+                                   AND c.kind = 'confirmed' AND c.undone_at IS NULL) AS first
                           FROM detections d JOIN media m ON m.id = d.media_id WHERE d.assigned_person_id = ?)
-           WHERE first IS NOT NULL ORDER BY first""", (person, person_id)).fetchall()
+           WHERE first IS NOT NULL ORDER BY first""", (person_id,)).fetchall()
 
 
 def _already(db: sqlite3.Connection, candidate: sqlite3.Row, person_id: int, others: Iterable[sqlite3.Row],

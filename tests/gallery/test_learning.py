@@ -244,3 +244,14 @@ def test_training_photos_include_confirmed_samples(tmp_path, found):
         assert np.allclose(photos["/album/img62.jpg"].embedding, found["img62"].embedding)
         decisions.undo(gallery)
         assert [str(p.path) for p in gallery_training_photos(gallery, KEY)] == [f"/people/{ID05}/img17.jpg"]
+
+
+def test_a_renamed_person_keeps_their_confirmed_samples(tmp_path, found):
+    """Samples follow the face's person, not the name a decision recorded: renaming (the people row's name, as a
+    rename does) and confirming another face of theirs keeps the first one's sample."""
+    with Gallery(tmp_path / "g.sqlite") as gallery:
+        enroll(gallery, ID05, "img16", found)
+        decisions.confirm(gallery, [in_album(gallery, "img17", found)], ID05)
+        gallery._db.execute("UPDATE people SET name = 'Renamed' WHERE name = ?", (ID05,))
+        decisions.confirm(gallery, [in_album(gallery, "img61", found)], "Renamed")
+        assert sample_paths(gallery, "Renamed") == ["img16.jpg", "img17.jpg#face0", "img61.jpg#face0"]
