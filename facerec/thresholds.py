@@ -143,3 +143,21 @@ def identify_rule(key: str) -> str:
     if found is None or found.impostor_tail is None:
         return "fixed"
     return f"gallery size: a stranger named in at most {STRANGER_RATE:.0%} of photos"
+
+
+# ---- learning from confirmations (facerec.gallery.learning)
+
+# At most this many samples of one person come from confirmed album faces (per embedding id): a person whose
+# photos are confirmed by the hundred would otherwise fill the gallery, and every sample makes identify's
+# threshold stricter for everyone (it follows the number of enrolled faces, above).
+CONFIRMED_SAMPLE_CAP = 20
+
+# A confirmed face whose embedding is within this fraction of the verify threshold of one of the person's
+# samples is not added: it teaches nothing (the same photo again, a burst). dlib: 0.15 x 0.0858 = 0.0129, below
+# the distance of nearly every two different photos of one person on LFW (their median is near 0.035).
+DUPLICATE_FRACTION = 0.15
+
+
+def duplicate_distance(key: str) -> float:
+    """The cosine distance under which a confirmed face adds nothing to a person's samples (embedding id or backbone)."""
+    return round(threshold_for(key, "verify") * DUPLICATE_FRACTION, 4)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facerec.errors import FacerecError
+from facerec.gallery import learning
 from facerec.names import person_name
 from facerec.types import UNKNOWN
 
@@ -120,9 +121,10 @@ def current_name(row: sqlite3.Row) -> str:
     return row["assigned_person"] or row["predicted_name"] or UNKNOWN
 
 
-def _before(row: sqlite3.Row) -> str:
+def _before(row: sqlite3.Row, samples: Sequence[dict[str, Any]] = ()) -> str:
+    """What undo gives back: the face's names and group, and the samples made from it that the decision removed."""
     return json.dumps({"assigned_person": row["assigned_person"], "predicted_name": row["predicted_name"],
-                       "score": row["score"], "cluster_id": row["cluster_id"]})
+                       "score": row["score"], "cluster_id": row["cluster_id"], "samples": list(samples)})
 
 
 def _next_step(db: sqlite3.Connection) -> int:
@@ -132,10 +134,10 @@ def _next_step(db: sqlite3.Connection) -> int:
 
 
 def _insert(db: sqlite3.Connection, step: int, kind: str, row: sqlite3.Row, person: str | None,
-            group_id: int | None = None, peers: Sequence[int] = ()) -> None:
+            group_id: int | None = None, peers: Sequence[int] = (), samples: Sequence[dict[str, Any]] = ()) -> None:
     db.execute("INSERT INTO decisions(step, kind, detection_id, person, group_id, peers, before, created_at)"
                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (step, kind, row["id"], person, group_id, json.dumps([int(p) for p in peers]), _before(row),
+               (step, kind, row["id"], person, group_id, json.dumps([int(p) for p in peers]), _before(row, samples),
                 time.time()))
 
 
@@ -164,7 +166,8 @@ def _faces_and_names(db: sqlite3.Connection, ids: Iterable[str], name: str | Non
 def confirm(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str | None = None) -> list[dict[str, Any]]:
     """Face F is P (P = `name`, or the name F carries now): F keeps P whatever the threshold. P must be enrolled.
     `seen`: the name the user saw on the faces (409 when it changed). All ids are checked before anything
-    changes; one undo step."""
+    changes; one undo step. Each confirmed face may become a sample of P (facerec.gallery.learning): its
+    answer says whether ("sample", "learning")."""
     with gallery._transaction() as db:
         done = []
         for row, person in _faces_and_names(db, ids, name, seen, "confirm; give one with --as NAME"):
@@ -175,10 +178,12 @@ def confirm(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str
             done.append((row, person, int(person_id[0])))
         step = _next_step(db)
         for row, person, person_id in done:
-            _insert(db, step, CONFIRMED, row, person)
+            _insert(db, step, CONFIRMED, row, person, samples=learning.unlearn_face(db, row["id"], except_person=person))
             db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ? WHERE id = ?",
                        (person_id, person, row["id"]))
-    return [{"id": face_id(ALBUM, r["id"]), "name": p, "step": step} for r, p, _ in done]
+        learned = _relearn(db, [p for _, p, _ in done] + [current_name(r) for r, _, _ in done])
+    return [{"id": face_id(ALBUM, r["id"]), "name": p, "step": step,
+             **learned.get(r["id"], learning.Outcome(None, "not kept as a sample")).to_dict()} for r, p, _ in done]
 
 
 def reject(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str | None = None) -> list[dict[str, Any]]:
@@ -188,10 +193,11 @@ def reject(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str 
         done = _faces_and_names(db, ids, name, seen, "reject; give one with --name NAME")
         step = _next_step(db)
         for row, person in done:
-            _insert(db, step, REJECTED, row, person)
+            _insert(db, step, REJECTED, row, person, samples=learning.unlearn_face(db, row["id"], person=person))
             if current_name(row) == person:  # unnamed again: it may be grouped with other unknown faces
                 db.execute("UPDATE detections SET assigned_person_id = NULL, predicted_name = ?, score = 0,"
                            " cluster_id = NULL WHERE id = ?", (UNKNOWN, row["id"]))
+        _relearn(db, [p for _, p in done])
     return [{"id": face_id(ALBUM, r["id"]), "name": p, "step": step} for r, p in done]
 
 
@@ -239,6 +245,7 @@ def undo_step(db: sqlite3.Connection, step: int, now: float) -> list[Decision]:
     for row in rows:
         _restore(db, row)
         db.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
+    _relearn(db, [r["person"] for r in rows] + [json.loads(r["before"]).get("assigned_person") for r in rows])
     return [_decision(r) for r in rows]
 
 
@@ -256,6 +263,15 @@ def _restore(db: sqlite3.Connection, decision: sqlite3.Row) -> None:
     db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ?, score = ? WHERE id = ?",
                (None if person_id is None else person_id[0], before.get("predicted_name"), before.get("score"),
                 decision["detection_id"]))
+    learning.restore_samples(db, decision["detection_id"], before.get("samples", []))
+
+
+def _relearn(db: sqlite3.Connection, people: Iterable[str | None]) -> dict[int, "learning.Outcome"]:
+    """Bring the confirmed samples of everyone a step touched in line with the decisions in force."""
+    outcomes: dict[int, learning.Outcome] = {}
+    for person in dict.fromkeys(p for p in people if p and p != UNKNOWN):
+        outcomes.update(learning.refresh(db, person))
+    return outcomes
 
 
 # --------------------------------------------------------------------------- honouring them

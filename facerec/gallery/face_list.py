@@ -2,13 +2,20 @@
 s<N> enrolled sample: facerec.gallery.decisions), `kind` (album / sample) and, for album faces, `group`.
 
 `named_by`: person for enrolled samples and for album faces a person named (a named group, a confirmation),
-facerec for a name the matcher gave, None for an unknown face."""
+facerec for a name the matcher gave, None for an unknown face.
+
+`origin`: where a sample came from -- folder (`facerec enroll`), upload (over HTTP), group (a named group of
+unknown faces) or confirmed (a confirmed album face: facerec.gallery.learning). An album face that became a
+sample is listed once, as the album face (a<N>) with `sample` (its sample's id s<N>) and `origin`; a sample
+made from an album face that is no longer in the album (its photo was removed or re-tagged without it) is
+listed as a sample. Every other album face has `sample` and `origin` None; every sample has `sample` None."""
 from __future__ import annotations
 
 from typing import Any
 
 from facerec.gallery.decisions import ALBUM, SAMPLE, face_id
 from facerec.gallery.encoding import face_from_columns
+from facerec.gallery.learning import CONFIRMED, GROUP, confirmed_detection, origin, sample_path
 from facerec.types import NAMED_BY_FACEREC, NAMED_BY_PERSON, UNKNOWN, FaceResult
 
 
@@ -26,28 +33,53 @@ def _album_faces(gallery: Any, backbone: str) -> list[dict[str, Any]]:
                             1.0 if r["assigned"] else r["score"], r["distance"], r["face_index"], r["path"],
                             named_by=named_by)
         group = r["cluster_id"] if r["cluster_id"] is not None and r["cluster_id"] > 0 and not r["assigned"] else None
-        out.append({"id": face_id(ALBUM, r["id"]), "kind": ALBUM, **result.to_dict(), "group": group})
+        out.append({"id": face_id(ALBUM, r["id"]), "kind": ALBUM, **result.to_dict(), "group": group,
+                    "sample": None, "origin": None})
     return out
 
 
 def _sample_faces(gallery: Any, backbone: str) -> list[dict[str, Any]]:
+    from facerec.paths import uploads_dir
+
+    uploads = str(uploads_dir(gallery.path))
     rows = gallery._db.execute(
-        """SELECT ph.id, ph.path, p.name, f.box, f.landmarks, f.confidence FROM faces f
+        """SELECT ph.id, ph.path, ph.source, ph.note, p.name, f.box, f.landmarks, f.confidence FROM faces f
            JOIN photos ph ON ph.id = f.photo_id JOIN people p ON p.id = ph.person_id
            WHERE f.backbone = ? ORDER BY p.name, ph.path""", (backbone,)).fetchall()
     return [{"id": face_id(SAMPLE, r["id"]), "kind": SAMPLE,
              **FaceResult(face_from_columns(r["box"], r["landmarks"], r["confidence"]), r["name"], 1.0, None, 0,
-                          r["path"], named_by=NAMED_BY_PERSON).to_dict(), "group": None} for r in rows]
+                          r["path"], named_by=NAMED_BY_PERSON).to_dict(), "group": None,
+             "sample": None, "origin": origin(r["source"], r["note"], r["path"], uploads),
+             "_note": r["note"]} for r in rows]
+
+
+def _once(samples: list[dict[str, Any]], album: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Samples and album faces with each album face that became a sample listed once, as the album face."""
+    by_id = {f["id"]: f for f in album}
+    by_place = {sample_path(f["path"], f["face_index"]): f for f in album}
+    listed = []
+    for sample in samples:
+        note = sample.pop("_note")
+        face = None
+        if sample["origin"] == CONFIRMED:
+            face = by_id.get(face_id(ALBUM, confirmed_detection(note)))
+        elif sample["origin"] == GROUP:
+            face = by_place.get(sample["path"])
+        if face is not None and face["name"] == sample["name"]:
+            face.update(sample=sample["id"], origin=sample["origin"])
+        else:
+            listed.append(sample)
+    return listed + album
 
 
 def list_faces(gallery: Any, backbone: str, person: str | None = None, unknown: bool = False,
                group: int | None = None) -> list[dict[str, Any]]:
     """Faces for `backbone`: enrolled samples first (by person), then album faces (by photo); filtered to one
     person's, the unknown ones, or one group's."""
+    album = _album_faces(gallery, backbone)
+    faces = _once(_sample_faces(gallery, backbone), album)
     if unknown or group is not None:
-        faces = _album_faces(gallery, backbone)
-    else:
-        faces = _sample_faces(gallery, backbone) + _album_faces(gallery, backbone)
+        faces = album
     if person is not None:
         faces = [f for f in faces if f["name"] == person]
     if unknown:

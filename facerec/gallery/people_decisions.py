@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facerec.gallery.decisions import (ALBUM, CONFIRMED, REJECTED, SAMPLE, Decision, DecisionError, _album_rows,
-                                       _check_seen, _insert, current_name, face_id, parse_face_id, undo_step)
+                                       _check_seen, _insert, _relearn, current_name, face_id, parse_face_id,
+                                       undo_step)
 from facerec.gallery.schema import bump_version
 from facerec.names import InvalidNameError, name_key, person_name
 from facerec.types import UNKNOWN
@@ -430,6 +431,7 @@ def move(gallery: Any, ids: Sequence[str], to: str, seen: str | None = None) -> 
             bump_version(db)  # the enrolled set changed
         faces = ", ".join(m["face"] for m in moved)
         froms = sorted({m["from"] for m in moved})
+        _relearn(db, [target.name, *froms])  # confirmed samples follow the faces (facerec.gallery.learning)
         _record(db, step, MOVED, target.name, [f for f in froms if f != UNKNOWN],
                 f"moved {faces} from {', '.join(froms)} to {target.name}", {"samples": samples, "to": target.name})
     return moved

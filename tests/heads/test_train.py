@@ -409,3 +409,25 @@ def test_fine_tuning_dlib_keras_end_to_end(tmp_path, capsys, monkeypatch, caplog
 
     named = {Path(r["path"]).name: r["faces"][0]["name"] for r in json.loads(capsys.readouterr().out)["images"]}
     assert named == {p.name: UNKNOWN if holdout_person(p) == STRANGER else holdout_person(p) for p in holdout}
+
+
+def test_gallery_training_learns_from_confirmed_album_faces(faces, tmp_path):
+    """A face confirmed on the review page is a sample its person's head is trained on (issue 19), and undoing
+    the confirmation takes it out of the next training."""
+    from facerec.files.atomic import file_sha256
+    from facerec.gallery import decisions
+    from facerec.heads.train import train_from_gallery
+
+    album = HOLDOUT / "deepface_id05_img61.jpg"
+    person, face, vector = faces[album]
+    with make_gallery(tmp_path / "g.sqlite", faces) as gallery:
+        gallery.record_media(album, file_sha256(album), album.stat().st_mtime, album.stat().st_size,
+                             embedding_id("dlib"), gallery.version(), "ok",
+                             detections=[{"face": face, "embedding": vector, "predicted_name": UNKNOWN, "score": 0.0}])
+        (confirmed,) = decisions.confirm(gallery, [f"a{gallery.detections(album)[0].id}"], person)
+        assert confirmed["learning"] == "kept as a sample"
+        head = train_from_gallery(gallery, "dlib", epochs=5)
+        assert head.metrics_["n_samples"] == 10 and head.samples_per_class_[person] == 4
+        decisions.undo(gallery)
+        head = train_from_gallery(gallery, "dlib", epochs=5)
+        assert head.metrics_["n_samples"] == 9 and head.samples_per_class_[person] == 3

@@ -52,6 +52,10 @@ def faces(server, **params) -> dict[str, dict]:
     return {f["id"]: f for f in r.json()["faces"]}
 
 
+def rose_photos(server) -> int:
+    return next(p["photos"] for p in call(server, "GET", "/api/v1/people").json()["people"] if p["name"] == "Rose")
+
+
 def test_faces_confirm_reject_undo_over_http(server):
     photo = (DATA / "core" / "rose_1.jpg").read_bytes()
     assert call(server, "POST", "/api/v1/people/Rose/photos", files={"images": photo}).status_code == 200
@@ -60,6 +64,7 @@ def test_faces_confirm_reject_undo_over_http(server):
     rose = next(i for i, f in listed.items() if f["kind"] == "album" and f["name"] == "Rose")
     assert len(samples) == 1 and samples[0].startswith("s") and rose.startswith("a")
     assert listed[rose]["named_by"] == "facerec" and listed[samples[0]]["named_by"] == "person"
+    assert listed[samples[0]]["origin"] == "upload" and listed[rose]["sample"] is None
 
     # refused calls change nothing: an unknown id (404), a view that is no longer true (409), another site (403)
     assert call(server, "POST", "/api/v1/faces/a999999/reject").status_code == 404
@@ -75,12 +80,17 @@ def test_faces_confirm_reject_undo_over_http(server):
     assert rose in faces(server, unknown="true")
     r = call(server, "POST", f"/api/v1/faces/{rose}/confirm")
     assert r.status_code == 409  # it carries no name now: nothing to confirm without "name"
-    assert call(server, "POST", f"/api/v1/faces/{rose}/confirm", json={"name": "Rose"}).status_code == 200
-    assert faces(server, person="Rose")[rose]["named_by"] == "person"
+    r = call(server, "POST", f"/api/v1/faces/{rose}/confirm", json={"name": "Rose"})
+    assert r.status_code == 200 and r.json()["confirmed"][0]["learning"] == "kept as a sample"
+    confirmed = faces(server, person="Rose")[rose]  # listed once, as the album face that became a sample
+    assert confirmed["named_by"] == "person" and confirmed["origin"] == "confirmed"
+    assert confirmed["sample"] == r.json()["confirmed"][0]["sample"] and confirmed["sample"] not in faces(server)
+    assert rose_photos(server) == 2
 
     r = call(server, "POST", "/api/v1/undo", json={"steps": 2})
     assert r.status_code == 200 and [d["kind"] for d in r.json()["undone"]] == ["confirmed", "rejected"]
-    assert faces(server)[rose]["named_by"] == "facerec"
+    assert faces(server)[rose]["named_by"] == "facerec" and faces(server)[rose]["sample"] is None
+    assert rose_photos(server) == 1  # the confirmed face's sample went with its confirmation
     r = call(server, "POST", "/api/v1/undo")
     assert r.status_code == 409 and "nothing to undo" in r.json()["detail"]
 

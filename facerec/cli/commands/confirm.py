@@ -8,7 +8,10 @@ from facerec.cli.commands._util import print_json
 
 DESCRIPTION = """Confirm album faces (ids a<N> from `facerec faces`): each keeps the name facerec suggested
 (or NAME with --as, someone enrolled) whatever the threshold or matcher of later `facerec tag` runs, and no
-other face of its photo gets that name. `facerec undo` takes the confirmation back.
+other face of its photo gets that name. A confirmed face also becomes a sample of the person (identify, tag
+and `facerec train` learn from it) unless it is within a small distance of one of their samples (it teaches
+nothing) or the person has the most confirmed samples allowed (facerec.thresholds.CONFIRMED_SAMPLE_CAP: the
+most diverse are kept); the output says which. `facerec undo` takes the confirmation and its sample back.
 
 examples:
   facerec faces --person "Aunt May"
@@ -37,6 +40,7 @@ def run(args) -> int:
         print_json({"confirmed": done})
     else:
         for d in done:
-            print(f"{d['id']}: confirmed as {d['name']}")
+            print(f"{d['id']}: confirmed as {d['name']}; {d['learning']}"
+                  + (f" ({d['sample']})" if d["learning"] == "kept as a sample" else ""))
         print("undo with `facerec undo`")
     return errors.EXIT_OK

@@ -11,6 +11,8 @@ sample photo, a<N> for a face `facerec tag` found in an album. Album face ids st
 tagged again (also with --force or another backbone), so `facerec confirm` / `facerec reject` can name them.
 
 named_by: person (enrolled, a named group or a confirmation), facerec (the matcher's guess), empty (unknown).
+origin: where a sample came from: folder, upload, group (a named group) or confirmed. An album face that became
+a sample is listed once, as the album face, with its sample's id (`sample` in --json).
 
 examples:
   facerec faces --person "Aunt May"
@@ -41,9 +43,10 @@ def run(args) -> int:
     if args.json:
         print_json({"backbone": args.embedding, "faces": faces})
     elif faces:
-        print_table(["id", "kind", "name", "score", "named_by", "group", "path", "box"],
+        print_table(["id", "kind", "name", "score", "named_by", "group", "origin", "path", "box"],
                     [[f["id"], f["kind"], f["name"], "" if f["score"] is None else f"{f['score']:.2f}",
-                      f["named_by"] or "", "" if f["group"] is None else f["group"], f["path"],
+                      f["named_by"] or "", "" if f["group"] is None else f["group"],
+                      (f["origin"] or "") + (f" {f['sample']}" if f["sample"] else ""), f["path"],
                       " ".join(str(v) for v in f["box"])] for f in faces])
     else:
         print("no faces match")
