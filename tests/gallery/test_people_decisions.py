@@ -120,7 +120,8 @@ def test_rename_renames_everything_facerec_stored_and_undo_restores_it_exactly(g
     assert "Rose" not in {d[1] for d in after["detections"]} | {d[2] for d in after["detections"]}
     assert [d[1] for d in after["detections"]].count("Rosa") == 3  # two named by tagging, one confirmed
     assert ("confirmed", "Rosa") in {(d[1], d[2]) for d in after["decisions"]}
-    assert [p[2] for p in after["photos"]] == ["Rosa", "Kit", "Kit"]  # the sample is hers under the new name
+    # her folder sample and the sample her confirmed face became (facerec.gallery.learning) are hers under the new name
+    assert [p[2] for p in after["photos"]] == ["Rosa", "Kit", "Kit", "Rosa"]
     assert after["aliases"] == [("Rose", "Rosa")]  # her PEOPLE_DIR folder Rose keeps working
     assert pd.alias_target(gallery, "Rose") == "Rosa" and pd.alias_target(gallery, "Kit") is None
     assert gallery.version() > 0
@@ -184,7 +185,7 @@ def test_merge_moves_samples_faces_decisions_and_aliases_and_undo_brings_the_per
     assert (done["person"], done["merged"], done["photos"], done["album_faces"]) == ("Rose", "Kitty", 2, 1)
     after = state(gallery)
     assert [p[0] for p in after["people"]] == ["Rose"]
-    assert [p[2] for p in after["photos"]] == ["Rose"] * 3
+    assert [p[2] for p in after["photos"]] == ["Rose"] * 4  # hers, Kitty's two, her confirmed face's
     assert all(d[1] != "Kitty" for d in after["detections"])
     assert ("rejected", "Rose") in {(d[1], d[2]) for d in after["decisions"]}  # "not Kitty" is "not Rose" now
     assert after["aliases"] == [("Kit", "Rose"), ("Kitty", "Rose")]  # both folder names lead to Rose
@@ -258,11 +259,12 @@ def test_moving_a_face_of_a_named_group_moves_its_sample_too(gallery):
     before = state(gallery)
     pd.move(gallery, [f"a{ids[1]}"], "Rose")
     samples = {p.path: p.person for p in gallery.photos(source="tag")}
-    assert samples == {"/album/group.jpg#face0": "Ann", "/album/group.jpg#face1": "Rose"}
+    assert samples == {"/album/group.jpg#face0": "Ann", "/album/group.jpg#face1": "Rose",
+                       "/album/3.jpg#face0": "Rose"}  # the last: the fixture's confirmed face
     pd.undo(gallery)
     assert state(gallery) == before
     # the sample's own id moves it the same way; a sample enrolled from a folder is its photo's: refused
-    sample = next(p.id for p in gallery.photos(source="tag") if p.path.endswith("#face0"))
+    sample = next(p.id for p in gallery.photos(source="tag") if p.path == "/album/group.jpg#face0")
     (moved,) = pd.move(gallery, [f"s{sample}"], "Kit")
     assert moved["face"] == f"a{ids[0]}" and moved["from"] == "Ann"
     folder_sample = gallery.photo("/people/Rose/1.jpg").id
@@ -338,3 +340,18 @@ def test_a_schema_4_gallery_is_upgraded(tmp_path):
         with pytest.raises(sqlite3.IntegrityError):
             g._db.execute("INSERT INTO person_decisions(step, kind, person, summary, created_at)"
                           " VALUES (1, 'deleted', 'Rose', '', 0)")
+
+
+def test_moving_a_confirmed_face_moves_the_sample_it_became(gallery):
+    """A confirmed face is a sample of its person (facerec.gallery.learning): moved, the sample follows it."""
+    def confirmed_samples() -> dict[str, str]:
+        return {p.path: p.person for p in gallery.photos(source="tag") if p.path.startswith("/album/3.jpg")}
+
+    assert confirmed_samples() == {"/album/3.jpg#face0": "Rose"}
+    (face,) = [f"a{d.id}" for d in gallery.detections("/album/3.jpg")]
+    before = state(gallery)
+    pd.move(gallery, [face], "Kit")
+    assert confirmed_samples() == {"/album/3.jpg#face0": "Kit"}
+    pd.undo(gallery)
+    assert confirmed_samples() == {"/album/3.jpg#face0": "Rose"}
+    assert state(gallery)["detections"] == before["detections"]
