@@ -4,8 +4,9 @@ an undo step (one command, one step); `undo` restores what the face was before, 
 
 Face ids shown to users carry their kind, so enrolled samples and album faces never collide: `a<N>` is an album
 face (a `detections` row, stable across re-tagging: facerec.gallery.face_rows), `s<N>` an enrolled sample photo
-(a `photos` row). How decisions are honoured: facerec.recognition.recognizer (identify by path, tagging and Ray never names a rejected face P again,
-and a confirmed face keeps its name whatever the threshold) and facerec.album.groups (cannot-link on regrouping); confirmed faces become samples (facerec.gallery.learning).
+(a `photos` row). How decisions are honoured: facerec.recognition.recognizer (identify by path, tagging and Ray
+never name a rejected face P again, and a confirmed face keeps its name whatever the threshold) and
+facerec.album.groups (cannot-link on regrouping); confirmed faces become samples (facerec.gallery.learning).
 """
 from __future__ import annotations
 

@@ -91,3 +91,21 @@ def start_server(tmp_path_factory, *args: str, api_key: str | None = None):
         yield server
     finally:
         server.stop()
+
+
+def start_server_on(tmp_path_factory, write_gallery, *args: str):
+    """Like start_server, with a gallery that `write_gallery(path)` fills before the server opens it."""
+    require_server_extra()
+    server = ServerProcess(tmp_path_factory.mktemp("server"), *args)
+    write_gallery(server.gallery)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def call(server, method: str, path: str, **kwargs):
+    import requests
+
+    return requests.request(method, server.url + path, timeout=120, **kwargs)

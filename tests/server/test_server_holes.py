@@ -17,7 +17,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from serverproc import DATA, ServerProcess, require_server_extra
+from serverproc import DATA, ServerProcess, call, require_server_extra
 
 pytestmark = pytest.mark.slow  # model tests: real networks on real photos (see tests/conftest.py)
 
@@ -86,10 +86,6 @@ def server(tmp_path_factory, roots):
 
 def get(server, path: str, **kwargs):
     return requests.get(server.url + path, timeout=60, **kwargs)
-
-
-def call(server, method: str, path: str, **kwargs):
-    return requests.request(method, server.url + path, timeout=120, **kwargs)
 
 
 def groups(server) -> list[list[int]]:

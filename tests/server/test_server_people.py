@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serverproc import DATA, ServerProcess, require_server_extra
+from serverproc import DATA, call, start_server_on
 
 pytestmark = pytest.mark.slow  # the server loads the dlib model
 
@@ -42,18 +42,7 @@ def write_gallery(gallery_path) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    require_server_extra()
-    server = ServerProcess(tmp_path_factory.mktemp("server"))
-    write_gallery(server.gallery)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def call(server, method: str, path: str, **kwargs):
-    return requests.request(method, server.url + path, timeout=120, **kwargs)
+    yield from start_server_on(tmp_path_factory, write_gallery)
 
 
 def people(server) -> dict[str, dict]:
