@@ -87,3 +87,28 @@ def list_faces(gallery: Any, backbone: str, person: str | None = None, unknown: 
     if group is not None:
         faces = [f for f in faces if f["group"] == group]
     return faces
+
+
+# One face's photo and box by id in one indexed query: listing every face for each thumbnail of a page took
+# 0.4 s per image with 5,000 faces.
+_ALBUM_FACE = """SELECT m.path, d.box FROM detections d JOIN media m ON m.id = d.media_id
+                 WHERE d.id = ? AND d.backbone = ?"""
+_SAMPLE_FACE = """SELECT ph.path, ph.source, f.box FROM photos ph JOIN faces f ON f.photo_id = ph.id
+                  WHERE ph.id = ? AND f.backbone = ? ORDER BY f.id LIMIT 1"""
+
+
+def face_location(gallery: Any, text: str, embedding: str) -> tuple[str, list[int]] | None:
+    """(the image file a face was found in, its box) for a face id: an album photo, or the photo behind an
+    enrolled sample (a sample made by naming a group or confirming a face points into the tagged photo); None
+    for an id nobody has; DecisionError for text that is not a face id."""
+    import json
+
+    from facerec.gallery.decisions import parse_face_id
+    from facerec.gallery.learning import media_of_sample
+
+    kind, row_id = parse_face_id(text)
+    row = gallery._db.execute(_ALBUM_FACE if kind == ALBUM else _SAMPLE_FACE, (row_id, embedding)).fetchone()
+    if row is None:
+        return None
+    path = row["path"] if kind == ALBUM else media_of_sample(row["path"], row["source"])
+    return path, list(json.loads(row["box"]))

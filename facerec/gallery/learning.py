@@ -55,6 +55,14 @@ def sample_path(media_path: str, face_index: int) -> str:
     return f"{media_path}#face{int(face_index)}"
 
 
+def media_of_sample(photo_path: str, source: str) -> str:
+    """The image file behind an enrolled photo row: a sample made from an album face (a named group, a
+    confirmation: source 'tag', path "<media path>#face<index>") points into the tagged photo."""
+    if source == "tag" and "#face" in photo_path:
+        return photo_path.rsplit("#face", 1)[0]
+    return photo_path
+
+
 def origin(source: str, note: str | None, path: str, uploads_root: str | None = None) -> str:
     """Where a sample came from: folder (enroll), upload (over HTTP), group (a named group) or confirmed."""
     if source == "tag":

@@ -13,6 +13,7 @@ import numpy as np
 from facerec.heads.augment import ORIGINAL, augmented_chips
 from facerec.errors import FacerecError
 from facerec.files.atomic import PRIVATE, atomic_write
+from facerec.gallery.learning import media_of_sample
 from facerec.types import Face
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,7 @@ def gallery_training_photos(gallery, embedding: str) -> list[TrainingPhoto]:
         if stored is None:
             continue
         face, vector, _ = stored
-        path = record.path
-        if record.source == "tag" and "#face" in path:  # a face named from a group photo: "<media>#face<i>"
-            path = path.rsplit("#face", 1)[0]
+        path = media_of_sample(record.path, record.source)  # a sample made from an album face: its photo
         photos.append(TrainingPhoto(record.person, Path(path), record.sha256, face, vector, detector_of(embedding)))
     return photos
 

@@ -22,7 +22,7 @@ from facerec.errors import ImageError
 from facerec.names import name_key
 from facerec.server.api import jpeg, keyed, people, state_of
 from facerec.server.errors import ApiError
-from facerec.server.thumbnails import TAG_SAMPLE_MARK, crop_file, jpeg_bytes, media_path_of
+from facerec.server.thumbnails import TAG_SAMPLE_MARK, crop_file, jpeg_bytes
 from facerec.types import NAMED_BY_FACEREC, UNKNOWN
 
 PHOTO_LONG_SIDE = 1024
@@ -36,33 +36,20 @@ router = APIRouter(prefix="/api/v1", tags=["review page"])
 # --------------------------------------------------------------------------- one face
 
 
-# One face's photo and box by id, in one indexed query: listing every face (facerec.gallery.face_list) for each
-# thumbnail of a page took 0.4 s per image with 5,000 faces. (Its place is facerec.gallery.face_list, owned by
-# another branch of issue 19: move it there when merging.)
-_ALBUM_FACE = """SELECT m.path, d.box FROM detections d JOIN media m ON m.id = d.media_id
-                 WHERE d.id = ? AND d.backbone = ?"""
-_SAMPLE_FACE = """SELECT ph.path, ph.source, f.box FROM photos ph JOIN faces f ON f.photo_id = ph.id
-                  WHERE ph.id = ? AND f.backbone = ? ORDER BY f.id LIMIT 1"""
-
-
 def face_source(request: Request, face_id: str) -> tuple[str, list[int]]:
-    """(the image file a face was found in, its box) for a face id: an album photo, or the photo behind an
-    enrolled sample (a sample made by naming a group points into the tagged photo); 404 for an unknown id."""
-    import json
+    """(the image file a face was found in, its box) for a face id (facerec.gallery.face_list.face_location);
+    404 for an unknown id."""
+    from facerec.gallery.decisions import DecisionError
+    from facerec.gallery.face_list import face_location
 
-    from facerec.gallery.decisions import ALBUM, DecisionError, parse_face_id
-
+    state = state_of(request)
     try:
-        kind, row_id = parse_face_id(face_id)
+        found = face_location(state.gallery(), face_id, state.backbone)
     except DecisionError as e:
         raise ApiError(404, str(e)) from None
-    state = state_of(request)
-    db = state.gallery()._db
-    row = db.execute(_ALBUM_FACE if kind == ALBUM else _SAMPLE_FACE, (row_id, state.backbone)).fetchone()
-    if row is None:
+    if found is None:
         raise ApiError(404, f"no face {face_id} (it may have gone when its photo was re-tagged or its person forgotten)")
-    path = row["path"] if kind == ALBUM else media_path_of(row["path"], row["source"])
-    return path, list(json.loads(row["box"]))
+    return found
 
 
 def photo_with_box(path: str, box: list[int]) -> bytes | None:

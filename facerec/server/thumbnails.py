@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from facerec.album.cluster import NOISE
+from facerec.gallery.learning import media_of_sample
 from facerec.vision.align import face_crop
 from facerec.errors import ImageError
 from facerec.vision.imageio import load_image
@@ -40,11 +41,6 @@ def crop_file(path: str, box: Any, size: int = THUMBNAIL_SIZE) -> bytes | None:
     return jpeg_bytes(face_crop(image, box, size))
 
 
-def media_path_of(photo_path: str, source: str) -> str:
-    """The image file behind an enrolled photo row (cluster-named samples point into a tagged photo)."""
-    if source == "tag" and TAG_SAMPLE_MARK in photo_path:
-        return photo_path.rsplit(TAG_SAMPLE_MARK, 1)[0]
-    return photo_path
 
 
 def person_thumbnail(gallery: Any, name: str, embedding: str) -> bytes | None:
@@ -53,7 +49,7 @@ def person_thumbnail(gallery: Any, name: str, embedding: str) -> bytes | None:
         stored = gallery.face(photo.id, embedding) or gallery.face(photo.id)
         if stored is None:
             continue
-        jpeg = crop_file(media_path_of(photo.path, photo.source), stored[0].box)
+        jpeg = crop_file(media_of_sample(photo.path, photo.source), stored[0].box)
         if jpeg is not None:
             return jpeg
     return None
