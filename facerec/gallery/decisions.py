@@ -180,7 +180,7 @@ def confirm(gallery: Any, ids: Iterable[str], name: str | None = None, seen: str
         step = _next_step(db)
         for row, person, person_id in done:
             _insert(db, step, CONFIRMED, row, person, samples=learning.unlearn_face(db, row["id"], except_person=person))
-            db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ? WHERE id = ?",
+            db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ?, score = 1.0 WHERE id = ?",
                        (person_id, person, row["id"]))
         learned = _relearn(db, [p for _, p, _ in done] + [current_name(r) for r, _, _ in done])
     return [{"id": face_id(ALBUM, r["id"]), "name": p, "step": step,

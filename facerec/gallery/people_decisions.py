@@ -420,7 +420,7 @@ def move(gallery: Any, ids: Sequence[str], to: str, seen: str | None = None) -> 
             if was != UNKNOWN:
                 _insert(db, step, REJECTED, row, was)
             _insert(db, step, CONFIRMED, row, target.name)
-            db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ? WHERE id = ?",
+            db.execute("UPDATE detections SET assigned_person_id = ?, predicted_name = ?, score = 1.0 WHERE id = ?",
                        (target.id, target.name, row["id"]))
             sample = _tag_sample(db, row)
             if sample is not None and sample["person_id"] != target.id:

@@ -202,10 +202,13 @@ def test_confirm_reject_and_undo_change_the_stored_face_and_nothing_on_a_bad_id(
         decisions.reject(gallery, [f"a{face}"])
         assert gallery.detections("/album/rose_2.jpg")[0].predicted_name == UNKNOWN
         decisions.confirm(gallery, [f"a{kit}"], "Rose")
-        assert gallery.detections("/album/kit_1.jpg")[0].assigned_person == "Rose"
+        confirmed = gallery.detections("/album/kit_1.jpg")[0]
+        # the score identify gives a confirmed face (one face, one score: a photo tagged again and skipped says so too)
+        assert (confirmed.assigned_person, confirmed.score) == ("Rose", 1.0)
         assert [d.kind for d in decisions.history(gallery)] == ["rejected", "confirmed"]
         decisions.undo(gallery, 2)
         assert gallery.detections("/album/kit_1.jpg")[0].assigned_person is None
+        assert gallery.detections("/album/kit_1.jpg")[0].score == 0.5  # as record_unknown stored it
         assert gallery.detections("/album/rose_2.jpg")[0].predicted_name == "Rose"
         assert decisions.history(gallery) == []
         with pytest.raises(DecisionError, match="nothing to undo"):
