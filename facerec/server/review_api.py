@@ -22,7 +22,7 @@ from facerec.errors import ImageError
 from facerec.names import name_key
 from facerec.server.api import jpeg, keyed, people, state_of
 from facerec.server.errors import ApiError
-from facerec.server.thumbnails import TAG_SAMPLE_MARK, crop_file, jpeg_bytes
+from facerec.server.thumbnails import crop_file, jpeg_bytes
 from facerec.types import NAMED_BY_FACEREC, UNKNOWN
 
 PHOTO_LONG_SIDE = 1024
@@ -125,30 +125,16 @@ def is_suggestion(face: dict[str, Any]) -> bool:
     return face["kind"] == "album" and face["named_by"] == NAMED_BY_FACEREC and face["name"] != UNKNOWN
 
 
-def without_group_samples(faces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each face once: a sample that naming a group made of an album face ("<photo>#face<i>") is left out when
-    that album face is in the list under the same name."""
-    album = {(f["path"], f["face_index"], f["name"]) for f in faces if f["kind"] == "album"}
-
-    def shown_twice(face: dict[str, Any]) -> bool:
-        photo, mark, index = str(face.get("path", "")).rpartition(TAG_SAMPLE_MARK)
-        return (face["kind"] == "sample" and bool(mark) and index.isdigit()
-                and (photo, int(index), face["name"]) in album)
-
-    return [f for f in faces if not shown_twice(f)]
-
-
 @router.get("/review/faces", dependencies=keyed, summary="Faces in pages: a person's, suggestions, unknown, ungrouped")
 def faces_page(request: Request, person: str | None = None, unknown: bool = False, ungrouped: bool = False,
                group: int | None = None, suggested: bool = False, offset: int = Query(0, ge=0),
                limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE)) -> dict[str, Any]:
-    """GET /faces' faces (with thumbnail and photo URLs), each once, cut to one page. `suggested`: only the names
+    """GET /faces' faces (with thumbnail and photo URLs), each once (facerec.gallery.face_list), cut to one page. `suggested`: only the names
     facerec gave and nobody confirmed, best score first; `ungrouped`: unknown faces in no group."""
     from facerec.gallery.face_list import list_faces
 
     state = state_of(request)
     faces = list_faces(state.gallery(), state.backbone, person=person, unknown=unknown or ungrouped, group=group)
-    faces = without_group_samples(faces)
     if ungrouped:
         faces = [f for f in faces if f["group"] is None]
     if suggested:

@@ -255,3 +255,22 @@ def test_a_renamed_person_keeps_their_confirmed_samples(tmp_path, found):
         gallery._db.execute("UPDATE people SET name = 'Renamed' WHERE name = ?", (ID05,))
         decisions.confirm(gallery, [in_album(gallery, "img61", found)], "Renamed")
         assert sample_paths(gallery, "Renamed") == ["img16.jpg", "img17.jpg#face0", "img61.jpg#face0"]
+
+
+def test_a_group_sample_is_listed_as_its_album_face_unless_that_face_is_someone_else_now():
+    from facerec.gallery.face_list import _once
+
+    def sample(id_: str, path: str, origin: str) -> dict:
+        return {"id": id_, "kind": "sample", "path": path, "face_index": 0, "name": "Ann", "origin": origin,
+                "sample": None, "_note": "named from cluster 1" if origin == "group" else ""}
+
+    def album(id_: str, path: str, index: int, name: str) -> dict:
+        return {"id": id_, "kind": "album", "path": path, "face_index": index, "name": name, "origin": None,
+                "sample": None}
+
+    listed = _once([sample("s1", "/a/x.jpg#face0", "group"),  # made by naming a group: shown as a2
+                    sample("s2", "/people/Ann/1.jpg", "folder"),  # a folder sample: kept
+                    sample("s3", "/a/y.jpg#face1", "group")],  # its album face is someone else's now: kept
+                   [album("a2", "/a/x.jpg", 0, "Ann"), album("a3", "/a/y.jpg", 1, "Bob")])
+    assert [f["id"] for f in listed] == ["s2", "s3", "a2", "a3"]
+    assert (listed[2]["sample"], listed[2]["origin"]) == ("s1", "group")

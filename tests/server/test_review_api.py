@@ -10,8 +10,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 
-from facerec.server.review_api import (PHOTO_LONG_SIDE, is_suggestion, page_of, photo_with_box,  # noqa: E402
-                                       without_group_samples)
+from facerec.server.review_api import PHOTO_LONG_SIDE, is_suggestion, page_of, photo_with_box  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -45,15 +44,6 @@ def test_a_small_photo_keeps_its_size_and_a_missing_or_unreadable_one_gives_none
 def face(id_: str, kind: str, path: str, index: int, name: str, named_by: str | None, score: float = 0.0) -> dict:
     return {"id": id_, "kind": kind, "path": path, "face_index": index, "name": name, "named_by": named_by,
             "score": score}
-
-
-def test_each_face_once_a_group_sample_is_its_album_face():
-    faces = [face("s1", "sample", "/a/x.jpg#face0", 0, "Ann", "person"),  # made by naming a group: shown as a2
-             face("s2", "sample", "/people/Ann/1.jpg", 0, "Ann", "person"),  # a folder sample: kept
-             face("s3", "sample", "/a/y.jpg#face1", 0, "Ann", "person"),  # its album face is someone else's now
-             face("a2", "album", "/a/x.jpg", 0, "Ann", "person"),
-             face("a3", "album", "/a/y.jpg", 1, "Bob", "person")]
-    assert [f["id"] for f in without_group_samples(faces)] == ["s2", "s3", "a2", "a3"]
 
 
 def test_suggestions_are_album_faces_facerec_named_and_nobody_confirmed():
