@@ -55,12 +55,17 @@ def sample_path(media_path: str, face_index: int) -> str:
     return f"{media_path}#face{int(face_index)}"
 
 
+def album_place(photo_path: str) -> tuple[str, int] | None:
+    """(media path, face index) of a sample path made by sample_path; None for any other path."""
+    media, mark, index = photo_path.rpartition("#face")
+    return (media, int(index)) if mark and index.isdigit() else None
+
+
 def media_of_sample(photo_path: str, source: str) -> str:
     """The image file behind an enrolled photo row: a sample made from an album face (a named group, a
     confirmation: source 'tag', path "<media path>#face<index>") points into the tagged photo."""
-    if source == "tag" and "#face" in photo_path:
-        return photo_path.rsplit("#face", 1)[0]
-    return photo_path
+    place = album_place(photo_path) if source == "tag" else None
+    return photo_path if place is None else place[0]
 
 
 def origin(source: str, note: str | None, path: str, uploads_root: str | None = None) -> str:

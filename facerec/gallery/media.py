@@ -14,6 +14,7 @@ import numpy as np
 
 from facerec.gallery.encoding import as_face, decode_embedding, encode_embedding, face_columns, face_from_columns, finite_embedding
 from facerec.gallery.face_rows import store_detections
+from facerec.gallery.learning import sample_path as album_sample_path
 from facerec.gallery.schema import bump_version
 from facerec.types import UNKNOWN, Face
 
@@ -206,7 +207,7 @@ class MediaTables:
         """Inside the caller's transaction: each face of `rows` (from _cluster_rows) a sample of `name`."""
         person_id = self._add_person(db, name)
         for r in rows:
-            sample_path = f"{r['media_path']}#face{r['face_index']}"
+            sample_path = album_sample_path(r["media_path"], r["face_index"])
             db.execute(
                 """INSERT INTO photos(person_id, path, sha256, mtime, size, status, note, added_at, source)
                    VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, 'tag')

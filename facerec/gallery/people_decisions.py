@@ -29,6 +29,7 @@ from typing import Any
 from facerec.gallery.decisions import (ALBUM, CONFIRMED, REJECTED, SAMPLE, Decision, DecisionError, _album_rows,
                                        _check_seen, _insert, _relearn, current_name, face_id, parse_face_id,
                                        undo_step)
+from facerec.gallery.learning import album_place, sample_path
 from facerec.gallery.schema import bump_version
 from facerec.names import InvalidNameError, name_key, person_name
 from facerec.types import UNKNOWN
@@ -380,7 +381,7 @@ def _tag_sample(db: sqlite3.Connection, detection: sqlite3.Row) -> sqlite3.Row |
     if media is None:
         return None
     return db.execute("SELECT id, person_id FROM photos WHERE path = ? AND source = 'tag'",
-                      (f"{media[0]}#face{detection['face_index']}",)).fetchone()
+                      (sample_path(media[0], detection["face_index"]),)).fetchone()
 
 
 def _album_face_of_sample(db: sqlite3.Connection, text: str) -> str:
@@ -392,9 +393,9 @@ def _album_face_of_sample(db: sqlite3.Connection, text: str) -> str:
     row = db.execute("SELECT path, source FROM photos WHERE id = ?", (row_id,)).fetchone()
     if row is None:
         raise DecisionError(f"no enrolled sample {text} (see `facerec faces`)", 404)
-    media, _, index = row["path"].rpartition("#face")
+    media, index = album_place(row["path"]) or (row["path"], -1)
     detection = db.execute("SELECT d.id FROM detections d JOIN media m ON m.id = d.media_id WHERE m.path = ?"
-                           " AND d.face_index = ?", (media, int(index) if index.isdigit() else -1)).fetchone()
+                           " AND d.face_index = ?", (media, index)).fetchone()
     if row["source"] != "tag" or detection is None:
         raise DecisionError(f"{text} is the enrolled photo {row['path']}: to give it to someone else, move the file "
                             "to their folder and run `facerec enroll` again", 409)
@@ -475,7 +476,7 @@ def name_group(gallery: Any, cluster_id: int, name: str, embedding_id: str,
             return GroupNaming(0, person, None, found is not None, found.note if found else None)
         samples = []
         for r in rows:
-            path = f"{r['media_path']}#face{r['face_index']}"
+            path = sample_path(r["media_path"], r["face_index"])
             old = db.execute("SELECT p.name AS person, ph.note, ph.source FROM photos ph JOIN people p"
                              " ON p.id = ph.person_id WHERE ph.path = ?", (path,)).fetchone()
             samples.append({"path": path, "was": None if old is None else dict(old)})

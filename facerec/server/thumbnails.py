@@ -19,7 +19,6 @@ from facerec.errors import ImageError
 from facerec.vision.imageio import load_image
 
 THUMBNAIL_SIZE = 112
-TAG_SAMPLE_MARK = "#face"  # photos rows named from a cluster: "<media path>#face<index>" (facerec.gallery.store)
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 85) -> bytes:
