@@ -1,5 +1,6 @@
-"""Shared by the person-level review commands (rename, merge, hide, unhide, cover, move): open the gallery, make
-the change (facerec.gallery.people_decisions) and say what was done, or print it as JSON."""
+"""Shared by the review commands that change the gallery (confirm, reject, rename, merge, hide, unhide, cover):
+open the gallery, make the change (facerec.gallery.decisions, .people_decisions) and say what was done, or print
+it as JSON."""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from facerec import errors
-from facerec.cli.commands._util import print_json
+from facerec.cli.commands._people import change
 
 DESCRIPTION = """Confirm album faces (ids a<N> from `facerec faces`): each keeps the name facerec suggested
 (or NAME with --as, someone enrolled) whatever the threshold or matcher of later `facerec tag` runs, and no
@@ -32,15 +31,10 @@ def register(sub, common) -> None:
 
 def run(args) -> int:
     from facerec.gallery.decisions import confirm
-    from facerec.gallery.store import Gallery
 
-    with Gallery(args.gallery, create=False) as gallery:
-        done = confirm(gallery, args.ids, args.name)
-    if args.json:
-        print_json({"confirmed": done})
-    else:
-        for d in done:
-            print(f"{d['id']}: confirmed as {d['name']}; {d['learning']}"
-                  + (f" ({d['sample']})" if d["learning"] == "kept as a sample" else ""))
-        print("undo with `facerec undo`")
-    return errors.EXIT_OK
+    def said(result: dict) -> str:
+        return "\n".join(f"{d['id']}: confirmed as {d['name']}; {d['learning']}"
+                         + (f" ({d['sample']})" if d["learning"] == "kept as a sample" else "")
+                         for d in result["confirmed"])
+
+    return change(args, lambda gallery: {"confirmed": confirm(gallery, args.ids, args.name)}, said)

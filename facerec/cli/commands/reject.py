@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from facerec import errors
-from facerec.cli.commands._util import print_json
+from facerec.cli.commands._people import change
 
 DESCRIPTION = """Reject a name for album faces (ids a<N> from `facerec faces`): by default the name each face
 carries now, or NAME with --name. A face that carried that name becomes unknown (and may be grouped with other
@@ -28,14 +27,6 @@ def register(sub, common) -> None:
 
 def run(args) -> int:
     from facerec.gallery.decisions import reject
-    from facerec.gallery.store import Gallery
 
-    with Gallery(args.gallery, create=False) as gallery:
-        done = reject(gallery, args.ids, args.name)
-    if args.json:
-        print_json({"rejected": done})
-    else:
-        for d in done:
-            print(f"{d['id']}: is not {d['name']}")
-        print("undo with `facerec undo`")
-    return errors.EXIT_OK
+    return change(args, lambda gallery: {"rejected": reject(gallery, args.ids, args.name)},
+                  lambda result: "\n".join(f"{d['id']}: is not {d['name']}" for d in result["rejected"]))
