@@ -140,18 +140,6 @@ def test_tag_gives_the_faces_identify_gives(album, capsys):
                       "tag, re-identified after decisions")
 
 
-@pytest.fixture(scope="module")
-def local_cluster():
-    """One local Ray cluster with one CPU; `facerec tag --ray` uses it as it is (and leaves it running)."""
-    ray = pytest.importorskip("ray")
-    from facerec.album.distributed import start_ray
-
-    started = start_ray(ray, None, num_cpus=1)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def ray_api(album) -> dict[str, list[dict]]:
     """The Ray API: `tag_photo` as Ray tasks, named and recorded on the driver by `record_results`."""
     from facerec.album.distributed import record_results, tag_with_ray

@@ -85,18 +85,6 @@ def test_an_unreachable_cluster_exits_4_with_the_address(tmp_path, capsys, dlib_
         assert gallery.media_record(str((album / "obama.jpg").absolute())) is None
 
 
-@pytest.fixture(scope="module")
-def local_cluster():
-    """One local Ray cluster with one CPU for the tests below (the runs use it as it is)."""
-    ray = pytest.importorskip("ray")
-    from facerec.album.distributed import start_ray
-
-    started = start_ray(ray, None, num_cpus=1)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def test_ray_run_matches_the_local_run_face_by_face_and_resumes(tmp_path, dlib_pipeline, local_cluster, capsys,
                                                                  monkeypatch):
     local_gallery = enrolled_gallery(tmp_path / "local" / "g.sqlite", dlib_pipeline)
